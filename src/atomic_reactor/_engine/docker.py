@@ -1,0 +1,404 @@
+"""The Docker Engine backend, over the Docker SDK for Python.
+
+This is the only module that imports ``docker``; every SDK or ``requests``
+exception is translated into the project's own types here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from atomic_reactor._engine.base import ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor.errors import (
+    AuthenticationError,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    PullError,
+    PushError,
+    RegistryError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DockerEngine", "default_address"]
+
+T = TypeVar("T")
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+_AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth credentials",
+               "incorrect username or password")
+_PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
+
+
+def default_address() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def _describe(address: str) -> str:
+    if address.startswith("unix://"):
+        return f"socket {address[len('unix://'):]}"
+    return address
+
+
+def _api_message(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    text = str(explanation or exc).strip()
+    return text.splitlines()[0] if text else str(exc)
+
+
+class DockerEngine:
+    """A :class:`~atomic_reactor._engine.base.ContainerEngine` talking to dockerd."""
+
+    def __init__(self, base_url: str | None = None, timeout: int = 120, **kwargs: Any) -> None:
+        self._base_url = base_url
+        self.address = base_url or default_address()
+        self.timeout = timeout
+        self._kwargs = kwargs
+        self._client: docker.APIClient | None = None
+        self._lock = threading.Lock()
+
+    # -- connection -----------------------------------------------------------------
+    @property
+    def client(self) -> docker.APIClient:
+        """The SDK's low-level client, created on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> docker.APIClient:
+        kwargs: dict[str, Any] = {}
+        if self._base_url is None:
+            kwargs.update(docker.utils.kwargs_from_env())
+        else:
+            kwargs["base_url"] = self._base_url
+        kwargs.setdefault("base_url", DEFAULT_SOCKET)
+        kwargs.update(self._kwargs)
+        kwargs.setdefault("version", "auto")
+        kwargs["timeout"] = self.timeout
+        try:
+            return docker.APIClient(**kwargs)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> EngineUnavailable:
+        reason = str(exc)
+        for marker in ("Connection refused", "No such file or directory", "Permission denied",
+                       "Connection aborted", "Read timed out"):
+            if marker in reason:
+                reason = marker.lower()
+                break
+        else:
+            reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
+        return EngineUnavailable(
+            f"no container engine answers at {_describe(self.address)} ({reason}); "
+            "is dockerd running?"
+        )
+
+    def reset(self) -> None:
+        """Drop the connection (closing any stream in flight); reconnect on next use.
+
+        Closing the connection is how an in-flight build, pull or push is cancelled:
+        the engine stops the work when its client goes away.
+        """
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def close(self) -> None:
+        self.reset()
+
+    def _call(self, action: str, func: Callable[[], T]) -> T:
+        try:
+            return func()
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFound(f"{action}: {_api_message(exc)}") from None
+        except docker.errors.NotFound as exc:
+            raise EngineError(f"{action}: {_api_message(exc)}") from None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{action} failed: {_api_message(exc)}") from None
+        except requests.exceptions.ConnectionError as exc:
+            self.reset()
+            raise self._unavailable(exc) from None
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            raise EngineError(f"{action} failed: {exc}") from None
+
+    def _stream(
+        self, action: str, open_stream: Callable[[], Iterator[Any]],
+        error_type: Callable[[str], Exception] | None = None,
+    ) -> Iterator[EngineEvent]:
+        """Decode a JSON message stream into events; close the connection if abandoned."""
+        finished = False
+        try:
+            raw = self._call(action, open_stream)
+            while True:
+                try:
+                    message = self._call(action, lambda: next(raw, None))
+                except EngineUnavailable as exc:
+                    raise EngineUnavailable(f"{action}: the engine went away ({exc})") from None
+                if message is None:
+                    break
+                event = _decode(message)
+                if event.error is not None and error_type is not None:
+                    raise error_type(event.error)
+                yield event
+            finished = True
+        finally:
+            if not finished:
+                # abandoned or failed mid-way: drop the connection so the engine stops
+                self.reset()
+
+    # -- images ---------------------------------------------------------------------
+    def build(
+        self,
+        context_dir: str,
+        tag: str,
+        *,
+        dockerfile: str | None = None,
+        use_cache: bool = True,
+        remove_intermediate: bool = True,
+        buildargs: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Iterator[EngineEvent]:
+        def open_stream() -> Iterator[Any]:
+            return self.client.build(  # type: ignore[no-any-return]
+                path=context_dir, tag=tag, dockerfile=dockerfile, nocache=not use_cache,
+                rm=remove_intermediate, forcerm=remove_intermediate, decode=True,
+                buildargs=dict(buildargs or {}), labels=dict(labels) if labels else None,
+                pull=False,
+            )
+
+        return self._stream(f"building {tag}", open_stream)
+
+    def pull(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]:
+        auth_config = auth.as_docker_auth_config() if auth else None
+
+        def open_stream() -> Iterator[Any]:
+            return self.client.pull(  # type: ignore[no-any-return]
+                reference, stream=True, decode=True, auth_config=auth_config)
+
+        return self._stream(f"pulling {reference}", open_stream,
+                            lambda msg: _registry_error(PullError, "pulling", reference, msg))
+
+    def push(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]:
+        auth_config = auth.as_docker_auth_config() if auth else None
+
+        def open_stream() -> Iterator[Any]:
+            return self.client.push(  # type: ignore[no-any-return]
+                reference, stream=True, decode=True, auth_config=auth_config)
+
+        return self._stream(f"pushing {reference}", open_stream,
+                            lambda msg: _registry_error(PushError, "pushing", reference, msg))
+
+    def tag(self, image: str, target: str, force: bool = False) -> None:
+        repository, _, tag = target.rpartition(":")
+        if "/" in tag or not repository:
+            repository, tag = target, "latest"
+        ok = self._call(f"tagging {image} as {target}",
+                        lambda: self.client.tag(image, repository, tag=tag, force=force))
+        if not ok:
+            raise EngineError(f"tagging {image} as {target} failed")
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        return self._call(  # type: ignore[no-any-return]
+            f"inspecting image {image}", lambda: self.client.inspect_image(image))
+
+    def image_exists(self, image: str) -> bool:
+        try:
+            self.inspect_image(image)
+        except ImageNotFound:
+            return False
+        return True
+
+    def list_images(self, name: str | None = None) -> list[dict[str, Any]]:
+        return self._call(  # type: ignore[no-any-return]
+            "listing images", lambda: self.client.images(name=name))
+
+    def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None:
+        self._call(f"removing image {image}",
+                   lambda: self.client.remove_image(image, force=force, noprune=noprune))
+
+    def save_image(self, image: str) -> Iterator[bytes]:
+        response = self._call(f"saving image {image}", lambda: self.client.get_image(image))
+        return iter(response)
+
+    def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
+        result = self._call("loading an image", lambda: list(self.client.load_image(data)))
+        loaded: list[str] = []
+        for message in result:
+            if isinstance(message, dict):
+                if message.get("error"):
+                    raise EngineError(f"loading an image failed: {message['error']}")
+                stream = str(message.get("stream", ""))
+                for prefix in ("Loaded image ID: ", "Loaded image: "):
+                    if stream.startswith(prefix):
+                        loaded.append(stream[len(prefix):].strip())
+        return loaded
+
+    # -- containers -------------------------------------------------------------------
+    def create_container(self, spec: ContainerSpec) -> str:
+        client = self.client
+
+        def create() -> str:
+            binds = {host: {"bind": path, "mode": mode} for host, (path, mode) in spec.binds.items()}
+            host_config = client.create_host_config(
+                binds=binds or None, privileged=spec.privileged,
+                cap_add=list(spec.cap_add) or None, cap_drop=list(spec.cap_drop) or None,
+                security_opt=list(spec.security_opt) or None,
+                network_mode=spec.network_mode, **dict(spec.host_extra),
+            )
+            created = client.create_container(
+                spec.image, command=spec.command, name=spec.name,
+                environment=dict(spec.environment) or None, labels=dict(spec.labels) or None,
+                user=spec.user, working_dir=spec.working_dir, entrypoint=spec.entrypoint,
+                volumes=[path for path, _ in spec.binds.values()] or None,
+                host_config=host_config, **dict(spec.create_extra),
+            )
+            return str(created["Id"])
+
+        return self._call(f"creating a container from {spec.image}", create)
+
+    def start_container(self, container_id: str) -> None:
+        self._call(f"starting container {container_id[:12]}",
+                   lambda: self.client.start(container_id))
+
+    def wait_container(self, container_id: str, timeout: float | None = None) -> int:
+        def wait() -> int:
+            result = self.client.wait(container_id, timeout=timeout)
+            return int(result["StatusCode"] if isinstance(result, dict) else result)
+
+        return self._call(f"waiting for container {container_id[:12]}", wait)
+
+    def container_logs(
+        self, container_id: str, stderr: bool = True, follow: bool = True
+    ) -> Iterator[str]:
+        def open_logs() -> Any:
+            return self.client.logs(container_id, stdout=True, stderr=stderr,
+                                    stream=follow, follow=follow)
+
+        logs = self._call(f"reading logs of container {container_id[:12]}", open_logs)
+        if not follow:
+            text = logs.decode("utf-8", "replace") if isinstance(logs, bytes) else str(logs)
+            return iter(text.splitlines(keepends=True))
+        return _lines(logs)
+
+    def stop_container(self, container_id: str, timeout: int = 10) -> None:
+        self._call(f"stopping container {container_id[:12]}",
+                   lambda: self.client.stop(container_id, timeout=timeout))
+
+    def kill_container(self, container_id: str) -> None:
+        self._call(f"killing container {container_id[:12]}",
+                   lambda: self.client.kill(container_id))
+
+    def remove_container(self, container_id: str, force: bool = False) -> None:
+        self._call(f"removing container {container_id[:12]}",
+                   lambda: self.client.remove_container(container_id, force=force, v=True))
+
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        return self._call(  # type: ignore[no-any-return]
+            f"inspecting container {container_id[:12]}",
+            lambda: self.client.inspect_container(container_id))
+
+    def commit_container(
+        self,
+        container_id: str,
+        repository: str | None = None,
+        tag: str | None = None,
+        message: str | None = None,
+        changes: Sequence[str] | None = None,
+    ) -> str:
+        def commit() -> str:
+            result = self.client.commit(container_id, repository=repository, tag=tag,
+                                        message=message, changes=list(changes) if changes else None)
+            return str(result["Id"])
+
+        return self._call(f"committing container {container_id[:12]}", commit)
+
+    def export_container(self, container_id: str) -> Iterator[bytes]:
+        response = self._call(f"exporting container {container_id[:12]}",
+                              lambda: self.client.export(container_id))
+        return iter(response)
+
+    # -- engine -----------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return self._call("reading engine info", lambda: self.client.info())  # type: ignore[no-any-return]
+
+    def version(self) -> dict[str, Any]:
+        return self._call("reading engine version",  # type: ignore[no-any-return]
+                          lambda: self.client.version())
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", "replace") + "\n"
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _registry_error(
+    kind: type[RegistryError], verb: str, reference: str, message: str
+) -> RegistryError:
+    registry = reference.split("/", 1)[0] if "/" in reference else None
+    text = f"{verb} {reference} failed: {message.strip()}"
+    lowered = message.lower()
+    if any(hint in lowered for hint in _AUTH_HINTS):
+        return AuthenticationError(text, registry=registry)
+    return kind(text, registry=registry)
+
+
+def _decode(message: Any) -> EngineEvent:
+    if not isinstance(message, dict):
+        return EngineEvent(message=str(message))
+    if "error" in message or "errorDetail" in message:
+        detail = message.get("errorDetail") or {}
+        error = str(message.get("error") or detail.get("message") or "unknown error")
+        return EngineEvent(message=error, error=error)
+    aux = message.get("aux")
+    if isinstance(aux, dict):
+        if "ID" in aux:
+            return EngineEvent(image_id=str(aux["ID"]))
+        if "Digest" in aux:
+            size = aux.get("Size")
+            return EngineEvent(
+                message=f"{aux.get('Tag', '')}: digest: {aux['Digest']}",
+                digest=str(aux["Digest"]), size=int(size) if size is not None else None,
+            )
+    if "stream" in message:
+        return EngineEvent(message=str(message["stream"]))
+    status = message.get("status")
+    layer = message.get("id")
+    detail = message.get("progressDetail") or {}
+    current = detail.get("current")
+    total = detail.get("total")
+    text = str(status or "")
+    if layer and not current:
+        text = f"{layer}: {text}"
+    found = _PUSH_DIGEST.search(text)
+    return EngineEvent(
+        message=text if not current else "",
+        layer=str(layer) if layer else None,
+        status=str(status) if status else None,
+        current=int(current) if current is not None else None,
+        total=int(total) if total is not None else None,
+        digest=found.group(1) if found else None,
+        size=int(found.group(2)) if found else None,
+    )

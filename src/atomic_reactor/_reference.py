@@ -1,0 +1,143 @@
+"""Image references: ``[registry[:port]/][namespace/]repo[:tag][@digest]``."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from atomic_reactor.errors import InvalidImageName
+
+__all__ = ["DEFAULT_TAG", "ImageName"]
+
+DEFAULT_TAG = "latest"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}\Z")
+_HOST = re.compile(
+    r"(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?\Z"
+)
+_MAX_NAME = 255
+
+
+def _looks_like_registry(component: str) -> bool:
+    return "." in component or ":" in component or component == "localhost"
+
+
+@dataclass(frozen=True)
+class ImageName:
+    """A parsed image reference. Immutable; use :meth:`copy` to change parts.
+
+    ``ImageName.parse("localhost:5000/a/b/c:1")`` gives registry ``localhost:5000``,
+    namespace ``a``, repo ``b/c`` and tag ``1``. A reference with neither tag nor
+    digest gets the tag ``latest``.
+    """
+
+    registry: str | None = None
+    namespace: str | None = None
+    repo: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, image_name: str | ImageName) -> ImageName:
+        """Parse ``image_name``; raise :class:`InvalidImageName` saying what is wrong."""
+        if isinstance(image_name, ImageName):
+            return image_name
+        if not isinstance(image_name, str):
+            raise InvalidImageName(f"invalid image name {image_name!r}: not a string")
+        text = image_name.strip()
+        if not text:
+            raise InvalidImageName("invalid image name '': it is empty")
+        if any(ch.isspace() for ch in text):
+            raise InvalidImageName(f"invalid image name {text!r}: it contains white space")
+
+        def bad(reason: str) -> InvalidImageName:
+            return InvalidImageName(f"invalid image name {text!r}: {reason}")
+
+        rest, digest = text, None
+        if "@" in rest:
+            rest, digest = rest.split("@", 1)
+            if not _DIGEST.match(digest):
+                raise bad(f"digest {digest!r} is not of the form algorithm:hex")
+
+        registry = None
+        parts = rest.split("/")
+        if len(parts) > 1 and _looks_like_registry(parts[0]):
+            registry = parts.pop(0)
+            if not _HOST.match(registry):
+                raise bad(f"registry {registry!r} is not a valid host[:port]")
+
+        tag = None
+        last = parts[-1]
+        if ":" in last:
+            last, tag = last.rsplit(":", 1)
+            parts[-1] = last
+            if not _TAG.match(tag):
+                raise bad(
+                    f"tag {tag!r} must be up to 128 letters, digits, '_', '.' or '-', "
+                    "not starting with '.' or '-'"
+                )
+        for part in parts:
+            if not part:
+                raise bad("it has an empty path component")
+            if not _COMPONENT.match(part):
+                raise bad(
+                    f"component {part!r} must be lowercase letters and digits, "
+                    "separated by '.', '_', '__' or '-'"
+                )
+        path = "/".join(parts)
+        if len(path) + (len(registry) + 1 if registry else 0) > _MAX_NAME:
+            raise bad(f"the name is longer than {_MAX_NAME} characters")
+
+        namespace = None
+        if len(parts) > 1:
+            namespace = parts[0]
+            repo = "/".join(parts[1:])
+        else:
+            repo = parts[0]
+        if tag is None and digest is None:
+            tag = DEFAULT_TAG
+        return cls(registry=registry, namespace=namespace, repo=repo, tag=tag, digest=digest)
+
+    def get_repo(self, explicit_namespace: bool = False) -> str:
+        """``namespace/repo`` (``library/repo`` with ``explicit_namespace`` and none set)."""
+        if self.repo is None:
+            raise InvalidImageName("image name has no repository")
+        namespace = self.namespace or ("library" if explicit_namespace else None)
+        return f"{namespace}/{self.repo}" if namespace else self.repo
+
+    def to_str(
+        self,
+        registry: bool = True,
+        tag: bool = True,
+        explicit_tag: bool = False,
+        explicit_namespace: bool = False,
+    ) -> str:
+        """Render the reference; parts can be left out (``registry=False``, ``tag=False``)."""
+        result = self.get_repo(explicit_namespace)
+        if tag:
+            if self.tag:
+                result = f"{result}:{self.tag}"
+            elif explicit_tag and not self.digest:
+                result = f"{result}:{DEFAULT_TAG}"
+            if self.digest:
+                result = f"{result}@{self.digest}"
+        if registry and self.registry:
+            result = f"{self.registry}/{result}"
+        return result
+
+    def copy(self, **changes: Any) -> ImageName:
+        """A copy with some parts replaced, e.g. ``name.copy(registry="r:5000", tag="1")``."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def name(self) -> str:
+        """Registry and repository without tag or digest: what ``docker push`` takes."""
+        return self.to_str(tag=False)
+
+    def __str__(self) -> str:
+        return self.to_str()

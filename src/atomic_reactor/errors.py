@@ -1,0 +1,207 @@
+"""The exception tree of atomic-reactor.
+
+Every error the library raises on purpose is an :class:`AtomicReactorError`; catch
+that to catch everything. Foreign exceptions (the Docker SDK's, requests', git's)
+are translated into these types where the project meets them, so callers never
+need to import another library's errors.
+
+Each error carries the exit code the command line uses for it (see
+``docs/exit-codes.md``) and a one-line, credential-free message::
+
+    AtomicReactorError                     exit 1  (unexpected failure)
+    ├── InputError                         exit 2  bad input, detected before anything ran
+    │   ├── InvalidImageName
+    │   ├── SourceError                    source cannot be fetched or is unusable
+    │   ├── DockerfileError                Dockerfile missing, empty, not UTF-8, no FROM
+    │   ├── BuildJsonError                 malformed build json / substitution
+    │   └── PluginConfigError              unknown plugin, bad plugin argument
+    ├── BuildFailed                        exit 3  the engine reported a failing build step
+    ├── RegistryError                      exit 4  pull or push failed
+    │   ├── PullError
+    │   ├── PushError
+    │   └── AuthenticationError            wrong or missing credentials
+    ├── PluginFailed                       exit 5  a plugin raised (or its cause's code)
+    ├── EngineError                        exit 6  the container engine failed
+    │   ├── EngineUnavailable              no engine answers at the socket
+    │   └── ImageNotFound
+    └── BuildCancelled                     exit 130 (SIGINT) / 143 (SIGTERM)
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from atomic_reactor.inner import BuildResults
+
+__all__ = [
+    "AtomicReactorError",
+    "AuthenticationError",
+    "BuildCancelled",
+    "BuildFailed",
+    "BuildJsonError",
+    "DockerfileError",
+    "EngineError",
+    "EngineUnavailable",
+    "ImageNotFound",
+    "InputError",
+    "InvalidImageName",
+    "PluginConfigError",
+    "PluginFailed",
+    "PullError",
+    "PushError",
+    "RegistryError",
+    "SourceError",
+]
+
+
+class AtomicReactorError(Exception):
+    """Root of every error atomic-reactor raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    #: short, stable name of the error category, used in results and metadata
+    category: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": type(self).__name__, "category": self.category, "message": self.message}
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+class InputError(AtomicReactorError):
+    """The request is wrong; nothing was built."""
+
+    exit_code = 2
+    category = "input"
+
+
+class InvalidImageName(InputError, ValueError):
+    """An image reference does not parse."""
+
+
+class SourceError(InputError):
+    """The source cannot be fetched (git, path) or does not fit the request."""
+
+
+class DockerfileError(InputError):
+    """The Dockerfile is missing, unreadable or unusable."""
+
+
+class BuildJsonError(InputError):
+    """A build json document or a substitution is malformed."""
+
+
+class PluginConfigError(InputError):
+    """A requested plugin is unknown or its arguments do not match its declaration."""
+
+    def __init__(self, message: str, plugin: str | None = None, argument: str | None = None):
+        super().__init__(message)
+        self.plugin = plugin
+        self.argument = argument
+
+
+# -- failures while building --------------------------------------------------
+
+
+class BuildFailed(AtomicReactorError):
+    """The engine ran the Dockerfile and a step failed."""
+
+    exit_code = 3
+    category = "build"
+
+
+class RegistryError(AtomicReactorError):
+    """Talking to a registry failed."""
+
+    exit_code = 4
+    category = "registry"
+
+    def __init__(self, message: str, registry: str | None = None) -> None:
+        super().__init__(message)
+        self.registry = registry
+
+
+class PullError(RegistryError):
+    """An image could not be pulled."""
+
+
+class PushError(RegistryError):
+    """An image could not be pushed."""
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused the credentials (or wanted some and got none)."""
+
+
+class PluginFailed(AtomicReactorError):
+    """A plugin raised while it ran.
+
+    When the plugin raised one of the project's own errors (a push failing, say),
+    that error is the ``cause`` and decides the exit code and category, so a push
+    failing inside ``tag_and_push`` still exits 4.
+    """
+
+    category = "plugin"
+
+    def __init__(self, message: str, plugin: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.cause = cause
+        if isinstance(cause, AtomicReactorError):
+            self.category = cause.category
+
+    @property  # type: ignore[override]
+    def exit_code(self) -> int:
+        if isinstance(self.cause, AtomicReactorError):
+            return self.cause.exit_code
+        return 5
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data["plugin"] = self.plugin
+        if self.cause is not None:
+            data["cause"] = type(self.cause).__name__
+        return data
+
+
+class EngineError(AtomicReactorError):
+    """The container engine reported an error."""
+
+    exit_code = 6
+    category = "engine"
+
+
+class EngineUnavailable(EngineError):
+    """No engine answers at the configured address."""
+
+
+class ImageNotFound(EngineError):
+    """The engine does not have the image."""
+
+
+class BuildCancelled(AtomicReactorError):
+    """The build was cancelled by a signal (SIGINT/Ctrl-C or SIGTERM).
+
+    Raised after the exit plugins ran; ``results`` holds what the build recorded.
+    """
+
+    category = "cancel"
+
+    def __init__(self, signum: int = signal.SIGTERM, results: BuildResults | None = None):
+        name = signal.Signals(signum).name
+        super().__init__(f"build cancelled by {name}")
+        self.signum = signum
+        self.results = results
+
+    @property  # type: ignore[override]
+    def exit_code(self) -> int:  # 128 + signal number, as shells report it
+        return 128 + int(self.signum)
