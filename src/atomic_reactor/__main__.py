@@ -1,0 +1,3 @@
+from atomic_reactor.cli.main import run
+
+run()

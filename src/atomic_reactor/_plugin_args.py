@@ -1,0 +1,164 @@
+"""Plugin argument declarations, their JSON Schema, and validation.
+
+A plugin declares its arguments as keyword parameters of ``__init__`` after
+``tasker`` and ``workflow``, with type hints and defaults::
+
+    def __init__(self, tasker, workflow, labels: dict[str, str] | None = None,
+                 dont_overwrite: bool = False): ...
+
+From that declaration we derive a JSON Schema (``plugin_schema``), which checks
+every request before anything is pulled or built. A plugin may instead set the
+class attribute ``args_schema`` to a hand-written schema.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from atomic_reactor.errors import PluginConfigError
+
+__all__ = ["plugin_schema", "validate_plugin_args"]
+
+_SKIP = ("self", "tasker", "workflow")
+
+
+def _type_schema(hint: Any) -> dict[str, Any]:
+    if hint is Any or hint is inspect.Parameter.empty or hint is object:
+        return {}
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [_type_schema(arg) for arg in args]
+        if any(option == {} for option in options):
+            return {}
+        return {"anyOf": options}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if hint is type(None):
+        return {"type": "null"}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is float:
+        return {"type": "number"}
+    if hint is str:
+        return {"type": "string"}
+    base = origin or hint
+    if isinstance(base, type) and issubclass(base, Mapping):
+        schema: dict[str, Any] = {"type": "object"}
+        if len(args) == 2 and _type_schema(args[1]):
+            schema["additionalProperties"] = _type_schema(args[1])
+        return schema
+    if isinstance(base, type) and issubclass(base, Sequence) and not issubclass(base, str):
+        schema = {"type": "array"}
+        if args and args[-1] is not Ellipsis and _type_schema(args[0]):
+            schema["items"] = _type_schema(args[0])
+        return schema
+    return {}
+
+
+def _parameters(plugin: type) -> list[inspect.Parameter]:
+    return list(inspect.signature(plugin.__init__).parameters.values())  # type: ignore[misc]
+
+
+def plugin_schema(plugin: type) -> dict[str, Any]:
+    """The JSON Schema of ``plugin``'s arguments."""
+    explicit = getattr(plugin, "args_schema", None)
+    if explicit is not None:
+        return dict(explicit)
+    try:
+        hints = typing.get_type_hints(plugin.__init__)  # type: ignore[misc]
+    except Exception:  # unresolvable annotations: fall back to no type checks
+        hints = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    open_ended = False
+    for param in _parameters(plugin):
+        if param.name in _SKIP or param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            open_ended = True
+            continue
+        prop = _type_schema(hints.get(param.name, inspect.Parameter.empty))
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+        else:
+            try:
+                import json
+
+                json.dumps(param.default)
+                prop = {**prop, "default": param.default}
+            except (TypeError, ValueError):
+                pass
+        properties[param.name] = prop
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": open_ended,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _describe_path(path: Sequence[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def validate_plugin_args(key: str, plugin: type, args: Mapping[str, Any]) -> None:
+    """Raise :class:`PluginConfigError` naming the plugin and argument when ``args`` is wrong."""
+    if not isinstance(args, Mapping):
+        raise PluginConfigError(f"plugin {key}: 'args' must be an object, "
+                                f"not {type(args).__name__}", plugin=key)
+    schema = plugin_schema(plugin)
+    properties = schema.get("properties", {})
+    if schema.get("additionalProperties") is False:
+        unknown = sorted(set(args) - set(properties))
+        if unknown:
+            accepted = ", ".join(sorted(properties)) or "none"
+            raise PluginConfigError(
+                f"plugin {key} takes no argument {unknown[0]!r} (it takes: {accepted})",
+                plugin=key, argument=unknown[0])
+    missing = [name for name in schema.get("required", []) if name not in args]
+    if missing:
+        raise PluginConfigError(f"plugin {key} needs the argument {missing[0]!r}",
+                                plugin=key, argument=missing[0])
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = _describe_path(list(error.absolute_path))
+        argument = str(error.absolute_path[0]) if error.absolute_path else None
+        raise PluginConfigError(
+            f"plugin {key}: argument {where or '(args)'} {_explain(error)}",
+            plugin=key, argument=argument)
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
+               list: "array", dict: "object", type(None): "null"}
+
+
+def _explain(error: Any) -> str:
+    """Say what is wrong without echoing the value (it may be a secret)."""
+    actual = _JSON_TYPES.get(type(error.instance), type(error.instance).__name__)
+    if error.validator == "type":
+        expected = error.validator_value
+        if isinstance(expected, list):
+            expected = " or ".join(expected)
+        return f"must be of type {expected}, not {actual}"
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(repr(v) for v in error.validator_value)
+    if error.validator == "anyOf":
+        kinds = [s.get("type") or ("one of " + repr(s["enum"]) if "enum" in s else "other")
+                 for s in error.validator_value]
+        return f"must be {' or '.join(str(k) for k in kinds)}, not {actual}"
+    if error.validator in ("required", "additionalProperties"):
+        return str(error.message)
+    return f"is invalid ({error.validator} {error.validator_value!r})"

@@ -1,0 +1,218 @@
+"""A build request: what the API functions, ``build json`` and ``inside-build`` take.
+
+One frozen object, validated once where the request enters (API call, CLI,
+build json file), and turned into the workflow's arguments here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import BuildJsonError
+
+__all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_value"]
+
+PLUGIN_LISTS = ("prebuild_plugins", "prepublish_plugins", "postbuild_plugins", "exit_plugins")
+_OPTIONS = ("retry", "buildargs", "use_cache", "log_file")
+_CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
+_KEYS = ("source", "image", "parent_registry", "target_registries", "parent_registry_insecure",
+         "target_registries_insecure", "dont_pull_base_image", "plugin_files",
+         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS)
+
+
+def _check(data: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], what: str) -> None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, kinds):
+        raise BuildJsonError(f"build json: {key!r} must be {what}, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """A validated build request."""
+
+    source: Mapping[str, Any]
+    image: str
+    parent_registry: str | None = None
+    target_registries: tuple[str, ...] = ()
+    parent_registry_insecure: bool = False
+    target_registries_insecure: bool = False
+    dont_pull_base_image: bool = False
+    plugins: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    plugin_files: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    build_image: str | None = None
+    push_buildroot_to: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> BuildRequest:
+        """Validate a build json document (or API keyword arguments)."""
+        if not isinstance(data, Mapping):
+            raise BuildJsonError("build json must be a JSON object")
+        unknown = sorted(set(data) - set(_KEYS))
+        if unknown:
+            raise BuildJsonError(f"build json: unknown key {unknown[0]!r}")
+        for required in ("source", "image"):
+            if not data.get(required):
+                raise BuildJsonError(f"build json: {required!r} is missing")
+        _check(data, "source", Mapping, "an object")
+        _check(data, "image", (str, ImageName), "a string")
+        ImageName.parse(data["image"])
+        _check(data, "parent_registry", str, "a string")
+        for flag in ("parent_registry_insecure", "target_registries_insecure",
+                     "dont_pull_base_image", "use_cache"):
+            _check(data, flag, bool, "true or false")
+        targets = data.get("target_registries") or ()
+        if isinstance(targets, str) or not isinstance(targets, Sequence) or \
+                not all(isinstance(t, str) and t for t in targets):
+            raise BuildJsonError("build json: 'target_registries' must be a list of registries")
+        plugins: dict[str, tuple[Mapping[str, Any], ...]] = {}
+        for key in PLUGIN_LISTS:
+            value = data.get(key)
+            if value is None:
+                continue
+            if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+                raise BuildJsonError(f"build json: {key!r} must be a list of plugin requests")
+            plugins[key] = tuple(value)
+        files = data.get("plugin_files") or ()
+        if isinstance(files, str) or not all(isinstance(f, str) for f in files):
+            raise BuildJsonError("build json: 'plugin_files' must be a list of paths")
+        return cls(
+            source=dict(data["source"]),
+            image=str(data["image"]),
+            parent_registry=data.get("parent_registry") or None,
+            target_registries=tuple(targets),
+            parent_registry_insecure=bool(data.get("parent_registry_insecure", False)),
+            target_registries_insecure=bool(data.get("target_registries_insecure", False)),
+            dont_pull_base_image=bool(data.get("dont_pull_base_image", False)),
+            plugins=plugins,
+            plugin_files=tuple(files),
+            options={k: data[k] for k in _OPTIONS if data.get(k) is not None},
+            build_image=data.get("build_image"),
+            push_buildroot_to=data.get("push_buildroot_to"),
+        )
+
+    def plugin_lists(self) -> dict[str, list[dict[str, Any]]]:
+        """The plugin lists with the defaults this request implies.
+
+        ``pull_base_image`` runs first (unless ``dont_pull_base_image``) and
+        ``tag_and_push`` last (when there are target registries), unless the lists
+        already name them, in which case the listed request wins.
+        """
+        lists = {key: [dict(item) if isinstance(item, Mapping) else item
+                       for item in self.plugins.get(key, ())] for key in PLUGIN_LISTS}
+
+        def named(key: str, name: str) -> bool:
+            return any(isinstance(item, Mapping) and item.get("name") == name
+                       for item in lists[key])
+
+        if not self.dont_pull_base_image and not named("prebuild_plugins", "pull_base_image"):
+            args: dict[str, Any] = {}
+            if self.parent_registry:
+                args["parent_registry"] = self.parent_registry
+                args["parent_registry_insecure"] = self.parent_registry_insecure
+            lists["prebuild_plugins"].insert(0, {"name": "pull_base_image", "args": args})
+        if self.target_registries and not named("postbuild_plugins", "tag_and_push"):
+            registries = {registry: {"insecure": self.target_registries_insecure}
+                          for registry in self.target_registries}
+            lists["postbuild_plugins"].append(
+                {"name": "tag_and_push", "args": {"registries": registries}})
+        return lists
+
+    def workflow_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~atomic_reactor.inner.DockerBuildWorkflow`."""
+        kwargs: dict[str, Any] = {"source": dict(self.source), "image": self.image,
+                                  "plugin_files": list(self.plugin_files)}
+        kwargs.update(self.plugin_lists())
+        kwargs.update(self.options)
+        return kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "source": dict(self.source), "image": self.image,
+            "parent_registry": self.parent_registry,
+            "target_registries": list(self.target_registries),
+            "parent_registry_insecure": self.parent_registry_insecure,
+            "target_registries_insecure": self.target_registries_insecure,
+            "dont_pull_base_image": self.dont_pull_base_image,
+            "plugin_files": list(self.plugin_files),
+        }
+        for key, items in self.plugins.items():
+            data[key] = [dict(i) for i in items]
+        data.update(self.options)
+        return data
+
+
+def load_build_json(path: str | Path) -> dict[str, Any]:
+    """Read a build json file; :class:`BuildJsonError` with the line when it is malformed."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BuildJsonError(f"build json {file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildJsonError(f"cannot read build json {file}: {exc}") from None
+    return parse_build_json(text, str(file))
+
+
+def parse_build_json(text: str, where: str = "build json") -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BuildJsonError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise BuildJsonError(f"{where} must hold a JSON object")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """A substituted value: JSON literals (true, 3, {...}, [...]) or else the string."""
+    stripped = text.strip()
+    if stripped in ("true", "false", "null") or stripped[:1] in ("{", "[") or \
+            stripped.lstrip("-").isdigit():
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def apply_substitutions(data: dict[str, Any], substitutions: Sequence[str]) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` substitutions with dotted keys.
+
+    ``prebuild_plugins.NAME.ARG=VALUE`` sets argument ARG of plugin NAME in that
+    list; other dotted keys (``source.provider_params.git_commit=…``) set nested keys.
+    """
+    for item in substitutions:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BuildJsonError(f"substitution {key or item!r} is not of the form KEY=VALUE")
+        value = parse_value(raw)
+        parts = key.split(".")
+        if parts[0] in PLUGIN_LISTS and len(parts) >= 2:
+            plugins = data.setdefault(parts[0], [])
+            if not isinstance(plugins, list):
+                raise BuildJsonError(f"substitution {key}: {parts[0]!r} is not a list")
+            matches = [p for p in plugins if isinstance(p, dict) and p.get("name") == parts[1]]
+            if not matches:
+                raise BuildJsonError(f"substitution {key}: no plugin {parts[1]!r} in {parts[0]}")
+            if len(parts) == 2:
+                raise BuildJsonError(f"substitution {key}: name the argument "
+                                     f"({parts[0]}.{parts[1]}.ARG=VALUE)")
+            target = matches[0].setdefault("args", {})
+            parts = parts[2:]
+        else:
+            target = data
+        for part in parts[:-1]:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise BuildJsonError(f"substitution {key}: {part!r} is not an object")
+            target = nested
+        target[parts[-1]] = value
+    return data

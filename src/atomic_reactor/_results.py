@@ -1,0 +1,199 @@
+"""Typed build results and their JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atomic_reactor import errors
+from atomic_reactor._reference import ImageName
+
+__all__ = ["BuildResults", "ExportedImage", "PushedImage", "jsonable"]
+
+RESULTS_VERSION = 1
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` (plugin results can be anything)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, ImageName):
+        return str(value)
+    if isinstance(value, errors.AtomicReactorError):
+        return {"error": value.to_dict()}
+    if isinstance(value, BaseException):
+        return {"error": {"type": type(value).__name__, "message": str(value)}}
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return jsonable(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.repr}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((jsonable(v) for v in value), key=str)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    """One reference pushed to one registry."""
+
+    registry: str
+    image: str
+    digest: str | None
+    size: int | None = None
+    attempts: int = 1
+
+    @property
+    def tag(self) -> str | None:
+        return ImageName.parse(self.image).tag
+
+
+@dataclass(frozen=True)
+class ExportedImage:
+    """An image written to a file (``docker save`` tarball, squashed, compressed)."""
+
+    path: str
+    size: int
+    sha256sum: str
+    md5sum: str | None = None
+    type: str = "docker-archive"
+    compression: str | None = None
+
+
+def _error_from_dict(data: Mapping[str, Any] | None) -> errors.AtomicReactorError | None:
+    if not data:
+        return None
+    kind = getattr(errors, str(data.get("type", "")), None)
+    message = str(data.get("message", "build failed"))
+    if isinstance(kind, type) and issubclass(kind, errors.AtomicReactorError):
+        if issubclass(kind, errors.PluginFailed):
+            cause_kind = getattr(errors, str(data.get("cause", "")), None)
+            cause = None
+            if isinstance(cause_kind, type) and issubclass(cause_kind, errors.AtomicReactorError) \
+                    and cause_kind not in (errors.PluginFailed, errors.BuildCancelled):
+                cause = cause_kind.__new__(cause_kind)
+                errors.AtomicReactorError.__init__(cause, message)
+            return errors.PluginFailed(message, plugin=str(data.get("plugin", "")), cause=cause)
+        if issubclass(kind, errors.BuildCancelled):
+            return errors.BuildCancelled(int(data.get("signal", 15)))
+        error = kind.__new__(kind)
+        errors.AtomicReactorError.__init__(error, message)
+        return error
+    return errors.AtomicReactorError(message)
+
+
+@dataclass(frozen=True)
+class BuildResults:
+    """What a build produced, succeeded or not.
+
+    The first fields are atomic-reactor 1.6's; ``digests`` maps each registry to
+    ``{pushed reference: manifest digest}``.
+    """
+
+    build_logs: tuple[str, ...] = ()
+    dockerfile: str | None = None
+    built_img_inspect: dict[str, Any] | None = None
+    built_img_info: dict[str, Any] | None = None
+    base_img_inspect: dict[str, Any] | None = None
+    base_img_info: dict[str, Any] | None = None
+    base_plugins_output: dict[str, Any] = field(default_factory=dict)
+    built_img_plugins_output: dict[str, Any] = field(default_factory=dict)
+    container_id: str | None = None
+    return_code: int | None = None
+    # -- beyond 1.6 --
+    image: str | None = None
+    image_id: str | None = None
+    base_image: str | None = None
+    base_image_id: str | None = None
+    pushed: tuple[PushedImage, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: dict[str, Any] = field(default_factory=dict)
+    plugin_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plugins_timestamps: dict[str, str] = field(default_factory=dict)
+    plugins_durations: dict[str, float] = field(default_factory=dict)
+    plugins_errors: dict[str, str] = field(default_factory=dict)
+    exported_images: tuple[ExportedImage, ...] = ()
+    fail_reason: str | None = None
+    error: dict[str, Any] | None = None
+    log_file: str | None = None
+    duration: float | None = None
+    _exception: errors.AtomicReactorError | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def digests(self) -> dict[str, dict[str, str]]:
+        """``{registry: {reference: digest}}`` of every push that reported a digest."""
+        out: dict[str, dict[str, str]] = {}
+        for pushed in self.pushed:
+            if pushed.digest:
+                out.setdefault(pushed.registry, {})[pushed.image] = pushed.digest
+        return out
+
+    def is_failed(self) -> bool:
+        """Did anything that matters fail (build, a required plugin, a push)?"""
+        if self.error is not None or self.fail_reason is not None:
+            return True
+        return self.return_code is not None and self.return_code != 0
+
+    @property
+    def exception(self) -> errors.AtomicReactorError | None:
+        if self._exception is not None:
+            return self._exception
+        if self.error is not None:
+            return _error_from_dict(self.error)
+        if self.is_failed():
+            return errors.BuildFailed(self.fail_reason or
+                                      f"build container exited with {self.return_code}")
+        return None
+
+    def raise_for_status(self) -> BuildResults:
+        """Raise the error that failed the build; return ``self`` when it succeeded."""
+        exc = self.exception
+        if exc is not None:
+            raise exc
+        return self
+
+    @property
+    def exit_code(self) -> int:
+        exc = self.exception
+        return 0 if exc is None else exc.exit_code
+
+    # -- serialisation ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"version": RESULTS_VERSION}
+        for f in dataclasses.fields(self):
+            if f.name.startswith("_"):
+                continue
+            data[f.name] = jsonable(getattr(self, f.name))
+        data["digests"] = self.digests
+        data["failed"] = self.is_failed()
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BuildResults:
+        known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
+        values = {k: v for k, v in data.items() if k in known}
+        values["build_logs"] = tuple(values.get("build_logs") or ())
+        values["tags"] = tuple(values.get("tags") or ())
+        values["pushed"] = tuple(PushedImage(**p) for p in values.get("pushed") or ())
+        values["exported_images"] = tuple(
+            ExportedImage(**e) for e in values.get("exported_images") or ())
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> BuildResults:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,132 @@
+"""Python API for atomic-reactor: the official way to run a build from code.
+
+::
+
+    from atomic_reactor.api import build_image_here
+
+    results = build_image_here(
+        {"provider": "path", "uri": "file:///src/app"},
+        "app:1",
+        parent_registry="127.0.0.1:5000",
+        target_registries=["127.0.0.1:5000"],
+    )
+    results.raise_for_status()
+    print(results.image_id, results.digests)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from atomic_reactor._request import BuildRequest
+from atomic_reactor._results import BuildResults
+
+__all__ = [
+    "BuildResults",
+    "build_image_here",
+    "build_image_in_privileged_container",
+    "build_image_using_hosts_docker",
+]
+
+
+def _request(source: Mapping[str, Any], image: str, parent_registry: str | None,
+             target_registries: Sequence[str] | None, parent_registry_insecure: bool,
+             target_registries_insecure: bool, dont_pull_base_image: bool,
+             kwargs: Mapping[str, Any], **extra: Any) -> tuple[BuildRequest, dict[str, Any]]:
+    passthrough = {k: v for k, v in kwargs.items() if k == "tasker"}
+    data = {k: v for k, v in kwargs.items() if k != "tasker"}
+    data.update(source=source, image=image, parent_registry=parent_registry,
+                target_registries=list(target_registries or []),
+                parent_registry_insecure=parent_registry_insecure,
+                target_registries_insecure=target_registries_insecure,
+                dont_pull_base_image=dont_pull_base_image, **extra)
+    return BuildRequest.from_mapping(data), passthrough
+
+
+def build_image_here(
+    source: Mapping[str, Any],
+    image: str,
+    parent_registry: str | None = None,
+    target_registries: Sequence[str] | None = None,
+    parent_registry_insecure: bool = False,
+    target_registries_insecure: bool = False,
+    dont_pull_base_image: bool = False,
+    **kwargs: Any,
+) -> BuildResults:
+    """Build the image from ``source`` in the current environment.
+
+    :param source: dict, where/how to get source code to put in image
+    :param image: str, tag for built image ([registry/]image_name[:tag])
+    :param parent_registry: str, registry to pull base image from
+    :param target_registries: list of str, registries to push the image to
+    :param parent_registry_insecure: bool, allow connecting to parent registry over plain http
+    :param target_registries_insecure: bool, allow connecting to target registries over plain http
+    :param dont_pull_base_image: bool, don't pull or update base image specified in dockerfile
+    :param kwargs: plugin lists (``prebuild_plugins`` …), ``plugin_files``, ``retry``,
+        ``buildargs``, ``use_cache``, ``log_file``, ``tasker``
+    :return: BuildResults (check ``is_failed()`` or call ``raise_for_status()``)
+    """
+    from atomic_reactor.inner import DockerBuildWorkflow
+
+    request, passthrough = _request(source, image, parent_registry, target_registries,
+                                    parent_registry_insecure, target_registries_insecure,
+                                    dont_pull_base_image, kwargs)
+    workflow = DockerBuildWorkflow(**request.workflow_kwargs(), **passthrough)
+    return workflow.build_container_image()
+
+
+def build_image_in_privileged_container(
+    build_image: str,
+    source: Mapping[str, Any],
+    image: str,
+    parent_registry: str | None = None,
+    target_registries: Sequence[str] | None = None,
+    push_buildroot_to: str | None = None,
+    parent_registry_insecure: bool = False,
+    target_registries_insecure: bool = False,
+    dont_pull_base_image: bool = False,
+    **kwargs: Any,
+) -> BuildResults:
+    """Build in a privileged container that runs an engine of its own.
+
+    :param build_image: str, image where target image should be built
+    :param push_buildroot_to: str, repository where the build container is pushed afterwards
+    (other parameters as :func:`build_image_here`)
+    :return: BuildResults, read back from the build container
+    """
+    from atomic_reactor._container_build import run_in_build_container
+
+    request, passthrough = _request(source, image, parent_registry, target_registries,
+                                    parent_registry_insecure, target_registries_insecure,
+                                    dont_pull_base_image, kwargs, build_image=build_image,
+                                    push_buildroot_to=push_buildroot_to)
+    return run_in_build_container("privileged", request, **passthrough)
+
+
+def build_image_using_hosts_docker(
+    build_image: str,
+    source: Mapping[str, Any],
+    image: str,
+    parent_registry: str | None = None,
+    target_registries: Sequence[str] | None = None,
+    push_buildroot_to: str | None = None,
+    parent_registry_insecure: bool = False,
+    target_registries_insecure: bool = False,
+    dont_pull_base_image: bool = False,
+    **kwargs: Any,
+) -> BuildResults:
+    """Build in a container that uses the host's engine through its socket.
+
+    :param build_image: str, image where target image should be built
+    :param push_buildroot_to: str, repository where the build container is pushed afterwards
+    (other parameters as :func:`build_image_here`)
+    :return: BuildResults, read back from the build container
+    """
+    from atomic_reactor._container_build import run_in_build_container
+
+    request, passthrough = _request(source, image, parent_registry, target_registries,
+                                    parent_registry_insecure, target_registries_insecure,
+                                    dont_pull_base_image, kwargs, build_image=build_image,
+                                    push_buildroot_to=push_buildroot_to)
+    return run_in_build_container("hostdocker", request, **passthrough)

@@ -1,0 +1,148 @@
+"""``InsideBuilder``: builds the source's Dockerfile on the engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from atomic_reactor._dockerfile import Stage, external_images, final_base, parse_stages
+from atomic_reactor._engine.base import EngineEvent
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import BuildFailed, ImageNotFound
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.source import Source
+
+logger = logging.getLogger(__name__)
+#: the engine's build output, line by line (the CLI shows it live)
+output_logger = logging.getLogger("atomic_reactor.build.output")
+
+
+def _log_event(event: EngineEvent) -> None:
+    if event.message and event.message.strip():
+        output_logger.info(event.message.rstrip("\n"))
+
+__all__ = ["BuildResult", "InsideBuilder"]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The outcome of the build step: a failing ``RUN`` is a failed result, not a crash."""
+
+    logs: tuple[str, ...] = ()
+    image_id: str | None = None
+    fail_reason: str | None = None
+    duration: float = 0.0
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    def is_failed(self) -> bool:
+        return self.fail_reason is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_id": self.image_id, "fail_reason": self.fail_reason,
+                "duration": self.duration, "annotations": dict(self.annotations)}
+
+
+class InsideBuilder:
+    """Builds ``source``'s Dockerfile and tags the result ``image``.
+
+    ``df_path`` and ``df_dir`` are the Dockerfile that will be built and its
+    directory (the build context): pre-build plugins edit that file.
+    """
+
+    def __init__(self, source: Source, image: ImageName | str, tasker: DockerTasker | None = None,
+                 **kwargs: Any) -> None:
+        if tasker is None:
+            from atomic_reactor.core import DockerTasker
+
+            tasker = DockerTasker()
+        self.tasker = tasker
+        self.source = source
+        self.image = ImageName.parse(image)
+        self.buildargs: dict[str, str] = dict(kwargs.pop("buildargs", None) or {})
+        self.use_cache: bool = bool(kwargs.pop("use_cache", True))
+        self.image_id: str | None = None
+        self.built_image_info: dict[str, Any] | None = None
+        self.base_image_id: str | None = None
+        #: logs from the last operation
+        self.last_logs: list[str] = []
+        self.df_path, self.df_dir = source.get_dockerfile_path()
+        self.stages: list[Stage] = parse_stages(self.df_path, self.buildargs)
+        self.base_image = ImageName.parse(final_base(self.stages)) \
+            if final_base(self.stages) != "scratch" else None
+        self._base_inspect: dict[str, Any] | None = None
+        self._built_inspect: dict[str, Any] | None = None
+
+    # -- the Dockerfile -------------------------------------------------------------
+    def refresh_stages(self) -> list[Stage]:
+        """Re-read the Dockerfile's FROMs (after a plugin edited it)."""
+        self.stages = parse_stages(self.df_path, self.buildargs)
+        return self.stages
+
+    @property
+    def parent_images(self) -> list[str]:
+        """The images the Dockerfile's FROM lines pull (no stages, no ``scratch``)."""
+        return external_images(self.stages)
+
+    def set_base_image(self, base_image: ImageName | str) -> None:
+        """Use ``base_image`` as the final stage's base from now on."""
+        self.base_image = ImageName.parse(base_image)
+        self._base_inspect = None
+
+    # -- building ---------------------------------------------------------------------
+    def build(self, on_event: Callable[[EngineEvent], None] | None = None) -> BuildResult:
+        """Build the image in the current environment; return the result."""
+        logger.info("building %s from %s", self.image, self.df_path)
+        started = time.monotonic()
+        dockerfile = os.path.relpath(self.df_path, self.df_dir)
+        self._built_inspect = None
+        try:
+            built = self.tasker.build_image(
+                self.df_dir, self.image, dockerfile=dockerfile, use_cache=self.use_cache,
+                buildargs=self.buildargs, on_event=on_event or _log_event)
+        except BuildFailed as exc:
+            self.last_logs = list(self.tasker.last_logs)
+            logger.error("build of %s failed: %s", self.image, exc)
+            return BuildResult(logs=tuple(self.last_logs), fail_reason=str(exc),
+                               duration=time.monotonic() - started)
+        self.last_logs = list(built.logs)
+        self.image_id = built.image_id
+        self.built_image_info = self.get_built_image_info()
+        return BuildResult(logs=built.logs, image_id=built.image_id,
+                           duration=time.monotonic() - started)
+
+    # -- inspection ---------------------------------------------------------------------
+    def inspect_base_image(self) -> dict[str, Any] | None:
+        """``docker inspect`` of the base image (None for ``FROM scratch``)."""
+        if self.base_image is None:
+            return None
+        if self._base_inspect is None:
+            self._base_inspect = self.tasker.inspect_image(self.base_image)
+            self.base_image_id = str(self._base_inspect["Id"])
+        return self._base_inspect
+
+    def get_base_image_info(self) -> dict[str, Any] | None:
+        """The ``docker images`` entry of the base image."""
+        inspect = self.inspect_base_image()
+        if inspect is None:
+            return None
+        return self.tasker.get_image_info_by_image_id(str(inspect["Id"]))
+
+    def inspect_built_image(self) -> dict[str, Any]:
+        """``docker inspect`` of the built image."""
+        if self.image_id is None:
+            raise ImageNotFound(f"{self.image} has not been built")
+        if self._built_inspect is None:
+            self._built_inspect = self.tasker.inspect_image(self.image_id)
+        return self._built_inspect
+
+    def get_built_image_info(self) -> dict[str, Any] | None:
+        """The ``docker images`` entry of the built image."""
+        if self.image_id is None:
+            return None
+        return self.tasker.get_image_info_by_image_id(self.image_id)

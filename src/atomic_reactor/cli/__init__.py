@@ -1,0 +1,1 @@
+"""The ``atomic-reactor`` command line (see :mod:`atomic_reactor.cli.main`)."""

@@ -1,0 +1,287 @@
+"""The ``atomic-reactor`` command.
+
+Only this module calls ``sys.exit`` and installs log handlers. Heavy modules (the
+Docker SDK, the workflow) are imported only once a command runs, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from atomic_reactor import __version__
+
+if TYPE_CHECKING:
+    from atomic_reactor._request import BuildRequest
+    from atomic_reactor._results import BuildResults
+
+PROG = "atomic-reactor"
+METHODS = ("here", "hostdocker", "privileged")
+
+logger = logging.getLogger("atomic_reactor.cli")
+
+
+class _Formatter(logging.Formatter):
+    """Build output as it comes; everything else as ``level: message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "atomic_reactor.build.output":
+            return record.getMessage().rstrip("\n")
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        if record.exc_info and logging.getLogger().isEnabledFor(logging.DEBUG):
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("atomic_reactor").setLevel(level)
+    if verbosity > 0:
+        root.setLevel(logging.DEBUG)
+        for noisy in ("urllib3", "docker"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("build")
+    group.add_argument("--method", choices=METHODS, default="here",
+                       help="where to build: here (default), in a build container using the "
+                            "host's engine (hostdocker), or one with its own engine (privileged)")
+    group.add_argument("--build-image", metavar="IMAGE",
+                       help="build image for --method hostdocker/privileged")
+    group.add_argument("--push-buildroot-to", metavar="REPOSITORY",
+                       help="commit the build container afterwards and push it here")
+    group.add_argument("--source-registry", metavar="REGISTRY",
+                       help="registry to pull the base image from")
+    group.add_argument("--source-registry-insecure", action="store_true",
+                       help="the source registry speaks plain HTTP")
+    group.add_argument("--target-registries", metavar="REGISTRY", nargs="+", default=[],
+                       help="registries to push the image to")
+    group.add_argument("--target-registries-insecure", action="store_true",
+                       help="the target registries speak plain HTTP")
+    group.add_argument("--dont-pull-base-image", action="store_true",
+                       help="use the base image the engine already has")
+    group.add_argument("--load-plugin", metavar="FILE", action="append", default=[],
+                       dest="plugin_files", help="load plugins from this Python file "
+                                                 "(repeatable)")
+    _add_output_options(parser)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--metadata-file", metavar="PATH",
+                       help="write the build results as JSON to PATH")
+    group.add_argument("--iidfile", metavar="PATH", help="write the built image id to PATH")
+    group.add_argument("--retry-attempts", metavar="N", type=int,
+                       help="attempts for each pull and push (default 4)")
+    group.add_argument("--retry-delay", metavar="SECONDS", type=float,
+                       help="first retry delay, doubled each retry (default 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Build container images through a plugin pipeline.")
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true",
+                       help="debug output, and tracebacks on errors")
+    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    build = commands.add_parser("build", help="build an image")
+    kinds = build.add_subparsers(dest="kind", metavar="SOURCE")
+    kinds.required = True
+
+    git = kinds.add_parser("git", help="build from a git repository")
+    git.add_argument("--uri", required=True, help="git repository")
+    git.add_argument("--commit", help="branch, tag or commit to build (default: default branch)")
+    git.add_argument("--df-path", default="./", help="Dockerfile (or its directory) in the "
+                                                     "repository (default ./)")
+    git.add_argument("--image", required=True, help="name for the built image")
+    _add_build_options(git)
+
+    path = kinds.add_parser("path", help="build from a local directory")
+    path.add_argument("--uri", required=True, help="file:///abs/path (or a path)")
+    path.add_argument("--df-path", default="./", help="Dockerfile (or its directory) in the "
+                                                      "source (default ./)")
+    path.add_argument("--image", required=True, help="name for the built image")
+    _add_build_options(path)
+
+    json_cmd = kinds.add_parser("json", help="build what a build json file describes")
+    json_cmd.add_argument("path", metavar="PATH", help="build json file")
+    json_cmd.add_argument("--substitute", metavar="KEY=VALUE", action="append", default=[],
+                          help="set a key of the build json (dotted: source.uri=…, "
+                               "prebuild_plugins.NAME.ARG=…)")
+    json_cmd.add_argument("--method", choices=METHODS, default=None,
+                          help="override the build json's method")
+    json_cmd.add_argument("--build-image", metavar="IMAGE")
+    json_cmd.add_argument("--load-plugin", metavar="FILE", action="append", default=[],
+                          dest="plugin_files")
+    _add_output_options(json_cmd)
+
+    plugins = commands.add_parser("plugins", help="list the available plugins")
+    plugins.add_argument("--schema", metavar="KEY", help="print one plugin's argument schema")
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _source_uri(uri: str) -> str:
+    if uri.startswith("file://") or "://" in uri:
+        return uri
+    return "file://" + os.path.abspath(uri)
+
+
+def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
+    from atomic_reactor._request import BuildRequest, apply_substitutions, load_build_json
+
+    if args.kind == "json":
+        data = apply_substitutions(load_build_json(args.path), args.substitute)
+        method = args.method or data.pop("method", None) or "here"
+        if args.build_image:
+            data["build_image"] = args.build_image
+        if args.plugin_files:
+            data["plugin_files"] = list(data.get("plugin_files") or []) + args.plugin_files
+    else:
+        source: dict[str, Any] = {"provider": args.kind, "dockerfile_path": args.df_path}
+        if args.kind == "git":
+            source["uri"] = args.uri
+            if args.commit:
+                source["provider_params"] = {"git_commit": args.commit}
+        else:
+            source["uri"] = _source_uri(args.uri)
+        data = {
+            "source": source, "image": args.image,
+            "parent_registry": args.source_registry,
+            "parent_registry_insecure": args.source_registry_insecure,
+            "target_registries": args.target_registries,
+            "target_registries_insecure": args.target_registries_insecure,
+            "dont_pull_base_image": args.dont_pull_base_image,
+            "plugin_files": args.plugin_files,
+            "build_image": args.build_image,
+            "push_buildroot_to": args.push_buildroot_to,
+        }
+        method = args.method
+    retry = dict(data.get("retry") or {})
+    if args.retry_attempts is not None:
+        retry["attempts"] = args.retry_attempts
+    if args.retry_delay is not None:
+        retry["delay"] = args.retry_delay
+    if retry:
+        data["retry"] = retry
+    if method not in METHODS:
+        from atomic_reactor.errors import BuildJsonError
+
+        raise BuildJsonError(f"unknown build method {method!r} (choose from {', '.join(METHODS)})")
+    return BuildRequest.from_mapping(data), method
+
+
+def _write_outputs(args: argparse.Namespace, results: BuildResults) -> None:
+    if args.metadata_file:
+        from atomic_reactor._files import write_text_atomic
+
+        write_text_atomic(args.metadata_file, results.to_json(indent=2, sort_keys=True) + "\n")
+    if args.iidfile and results.image_id:
+        from atomic_reactor._files import write_text_atomic
+
+        write_text_atomic(args.iidfile, results.image_id)
+
+
+def _summary(results: BuildResults) -> None:
+    if results.image_id:
+        print(f"built {results.image} {results.image_id}")
+    for pushed in results.pushed:
+        print(f"pushed {pushed.image}@{pushed.digest}")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    request, method = _request_from_args(args)
+    if method == "here":
+        from atomic_reactor.inner import DockerBuildWorkflow
+
+        workflow = DockerBuildWorkflow(**request.workflow_kwargs())
+        results = _run(workflow.build_container_image, args)
+    else:
+        from atomic_reactor._container_build import run_in_build_container
+
+        results = _run(lambda: run_in_build_container(method, request), args)
+    _write_outputs(args, results)
+    if not args.quiet:
+        _summary(results)
+    results.raise_for_status()
+    return 0
+
+
+def _run(func: Any, args: argparse.Namespace) -> BuildResults:
+    from atomic_reactor.errors import BuildCancelled
+
+    try:
+        return func()  # type: ignore[no-any-return]
+    except BuildCancelled as exc:
+        if exc.results is not None:
+            _write_outputs(args, exc.results)
+        raise
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import json
+
+    from atomic_reactor.plugin import PluginLibrary, plugin_schema
+
+    library = PluginLibrary()
+    if args.schema:
+        plugin = library.find(args.schema)
+        if plugin is None:
+            from atomic_reactor.errors import PluginConfigError
+
+            raise PluginConfigError(f"unknown plugin {args.schema!r}", plugin=args.schema)
+        print(json.dumps(plugin_schema(plugin), indent=2, sort_keys=True))
+        return 0
+    for name in library.names():
+        plugin = library.find(name)
+        print(f"{name:32} {plugin.phase if plugin else '?'}")
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "plugins": cmd_plugins}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (never calls ``sys.exit``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbosity = 1 if args.verbose else (-1 if args.quiet else 0)
+    setup_logging(verbosity)
+    from atomic_reactor.errors import AtomicReactorError
+
+    try:
+        return COMMANDS[args.command](args)
+    except AtomicReactorError as exc:
+        if verbosity > 0:
+            logger.debug("error details", exc_info=True)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,430 @@
+"""``DockerTasker``: the engine operations atomic-reactor's pipeline uses.
+
+The tasker is what plugins receive as ``tasker``. It speaks in
+:class:`~atomic_reactor.util.ImageName` s (or strings), records the logs of the
+last streamed operation in :attr:`DockerTasker.last_logs`, retries network
+operations by its :class:`RetryPolicy`, and delegates to a
+:class:`~atomic_reactor._engine.base.ContainerEngine` (Docker here).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from atomic_reactor._auth import resolve_auth
+from atomic_reactor._engine.base import ContainerEngine, ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._reference import ImageName
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.errors import (
+    AtomicReactorError,
+    BuildFailed,
+    ImageNotFound,
+    PullError,
+    PushError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BuiltImage", "DockerTasker", "PushResult", "PulledImage", "RetryPolicy"]
+
+ImageLike = ImageName | str
+EventCallback = Callable[[EngineEvent], None]
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What a successful build produced."""
+
+    image: ImageName
+    image_id: str
+    logs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    image: ImageName
+    image_id: str
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """One pushed reference: the registry's manifest digest for it."""
+
+    image: ImageName
+    digest: str | None
+    size: int | None
+    attempts: int = 1
+    logs: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def registry(self) -> str | None:
+        return self.image.registry
+
+
+def _name(image: ImageLike) -> str:
+    return str(ImageName.parse(image)) if isinstance(image, ImageName) else str(image)
+
+
+def _ref(image: ImageLike) -> ImageName:
+    return image if isinstance(image, ImageName) else ImageName.parse(image)
+
+
+class DockerTasker:
+    """Engine operations with atomic-reactor's 1.6 signatures.
+
+    :param base_url: engine address (default ``$DOCKER_HOST``, else the local socket)
+    :param timeout: seconds to wait for an engine response
+    :param retry: policy for pulls and pushes (default: 4 attempts, backoff from 1 s)
+    :param engine: an engine backend to use instead of Docker
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: int = 120,
+        *,
+        retry: RetryPolicy | None = None,
+        engine: ContainerEngine | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if engine is None:
+            from atomic_reactor._engine.docker import DockerEngine
+
+            engine = DockerEngine(base_url=base_url, timeout=timeout, **kwargs)
+        self.engine: ContainerEngine = engine
+        self.retry = retry or RetryPolicy()
+        #: logs from the last operation
+        self.last_logs: list[str] = []
+        self._logins: dict[str, RegistryAuth] = {}
+
+    @property
+    def d(self) -> Any:
+        """The engine SDK's client (``docker.APIClient`` for Docker)."""
+        return getattr(self.engine, "client", None)
+
+    # -- helpers ---------------------------------------------------------------------
+    def _auth_for(self, image: ImageName, dockercfg: str | None = None) -> RegistryAuth | None:
+        if image.registry is None:
+            return None
+        if dockercfg:
+            return resolve_auth(image.registry, dockercfg)
+        return self._logins.get(image.registry) or resolve_auth(image.registry)
+
+    def _consume(self, events: Iterator[EngineEvent], logs: list[str],
+                 on_event: EventCallback | None) -> list[EngineEvent]:
+        finals = []
+        for event in events:
+            if event.message:
+                logs.append(event.message)
+            if on_event is not None:
+                on_event(event)
+            if event.image_id or event.digest:
+                finals.append(event)
+        return finals
+
+    # -- building --------------------------------------------------------------------
+    def build_image(
+        self,
+        path: str,
+        image: ImageLike,
+        *,
+        dockerfile: str | None = None,
+        use_cache: bool = True,
+        remove_im: bool = True,
+        buildargs: Mapping[str, str] | None = None,
+        on_event: EventCallback | None = None,
+    ) -> BuiltImage:
+        """Build the context at ``path`` and tag it ``image``; :class:`BuildFailed` on error.
+
+        The logs so far are in :attr:`last_logs` either way.
+        """
+        target = _ref(image)
+        self.last_logs = logs = []
+        image_id = None
+        events = self.engine.build(path, str(target), dockerfile=dockerfile, use_cache=use_cache,
+                                   remove_intermediate=remove_im, buildargs=buildargs)
+        for event in events:
+            if event.message:
+                logs.append(event.message)
+            if on_event is not None:
+                on_event(event)
+            if event.error:
+                raise BuildFailed(event.error.strip())
+            if event.image_id:
+                image_id = event.image_id
+        if image_id is None:
+            image_id = str(self.engine.inspect_image(str(target))["Id"])
+        return BuiltImage(image=target, image_id=image_id, logs=tuple(logs))
+
+    @overload
+    def build_image_from_path(self, path: str, image: ImageLike, stream: Literal[True],
+                              use_cache: bool = ..., remove_im: bool = ...) -> Iterator[str]: ...
+
+    @overload
+    def build_image_from_path(self, path: str, image: ImageLike, stream: Literal[False] = ...,
+                              use_cache: bool = ..., remove_im: bool = ...) -> str: ...
+
+    def build_image_from_path(
+        self,
+        path: str,
+        image: ImageLike,
+        stream: bool = False,
+        use_cache: bool = False,
+        remove_im: bool = True,
+    ) -> Iterator[str] | str:
+        """Build the directory ``path`` and tag it ``image``.
+
+        With ``stream=True`` return a generator of log lines (consume it to wait);
+        otherwise wait and return the whole log. A failing step raises
+        :class:`~atomic_reactor.errors.BuildFailed` (after its lines were yielded).
+        """
+        generator = self._build_lines(path, image, use_cache=use_cache, remove_im=remove_im)
+        return generator if stream else "".join(generator)
+
+    def _build_lines(self, path: str, image: ImageLike, *, use_cache: bool, remove_im: bool,
+                     dockerfile: str | None = None) -> Iterator[str]:
+        self.last_logs = logs = []
+        for event in self.engine.build(path, _name(image), dockerfile=dockerfile,
+                                       use_cache=use_cache, remove_intermediate=remove_im):
+            if event.message:
+                logs.append(event.message)
+                yield event.message
+            if event.error:
+                raise BuildFailed(event.error.strip())
+
+    def build_image_from_git(
+        self,
+        url: str,
+        image: ImageLike,
+        git_path: str | None = None,
+        git_commit: str | None = None,
+        copy_dockerfile_to: str | None = None,
+        stream: bool = False,
+        use_cache: bool = False,
+    ) -> Iterator[str] | str:
+        """Clone ``url`` (at ``git_commit``), build the Dockerfile at ``git_path``, tag it.
+
+        ``copy_dockerfile_to`` receives a copy of the Dockerfile that was built.
+        """
+        from atomic_reactor.source import GitSource
+
+        source = GitSource("git", url, dockerfile_path=git_path or "./",
+                           provider_params={"git_commit": git_commit} if git_commit else None)
+
+        def lines() -> Iterator[str]:
+            try:
+                df_path, df_dir = source.get_dockerfile_path()
+                if copy_dockerfile_to:
+                    shutil.copyfile(df_path, copy_dockerfile_to)
+                yield from self._build_lines(df_dir, image, use_cache=use_cache, remove_im=True,
+                                             dockerfile=df_path)
+            finally:
+                source.cleanup()
+
+        generator = lines()
+        return generator if stream else "".join(generator)
+
+    # -- images ----------------------------------------------------------------------
+    def pull_image(self, image: ImageLike, insecure: bool = False) -> str:
+        """Pull ``image``; return its name (``reg.com/img:v1``)."""
+        return str(self.pull(image, insecure=insecure).image)
+
+    def pull(self, image: ImageLike, insecure: bool = False, *, dockercfg: str | None = None,
+             on_event: EventCallback | None = None) -> PulledImage:
+        """Pull ``image`` with retries; return the typed result."""
+        ref = _ref(image)
+        auth = self._auth_for(ref, dockercfg)
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            self.last_logs = logs = []
+            self._consume(self.engine.pull(str(ref), auth), logs, on_event)
+
+        try:
+            self.retry.call(f"pulling {ref}", attempt)
+        except PullError as exc:
+            raise type(exc)(_insecure_hint(str(exc), ref, insecure), registry=exc.registry) from None
+        try:
+            image_id = str(self.engine.inspect_image(str(ref))["Id"])
+        except ImageNotFound:
+            raise PullError(f"pulling {ref} reported success but the engine has no such image",
+                            registry=ref.registry) from None
+        return PulledImage(image=ref, image_id=image_id, attempts=attempts)
+
+    def push_image(self, image: ImageLike, insecure: bool = False) -> str:
+        """Push ``image`` to its registry; return the push log."""
+        result = self.push(image, insecure=insecure)
+        return "".join(result.logs)
+
+    def push(self, image: ImageLike, insecure: bool = False, *, dockercfg: str | None = None,
+             on_event: EventCallback | None = None) -> PushResult:
+        """Push ``image`` with retries; return its digest as the registry reported it."""
+        ref = _ref(image)
+        if ref.registry is None:
+            raise PushError(f"cannot push {ref}: the name has no registry")
+        auth = self._auth_for(ref, dockercfg)
+        attempts = 0
+        logs: list[str] = []
+
+        def attempt() -> list[EngineEvent]:
+            nonlocal attempts, logs
+            attempts += 1
+            self.last_logs = logs = []
+            return self._consume(self.engine.push(str(ref), auth), logs, on_event)
+
+        try:
+            finals = self.retry.call(f"pushing {ref}", attempt)
+        except PushError as exc:
+            raise type(exc)(_insecure_hint(str(exc), ref, insecure), registry=exc.registry) from None
+        digest = size = None
+        for event in finals:
+            if event.digest:
+                digest, size = event.digest, event.size
+        return PushResult(image=ref, digest=digest, size=size, attempts=attempts, logs=tuple(logs))
+
+    def tag_image(self, image: ImageLike, target_image: ImageLike, force: bool = False) -> str:
+        """Tag ``image`` as ``target_image``; return the new name."""
+        target = _ref(target_image)
+        self.engine.tag(_name(image), str(target), force=force)
+        return str(target)
+
+    def tag_and_push_image(
+        self,
+        image: ImageLike,
+        target_image: ImageLike,
+        insecure: bool = False,
+        force: bool = False,
+        dockercfg: str | None = None,
+    ) -> str:
+        """Tag ``image`` as ``target_image`` and push it; return the pushed name."""
+        target = self.tag_image(image, target_image, force=force)
+        self.push(target, insecure=insecure, dockercfg=dockercfg)
+        return target
+
+    def inspect_image(self, image_id: ImageLike) -> dict[str, Any]:
+        """Detailed metadata of an image (as ``docker inspect``)."""
+        return self.engine.inspect_image(_name(image_id))
+
+    def image_exists(self, image_id: ImageLike) -> bool:
+        return self.engine.image_exists(_name(image_id))
+
+    def get_image_info_by_image_id(self, image_id: str) -> dict[str, Any] | None:
+        """The ``docker images`` entry of ``image_id`` (full or short id), or None."""
+        wanted = image_id.removeprefix("sha256:")
+        for entry in self.engine.list_images():
+            if str(entry.get("Id", "")).removeprefix("sha256:").startswith(wanted):
+                return entry
+        return None
+
+    def get_image_info_by_image_name(self, image: ImageLike, exact_tag: bool = True
+                                     ) -> list[dict[str, Any]]:
+        """``docker images`` entries for ``image`` (any tag unless ``exact_tag``)."""
+        ref = _ref(image)
+        entries = self.engine.list_images(name=ref.to_str(tag=False))
+        if not exact_tag:
+            return entries
+        wanted = str(ref)
+        return [entry for entry in entries if wanted in (entry.get("RepoTags") or [])]
+
+    def remove_image(self, image_id: ImageLike, force: bool = False, noprune: bool = False
+                     ) -> None:
+        self.engine.remove_image(_name(image_id), force=force, noprune=noprune)
+
+    def login(self, registry: str, docker_secret_path: str) -> None:
+        """Use the credentials in ``docker_secret_path`` for ``registry`` from now on."""
+        auth = resolve_auth(registry, docker_secret_path)
+        if auth is not None:
+            self._logins[registry] = auth
+
+    # -- containers --------------------------------------------------------------------
+    def run(
+        self,
+        image: ImageLike,
+        command: str | list[str] | None = None,
+        create_kwargs: Mapping[str, Any] | None = None,
+        start_kwargs: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a container from ``image`` and start it; return its id.
+
+        ``create_kwargs`` go to the engine's container creation, ``start_kwargs`` to its
+        host configuration (binds, privileged, …).
+        """
+        spec = ContainerSpec(image=_name(image), command=command,
+                             create_extra=dict(create_kwargs or {}),
+                             host_extra=dict(start_kwargs or {}))
+        container_id = self.engine.create_container(spec)
+        try:
+            self.engine.start_container(container_id)
+        except AtomicReactorError:
+            self.engine.remove_container(container_id, force=True)
+            raise
+        return container_id
+
+    def run_container(self, spec: ContainerSpec) -> str:
+        """Create and start a container described by ``spec``; return its id."""
+        container_id = self.engine.create_container(spec)
+        try:
+            self.engine.start_container(container_id)
+        except AtomicReactorError:
+            self.engine.remove_container(container_id, force=True)
+            raise
+        return container_id
+
+    def wait(self, container_id: str) -> int:
+        """Wait for the container to finish; return its exit code."""
+        return self.engine.wait_container(container_id)
+
+    def logs(self, container_id: str, stderr: bool = True, stream: bool = True
+             ) -> Iterator[str] | list[str]:
+        """Output of a container: a generator (``stream``) or a list of lines."""
+        lines = self.engine.container_logs(container_id, stderr=stderr, follow=stream)
+        return lines if stream else list(lines)
+
+    def commit_container(self, container_id: str, image: ImageLike | None = None,
+                         message: str | None = None) -> str:
+        """Create an image from a container; return the image id."""
+        if image is None:
+            return self.engine.commit_container(container_id, message=message)
+        ref = _ref(image)
+        return self.engine.commit_container(container_id, repository=ref.to_str(tag=False),
+                                            tag=ref.tag, message=message)
+
+    def remove_container(self, container_id: str, force: bool = False) -> None:
+        self.engine.remove_container(container_id, force=force)
+
+    # -- engine --------------------------------------------------------------------------
+    def get_info(self) -> dict[str, Any]:
+        """``docker info``."""
+        return self.engine.info()
+
+    def get_version(self) -> dict[str, Any]:
+        """``docker version``."""
+        return self.engine.version()
+
+    def save_image_to(self, image: ImageLike, directory: str | None = None) -> str:
+        """Save ``image`` as a ``docker save`` tarball; return its path."""
+        target_dir = directory or tempfile.mkdtemp(prefix="atomic-reactor-save-")
+        path = f"{target_dir}/image.tar"
+        with open(path, "wb") as out:
+            for chunk in self.engine.save_image(_name(image)):
+                out.write(chunk)
+        return path
+
+
+def _insecure_hint(message: str, image: ImageName, insecure: bool) -> str:
+    if "server gave HTTP response to HTTPS client" in message:
+        hint = ("the engine must be told the registry speaks plain HTTP: add "
+                f"{image.registry} to its insecure-registries")
+        if not insecure:
+            hint += " (and mark it insecure in the request)"
+        return f"{message} ({hint})"
+    return message
+

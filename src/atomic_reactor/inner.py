@@ -1,0 +1,425 @@
+"""``DockerBuildWorkflow``: one build, from source to pushed image.
+
+The workflow fetches the source, runs the pre-build plugins, builds, runs the
+pre-publish and post-build plugins, and always runs the exit plugins last: after
+success, after a failure anywhere (the source fetch included), and on SIGTERM or
+Ctrl-C. It returns a typed :class:`BuildResults`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from atomic_reactor._reference import ImageName
+from atomic_reactor._results import BuildResults, ExportedImage, PushedImage, jsonable
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.build import BuildResult, InsideBuilder
+from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import (
+    AtomicReactorError,
+    BuildCancelled,
+    BuildFailed,
+    InputError,
+)
+from atomic_reactor.plugin import (
+    PHASE_EXIT,
+    PHASE_POSTBUILD,
+    PHASE_PREBUILD,
+    PHASE_PREPUBLISH,
+    PHASES,
+    PluginLibrary,
+    PluginRequest,
+    PluginsRunner,
+    parse_requests,
+)
+from atomic_reactor.source import Source, get_source_instance_for
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BUILD_STEP_KEY", "BuildResults", "DockerBuildWorkflow", "TagConf"]
+
+#: key of the build step in ``plugins_timestamps``/``plugins_durations``/``plugins_errors``
+BUILD_STEP_KEY = "docker_build"
+SOURCE_STEP_KEY = "fetch_source"
+
+#: workflow keyword arguments beyond the 1.6 signature
+_OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file")
+
+
+class TagConf:
+    """The names the built image gets: primary (``name:version``…) and unique tags."""
+
+    def __init__(self) -> None:
+        self._primary: list[ImageName] = []
+        self._unique: list[ImageName] = []
+
+    @property
+    def primary_images(self) -> list[ImageName]:
+        return list(self._primary)
+
+    @property
+    def unique_images(self) -> list[ImageName]:
+        return list(self._unique)
+
+    @property
+    def images(self) -> list[ImageName]:
+        """Every name, primary first, without duplicates."""
+        seen: list[ImageName] = []
+        for image in self._primary + self._unique:
+            if image not in seen:
+                seen.append(image)
+        return seen
+
+    def add_primary_image(self, image: ImageName | str) -> None:
+        ref = ImageName.parse(image)
+        if ref not in self._primary:
+            self._primary.append(ref)
+
+    def add_unique_image(self, image: ImageName | str) -> None:
+        ref = ImageName.parse(image)
+        if ref not in self._unique:
+            self._unique.append(ref)
+
+    def add_primary_images(self, images: Sequence[ImageName | str]) -> None:
+        for image in images:
+            self.add_primary_image(image)
+
+
+class _Cancellation:
+    """Turns SIGTERM into :class:`BuildCancelled` while a build runs (main thread only)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: Any = None
+        self._installed = False
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        if self.signum is None:
+            self.signum = signum
+            raise BuildCancelled(signum)
+        logger.warning("received %s again while cleaning up; finishing clean-up first",
+                       signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._previous = signal.signal(signal.SIGTERM, self._handler)
+        self._installed = True
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._installed = False
+
+
+class DockerBuildWorkflow:
+    """A build: pull base, edit Dockerfile, build, test, tag, push, clean up.
+
+    :param source: dict, where/how to get the source code (see :mod:`atomic_reactor.source`)
+    :param image: str, name for the built image (``[registry/]image_name[:tag]``)
+    :param prebuild_plugins: list of plugin requests run before the build
+    :param prepublish_plugins: list of plugin requests run after the build (tests, squash)
+    :param postbuild_plugins: list of plugin requests run after that (tags, push, …)
+    :param exit_plugins: list of plugin requests that always run last
+    :param plugin_files: list of str, load plugins also from these files
+    :param kwargs: ``tasker`` (a :class:`DockerTasker`), ``retry`` (a :class:`RetryPolicy`
+        or ``{"attempts", "delay", "max_delay"}``), ``buildargs``, ``use_cache``,
+        ``log_file``; anything else is an error
+    """
+
+    def __init__(
+        self,
+        source: Mapping[str, Any] | Source,
+        image: str | ImageName,
+        prebuild_plugins: Sequence[Any] | None = None,
+        prepublish_plugins: Sequence[Any] | None = None,
+        postbuild_plugins: Sequence[Any] | None = None,
+        exit_plugins: Sequence[Any] | None = None,
+        plugin_files: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        unknown = sorted(set(kwargs) - set(_OPTIONS))
+        if unknown:
+            raise InputError(f"unknown build option {unknown[0]!r} "
+                             f"(known: {', '.join(_OPTIONS)})")
+        self.kwargs = kwargs
+        self.image = ImageName.parse(image)
+        self.source: Source = source if isinstance(source, Source) else \
+            get_source_instance_for(source)
+        self.prebuild_plugins_conf = list(prebuild_plugins or [])
+        self.prepublish_plugins_conf = list(prepublish_plugins or [])
+        self.postbuild_plugins_conf = list(postbuild_plugins or [])
+        self.exit_plugins_conf = list(exit_plugins or [])
+        self.plugin_files = list(plugin_files or [])
+
+        retry = kwargs.get("retry")
+        if isinstance(retry, Mapping):
+            try:
+                retry = RetryPolicy(**retry)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"invalid retry settings: {exc}") from None
+        tasker = kwargs.get("tasker")
+        self.tasker: DockerTasker = tasker if tasker is not None else DockerTasker(retry=retry)
+        if retry is not None and tasker is not None:
+            self.tasker.retry = retry
+        self.buildargs: dict[str, str] = dict(kwargs.get("buildargs") or {})
+        self.use_cache: bool = bool(kwargs.get("use_cache", True))
+        self.log_file: str | None = kwargs.get("log_file")
+
+        self.plugin_library = PluginLibrary(self.plugin_files)
+        self._requests: dict[str, list[PluginRequest]] = {}
+        self._validated = False
+
+        # state of the run
+        self.builder: InsideBuilder | None = None
+        self.build_result: BuildResult | None = None
+        self.plugin_failed = False
+        self.autorebuild_canceled = False
+        self.plugins_timestamps: dict[str, str] = {}
+        self.plugins_durations: dict[str, float] = {}
+        self.plugins_errors: dict[str, str] = {}
+        self.plugin_results: dict[str, dict[str, Any]] = {}
+        self.pulled_base_images: set[str] = set()
+        self.tag_conf = TagConf()
+        self.pushed_images: list[PushedImage] = []
+        self.exported_image_sequence: list[ExportedImage] = []
+        self.files: dict[str, str] = {}
+        #: the error that failed the build, if any
+        self.error: AtomicReactorError | None = None
+        #: set when a signal cancelled the build (exit plugins can look)
+        self.cancelled: BuildCancelled | None = None
+        self.workdir: str | None = None
+        self._built_inspect: dict[str, Any] | None = None
+
+    # -- views -------------------------------------------------------------------------
+    @property
+    def build_process_failed(self) -> bool:
+        """Has any aspect of the build process failed?"""
+        return (self.error is not None or self.plugin_failed
+                or (self.build_result is not None and self.build_result.is_failed()))
+
+    @property
+    def base_image_inspect(self) -> dict[str, Any] | None:
+        if self.builder is None:
+            return None
+        try:
+            return self.builder.inspect_base_image()
+        except AtomicReactorError:
+            return None
+
+    @property
+    def built_image_inspect(self) -> dict[str, Any] | None:
+        if self.builder is None or self.builder.image_id is None:
+            return None
+        return self.builder.inspect_built_image()
+
+    @property
+    def prebuild_results(self) -> dict[str, Any]:
+        return self.plugin_results.setdefault(PHASE_PREBUILD, {})
+
+    @property
+    def prepub_results(self) -> dict[str, Any]:
+        return self.plugin_results.setdefault(PHASE_PREPUBLISH, {})
+
+    @property
+    def postbuild_results(self) -> dict[str, Any]:
+        return self.plugin_results.setdefault(PHASE_POSTBUILD, {})
+
+    @property
+    def exit_results(self) -> dict[str, Any]:
+        return self.plugin_results.setdefault(PHASE_EXIT, {})
+
+    def plugin_result(self, key: str, default: Any = None) -> Any:
+        """The result of the plugin ``key`` from whichever phase ran it."""
+        for phase in PHASES:
+            results = self.plugin_results.get(phase, {})
+            if key in results:
+                return results[key]
+        return default
+
+    @property
+    def image_id(self) -> str | None:
+        return self.builder.image_id if self.builder else None
+
+    def record_push(self, pushed: PushedImage) -> None:
+        """Plugins that push call this, so results carry the digest per registry."""
+        self.pushed_images.append(pushed)
+
+    # -- validation --------------------------------------------------------------------
+    def _conf(self, phase: str) -> list[Any]:
+        return {
+            PHASE_PREBUILD: self.prebuild_plugins_conf,
+            PHASE_PREPUBLISH: self.prepublish_plugins_conf,
+            PHASE_POSTBUILD: self.postbuild_plugins_conf,
+            PHASE_EXIT: self.exit_plugins_conf,
+        }[phase]
+
+    def validate(self) -> None:
+        """Check every plugin request of every phase; nothing is pulled or built.
+
+        Raises :class:`~atomic_reactor.errors.PluginConfigError` naming the plugin and
+        argument that is wrong.
+        """
+        for phase in PHASES:
+            requests = parse_requests(self._conf(phase), phase)
+            self.plugin_library.resolve(requests, phase)
+            self._requests[phase] = requests
+        self._validated = True
+
+    def _runner(self, phase: str) -> PluginsRunner:
+        return PluginsRunner(self.tasker, self, self._requests.get(phase, []), phase=phase)
+
+    # -- running ---------------------------------------------------------------------------
+    def build_container_image(self) -> BuildResults:
+        """Run the whole build and return its results.
+
+        Failures (source, build, plugins, pushes) are recorded in the results; see
+        :meth:`BuildResults.raise_for_status`. Invalid requests raise before anything
+        runs. A cancel (SIGTERM, Ctrl-C) raises :class:`BuildCancelled` after the exit
+        plugins ran, with the results attached.
+        """
+        if not self._validated:
+            self.validate()
+        started = time.monotonic()
+        cancellation = _Cancellation()
+        self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
+        try:
+            with cancellation.installed():
+                try:
+                    self._run_phases()
+                except BuildCancelled as exc:
+                    self.cancelled = exc
+                except KeyboardInterrupt:
+                    self.cancelled = BuildCancelled(signal.SIGINT)
+                except AtomicReactorError as exc:
+                    self.error = exc
+                if self.cancelled is not None:
+                    self.error = self.cancelled
+                    logger.warning("%s; running exit plugins", self.cancelled)
+                self._run_exit_plugins()
+        finally:
+            self.source.cleanup()
+            if self.workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        results = self._results(time.monotonic() - started)
+        if self.cancelled is not None:
+            self.cancelled.results = results
+            raise self.cancelled
+        return results
+
+    def _timed(self, key: str) -> contextlib.AbstractContextManager[None]:
+        @contextlib.contextmanager
+        def timer() -> Iterator[None]:
+            self.plugins_timestamps[key] = datetime.now(UTC).isoformat()
+            begun = time.monotonic()
+            try:
+                yield
+            except (AtomicReactorError, KeyboardInterrupt) as exc:
+                self.plugins_errors[key] = str(exc) or type(exc).__name__
+                raise
+            finally:
+                self.plugins_durations[key] = round(time.monotonic() - begun, 6)
+
+        return timer()
+
+    def _run_phases(self) -> None:
+        with self._timed(SOURCE_STEP_KEY):
+            self.source.get()
+            self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
+                                         buildargs=self.buildargs, use_cache=self.use_cache)
+        self._runner(PHASE_PREBUILD).run()
+        with self._timed(BUILD_STEP_KEY):
+            self.build_result = self.builder.build()
+            if self.build_result.is_failed():
+                raise BuildFailed(self.build_result.fail_reason or "build failed")
+        self._runner(PHASE_PREPUBLISH).run()
+        self._runner(PHASE_POSTBUILD).run()
+
+    def _run_exit_plugins(self) -> None:
+        try:
+            self._runner(PHASE_EXIT).run()
+        except KeyboardInterrupt:
+            logger.warning("exit plugins interrupted")
+        except AtomicReactorError as exc:
+            if self.error is None:
+                self.error = exc
+
+    def _results(self, duration: float) -> BuildResults:
+        builder = self.builder
+        dockerfile = None
+        base_inspect = base_info = built_inspect = built_info = None
+        if builder is not None:
+            with contextlib.suppress(OSError):
+                with open(builder.df_path, encoding="utf-8") as handle:
+                    dockerfile = handle.read()
+            with contextlib.suppress(AtomicReactorError):
+                base_inspect = builder.inspect_base_image()
+                base_info = builder.get_base_image_info()
+            if builder.image_id:
+                with contextlib.suppress(AtomicReactorError):
+                    built_inspect = builder.inspect_built_image()
+                    built_info = builder.get_built_image_info()
+        build_result = self.build_result
+        vcs = self.source.get_vcs_info()
+        source_info: dict[str, Any] = {"provider": self.source.provider,
+                                       "uri": _redact(self.source.uri)}
+        if vcs is not None:
+            source_info.update({"vcs_type": vcs.vcs_type, "vcs_url": _redact(vcs.vcs_url),
+                                "vcs_ref": vcs.vcs_ref})
+        tags = [str(self.image)] + [str(i) for i in self.tag_conf.images if i != self.image]
+        return BuildResults(
+            build_logs=tuple(build_result.logs) if build_result else (),
+            dockerfile=dockerfile,
+            built_img_inspect=built_inspect,
+            built_img_info=built_info,
+            base_img_inspect=base_inspect,
+            base_img_info=base_info,
+            base_plugins_output=jsonable(self.plugin_results.get(PHASE_PREBUILD, {})),
+            built_img_plugins_output=jsonable(self.plugin_results.get(PHASE_POSTBUILD, {})),
+            image=str(self.image),
+            image_id=builder.image_id if builder else None,
+            base_image=str(builder.base_image) if builder and builder.base_image else None,
+            base_image_id=builder.base_image_id if builder else None,
+            pushed=tuple(self.pushed_images),
+            tags=tuple(tags),
+            source=source_info,
+            plugin_results=jsonable(self.plugin_results),
+            plugins_timestamps=dict(self.plugins_timestamps),
+            plugins_durations=dict(self.plugins_durations),
+            plugins_errors=dict(self.plugins_errors),
+            exported_images=tuple(self.exported_image_sequence),
+            fail_reason=build_result.fail_reason if build_result else None,
+            error=_error_dict(self.error),
+            log_file=self.log_file,
+            duration=round(duration, 3),
+            _exception=self.error,
+        )
+
+
+def _error_dict(error: AtomicReactorError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    data = dict(error.to_dict())
+    data["exit_code"] = error.exit_code
+    if isinstance(error, BuildCancelled):
+        data["signal"] = error.signum
+    return data
+
+
+def _redact(uri: str) -> str:
+    from atomic_reactor._git import redact_uri
+
+    return redact_uri(uri)

@@ -1,0 +1,365 @@
+"""Workflow plugins: the base classes, how they are found, and how a phase runs.
+
+A plugin is a class with a ``key`` and a ``run()`` method, derived from one of the
+phase classes below and constructed as ``Plugin(tasker, workflow, **args)``.
+Its arguments are the keyword parameters of its ``__init__`` (see
+:mod:`atomic_reactor._plugin_args`); a request with an argument the plugin does not
+take is refused before the build starts. ``run()``'s return value is the plugin's
+result: later plugins read it with ``workflow.plugin_result(key)``, and it ends up
+in the build results.
+
+Plugins are found through the entry-point group ``atomic_reactor.plugins``: the
+entry point's name is the plugin key, its value the class. atomic-reactor's own
+plugins are registered the same way. ``plugin_files`` (``--load-plugin``) add
+plugins from Python files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import logging
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from atomic_reactor._plugin_args import plugin_schema, validate_plugin_args
+from atomic_reactor.errors import (
+    AtomicReactorError,
+    BuildCancelled,
+    PluginConfigError,
+    PluginFailed,
+)
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PHASES",
+    "BuildPlugin",
+    "ExitPlugin",
+    "ExitPluginsRunner",
+    "Plugin",
+    "PluginLibrary",
+    "PluginRequest",
+    "PluginsRunner",
+    "PostBuildPlugin",
+    "PostBuildPluginsRunner",
+    "PreBuildPlugin",
+    "PreBuildPluginsRunner",
+    "PrePublishPlugin",
+    "PrePublishPluginsRunner",
+    "plugin_schema",
+]
+
+ENTRY_POINT_GROUP = "atomic_reactor.plugins"
+PHASE_PREBUILD = "prebuild"
+PHASE_PREPUBLISH = "prepublish"
+PHASE_POSTBUILD = "postbuild"
+PHASE_EXIT = "exit"
+#: the phases in the order they run
+PHASES = (PHASE_PREBUILD, PHASE_PREPUBLISH, PHASE_POSTBUILD, PHASE_EXIT)
+
+
+class Plugin:
+    """Base of every plugin."""
+
+    #: the name requests use for this plugin
+    key: ClassVar[str]
+    #: may the build go on when this plugin raises? (a request can override it)
+    is_allowed_to_fail: ClassVar[bool] = True
+    #: which phase the plugin belongs to (set by the phase classes)
+    phase: ClassVar[str] = ""
+    #: a hand-written JSON Schema for the arguments, instead of the derived one
+    args_schema: ClassVar[dict[str, Any] | None] = None
+
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, **kwargs: Any) -> None:
+        self.tasker = tasker
+        self.workflow = workflow
+        self.args = kwargs
+        self.log = logging.getLogger(f"atomic_reactor.plugins.{self.key}")
+
+    def run(self) -> Any:
+        """Do the plugin's work; the return value is the plugin's result."""
+        raise NotImplementedError(f"plugin {type(self).__name__} does not implement run()")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+#: 1.6 name of the common base
+BuildPlugin = Plugin
+
+
+class PreBuildPlugin(Plugin):
+    """Runs before the build: prepares the source and the Dockerfile."""
+
+    is_allowed_to_fail = False
+    phase = PHASE_PREBUILD
+
+
+class PrePublishPlugin(Plugin):
+    """Runs after the build, before anything is published (tests, squash)."""
+
+    is_allowed_to_fail = False
+    phase = PHASE_PREPUBLISH
+
+
+class PostBuildPlugin(Plugin):
+    """Runs after the image is built (tags, push, compression, package lists)."""
+
+    is_allowed_to_fail = False
+    phase = PHASE_POSTBUILD
+
+
+class ExitPlugin(Plugin):
+    """Runs last, always: after success, failure or cancel (cleanup, metadata, mail)."""
+
+    is_allowed_to_fail = True
+    phase = PHASE_EXIT
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PluginRequest:
+    """One entry of a phase's plugin list: ``{"name", "args", "required", "is_allowed_to_fail"}``."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    required: bool = True
+    is_allowed_to_fail: bool | None = None
+
+    _KEYS: ClassVar[frozenset[str]] = frozenset({"name", "args", "required",
+                                                 "is_allowed_to_fail"})
+
+    @classmethod
+    def from_dict(cls, data: Any, phase: str = "") -> PluginRequest:
+        where = f"{phase}_plugins" if phase else "plugin list"
+        if not isinstance(data, Mapping):
+            raise PluginConfigError(f"{where}: each entry must be an object with a 'name'")
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise PluginConfigError(f"{where}: an entry has no 'name'")
+        unknown = sorted(set(data) - cls._KEYS)
+        if unknown:
+            raise PluginConfigError(
+                f"{where}: entry {name!r} has an unknown key {unknown[0]!r} "
+                "(allowed: name, args, required, is_allowed_to_fail)", plugin=name)
+        args = data.get("args") or {}
+        if not isinstance(args, Mapping):
+            raise PluginConfigError(f"plugin {name}: 'args' must be an object", plugin=name)
+        for flag in ("required", "is_allowed_to_fail"):
+            value = data.get(flag)
+            if value is not None and not isinstance(value, bool):
+                raise PluginConfigError(f"plugin {name}: {flag!r} must be true or false",
+                                        plugin=name)
+        return cls(name=name, args=dict(args), required=data.get("required", True) is not False,
+                   is_allowed_to_fail=data.get("is_allowed_to_fail"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "args": dict(self.args)}
+        if not self.required:
+            data["required"] = False
+        if self.is_allowed_to_fail is not None:
+            data["is_allowed_to_fail"] = self.is_allowed_to_fail
+        return data
+
+
+def parse_requests(conf: Iterable[Any] | None, phase: str) -> list[PluginRequest]:
+    if conf is None:
+        return []
+    if isinstance(conf, (str, bytes, Mapping)) or not isinstance(conf, Iterable):
+        raise PluginConfigError(f"{phase}_plugins must be a list of plugin requests")
+    return [item if isinstance(item, PluginRequest) else PluginRequest.from_dict(item, phase)
+            for item in conf]
+
+
+# -- discovery --------------------------------------------------------------------------
+
+
+def _load_file(path: str) -> list[type[Plugin]]:
+    file = Path(path)
+    if not file.is_file():
+        raise PluginConfigError(f"plugin file {path} does not exist")
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    module_name = f"atomic_reactor_plugin_file_{file.stem}_{digest}"
+    if module_name in sys.modules:
+        module = sys.modules[module_name]
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        if spec is None or spec.loader is None:
+            raise PluginConfigError(f"plugin file {path} is not a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise PluginConfigError(
+                f"plugin file {path} failed to load: {type(exc).__name__}: {exc}") from exc
+    found = [obj for obj in vars(module).values()
+             if inspect.isclass(obj) and issubclass(obj, Plugin) and obj.__module__ == module_name
+             and getattr(obj, "key", None) and obj.phase]
+    if not found:
+        logger.warning("plugin file %s defines no plugin", path)
+    return found
+
+
+class PluginLibrary:
+    """The plugins available to a build: entry points plus ``plugin_files``.
+
+    Entry points are only imported when a request names them, which keeps start-up
+    fast. A plugin loaded from a file overrides an entry point of the same key.
+    """
+
+    def __init__(self, plugin_files: Sequence[str] | None = None) -> None:
+        self._entry_points: dict[str, EntryPoint] = {
+            ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        self._loaded: dict[str, type[Plugin]] = {}
+        for path in plugin_files or ():
+            for plugin in _load_file(path):
+                self._loaded[plugin.key] = plugin
+
+    def names(self) -> list[str]:
+        return sorted(set(self._entry_points) | set(self._loaded))
+
+    def find(self, key: str) -> type[Plugin] | None:
+        if key in self._loaded:
+            return self._loaded[key]
+        entry = self._entry_points.get(key)
+        if entry is None:
+            return None
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            raise PluginConfigError(
+                f"plugin {key} failed to load from {entry.value}: {type(exc).__name__}: {exc}",
+                plugin=key) from exc
+        if not (inspect.isclass(plugin) and issubclass(plugin, Plugin)):
+            raise PluginConfigError(f"entry point {key} ({entry.value}) is not a plugin class",
+                                    plugin=key)
+        self._loaded[key] = plugin
+        return plugin
+
+    def get(self, key: str, phase: str) -> type[Plugin]:
+        plugin = self.find(key)
+        if plugin is None:
+            raise PluginConfigError(f"unknown plugin {key!r} in {phase}_plugins", plugin=key)
+        if plugin.phase != phase:
+            raise PluginConfigError(
+                f"plugin {key} is a {plugin.phase} plugin; it cannot run in {phase}_plugins",
+                plugin=key)
+        return plugin
+
+    def resolve(self, requests: Sequence[PluginRequest], phase: str
+                ) -> list[tuple[PluginRequest, type[Plugin] | None]]:
+        """Check every request of a phase: plugin known (or not required), args valid."""
+        resolved: list[tuple[PluginRequest, type[Plugin] | None]] = []
+        for request in requests:
+            plugin = self.find(request.name)
+            if plugin is None and not request.required:
+                logger.info("plugin %s is not available and not required: skipped", request.name)
+                resolved.append((request, None))
+                continue
+            plugin = self.get(request.name, phase)
+            validate_plugin_args(request.name, plugin, request.args)
+            resolved.append((request, plugin))
+        return resolved
+
+
+# -- running a phase --------------------------------------------------------------------
+
+
+class PluginsRunner:
+    """Runs the plugins of one phase, in order, recording timing, results and errors."""
+
+    phase: ClassVar[str] = ""
+
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 plugins_conf: Sequence[Any] | None, plugin_files: Sequence[str] | None = None,
+                 phase: str | None = None) -> None:
+        self.tasker = tasker
+        self.workflow = workflow
+        self.phase = phase or self.phase
+        self.library = workflow.plugin_library if plugin_files is None else \
+            PluginLibrary(plugin_files)
+        self.requests = parse_requests(plugins_conf, self.phase)
+        self.plugins = self.library.resolve(self.requests, self.phase)
+
+    def run(self, keep_going: bool = False) -> dict[str, Any]:
+        """Run every plugin; return ``{key: result}``.
+
+        A plugin that is not allowed to fail stops the phase by raising
+        :class:`~atomic_reactor.errors.PluginFailed` (unless ``keep_going``, which the
+        exit phase uses: there every plugin runs whatever the others did).
+        """
+        results = self.workflow.plugin_results.setdefault(self.phase, {})
+        first_failure: PluginFailed | None = None
+        for request, plugin_class in self.plugins:
+            if plugin_class is None:
+                continue
+            key = request.name
+            allowed = request.is_allowed_to_fail
+            if allowed is None:
+                allowed = plugin_class.is_allowed_to_fail
+            started = time.monotonic()
+            self.workflow.plugins_timestamps[key] = datetime.now(UTC).isoformat()
+            logger.info("running %s plugin %s", self.phase, key)
+            try:
+                plugin = plugin_class(self.tasker, self.workflow, **dict(request.args))
+                results[key] = plugin.run()
+            except (BuildCancelled, KeyboardInterrupt):
+                self.workflow.plugins_errors[key] = "cancelled"
+                raise
+            except Exception as exc:
+                message = str(exc) or type(exc).__name__
+                if not isinstance(exc, AtomicReactorError):
+                    message = f"{type(exc).__name__}: {message}"
+                    logger.debug("plugin %s raised", key, exc_info=True)
+                self.workflow.plugins_errors[key] = message
+                results[key] = exc
+                if allowed:
+                    logger.warning("plugin %s failed (allowed to fail): %s", key, message)
+                    continue
+                self.workflow.plugin_failed = True
+                failure = PluginFailed(f"{key}: {message}", plugin=key, cause=exc)
+                logger.error("plugin %s failed: %s", key, message)
+                if not keep_going:
+                    raise failure from exc
+                first_failure = first_failure or failure
+            finally:
+                self.workflow.plugins_durations[key] = round(time.monotonic() - started, 6)
+        if first_failure is not None:
+            raise first_failure
+        return results
+
+
+class PreBuildPluginsRunner(PluginsRunner):
+    phase = PHASE_PREBUILD
+
+
+class PrePublishPluginsRunner(PluginsRunner):
+    phase = PHASE_PREPUBLISH
+
+
+class PostBuildPluginsRunner(PluginsRunner):
+    phase = PHASE_POSTBUILD
+
+
+class ExitPluginsRunner(PluginsRunner):
+    phase = PHASE_EXIT
+
+    def run(self, keep_going: bool = True) -> dict[str, Any]:
+        return super().run(keep_going=keep_going)

@@ -1,0 +1,78 @@
+"""``pull_base_image``: pull the images the Dockerfile's FROM lines name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import InputError
+from atomic_reactor.plugin import PreBuildPlugin
+
+__all__ = ["PulledBaseImage", "PullBaseImagePlugin"]
+
+
+@dataclass(frozen=True)
+class PulledBaseImage:
+    """One parent image: what the Dockerfile names, where it came from, what it is."""
+
+    image: str
+    pulled_from: str
+    image_id: str
+    digest: str | None
+    attempts: int = 1
+
+
+class PullBaseImagePlugin(PreBuildPlugin):
+    """Pull every FROM image (from ``parent_registry`` when given) and tag it so FROM
+    resolves locally to exactly what was pulled.
+
+    Result: a list of :class:`PulledBaseImage`; the pulled names are also added to
+    ``workflow.pulled_base_images``.
+    """
+
+    key = "pull_base_image"
+    is_allowed_to_fail = False
+
+    def __init__(self, tasker: Any, workflow: Any, parent_registry: str | None = None,
+                 parent_registry_insecure: bool = False) -> None:
+        """
+        :param parent_registry: registry (``host[:port]``) to pull the base images from
+        :param parent_registry_insecure: the parent registry speaks plain HTTP
+        """
+        super().__init__(tasker, workflow)
+        self.parent_registry = parent_registry or None
+        self.parent_registry_insecure = parent_registry_insecure
+
+    def _source_of(self, wanted: ImageName) -> ImageName:
+        if self.parent_registry is None:
+            return wanted
+        if wanted.registry and wanted.registry != self.parent_registry:
+            raise InputError(
+                f"FROM {wanted} names registry {wanted.registry}, "
+                f"but the parent registry is {self.parent_registry}")
+        return wanted.copy(registry=self.parent_registry)
+
+    def run(self) -> list[PulledBaseImage]:
+        builder = self.workflow.builder
+        pulled: list[PulledBaseImage] = []
+        for name in builder.parent_images:
+            wanted = ImageName.parse(name)
+            source = self._source_of(wanted)
+            self.log.info("pulling %s", source)
+            result = self.tasker.pull(source, insecure=self.parent_registry_insecure)
+            self.workflow.pulled_base_images.add(str(source))
+            if source != wanted:
+                self.tasker.tag_image(result.image_id, wanted, force=True)
+                self.workflow.pulled_base_images.add(str(wanted))
+            inspect = self.tasker.inspect_image(result.image_id)
+            digest = None
+            for repo_digest in inspect.get("RepoDigests") or []:
+                if repo_digest.startswith(source.to_str(tag=False) + "@"):
+                    digest = repo_digest.split("@", 1)[1]
+            pulled.append(PulledBaseImage(image=str(wanted), pulled_from=str(source),
+                                          image_id=result.image_id, digest=digest,
+                                          attempts=result.attempts))
+        if builder.base_image is not None:
+            builder.set_base_image(builder.base_image)
+        return pulled

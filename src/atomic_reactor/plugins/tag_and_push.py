@@ -1,0 +1,77 @@
+"""``tag_and_push``: push every name of the built image to every target registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atomic_reactor._locks import name_lock
+from atomic_reactor._reference import ImageName
+from atomic_reactor._results import PushedImage
+from atomic_reactor.plugin import PostBuildPlugin
+
+__all__ = ["TagAndPushPlugin"]
+
+
+class TagAndPushPlugin(PostBuildPlugin):
+    """Tag the built image for each registry and push it.
+
+    ``registries`` maps ``host[:port]`` to ``{"insecure": bool, "secret": path}``;
+    ``secret`` is a directory (or file) with docker credentials for that registry,
+    otherwise the docker config docker itself would use is read. The names pushed
+    are the workflow's image plus every name in ``workflow.tag_conf``.
+
+    Result: a list of :class:`~atomic_reactor._results.PushedImage` (registry,
+    reference, manifest digest, size, attempts).
+    """
+
+    key = "tag_and_push"
+    is_allowed_to_fail = False
+    args_schema = {
+        "type": "object",
+        "properties": {
+            "registries": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "insecure": {"type": "boolean", "default": False},
+                        "secret": {"type": ["string", "null"]},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["registries"],
+        "additionalProperties": False,
+    }
+
+    def __init__(self, tasker: Any, workflow: Any,
+                 registries: dict[str, dict[str, Any]]) -> None:
+        super().__init__(tasker, workflow)
+        self.registries = registries
+
+    def _names(self) -> list[ImageName]:
+        names: list[ImageName] = []
+        for image in [self.workflow.image, *self.workflow.tag_conf.images]:
+            local = image.copy(registry=None)
+            if local not in names:
+                names.append(local)
+        return names
+
+    def run(self) -> list[PushedImage]:
+        image_id = self.workflow.builder.image_id
+        pushed: list[PushedImage] = []
+        for registry, conf in self.registries.items():
+            conf = conf or {}
+            for name in self._names():
+                target = name.copy(registry=registry)
+                with name_lock(str(target)):
+                    self.tasker.tag_image(image_id, target, force=True)
+                    result = self.tasker.push(target, insecure=bool(conf.get("insecure")),
+                                              dockercfg=conf.get("secret"))
+                record = PushedImage(registry=registry, image=str(target), digest=result.digest,
+                                     size=result.size, attempts=result.attempts)
+                self.log.info("pushed %s (%s)", target, result.digest)
+                self.workflow.record_push(record)
+                pushed.append(record)
+        return pushed
