@@ -83,9 +83,9 @@ def parse_stages(path: str | Path, build_args: dict[str, str] | None = None) -> 
         raise DockerfileError(f"Dockerfile {Path(path).name} has no FROM instruction")
     stages: list[Stage] = []
     aliases: dict[str, int] = {}
-    for index, (item, image) in enumerate(zip(froms, images, strict=False)):
+    for index, (item, substituted) in enumerate(zip(froms, images, strict=False)):
         written, alias = _split_from(item["value"])
-        image = image or written
+        image = substituted or written
         if not image:
             raise DockerfileError(f"FROM on line {item['startline'] + 1} names no image")
         stage_ref = aliases.get(image.lower())

@@ -30,7 +30,7 @@ from atomic_reactor.errors import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BuiltImage", "DockerTasker", "PushResult", "PulledImage", "RetryPolicy"]
+__all__ = ["BuiltImage", "DockerTasker", "PulledImage", "PushResult", "RetryPolicy"]
 
 ImageLike = ImageName | str
 EventCallback = Callable[[EngineEvent], None]
@@ -245,13 +245,15 @@ class DockerTasker:
         def attempt() -> None:
             nonlocal attempts
             attempts += 1
-            self.last_logs = logs = []
+            logs: list[str] = []
+            self.last_logs = logs
             self._consume(self.engine.pull(str(ref), auth), logs, on_event)
 
         try:
             self.retry.call(f"pulling {ref}", attempt)
         except PullError as exc:
-            raise type(exc)(_insecure_hint(str(exc), ref, insecure), registry=exc.registry) from None
+            hint = _insecure_hint(str(exc), ref, insecure)
+            raise type(exc)(hint, registry=exc.registry) from None
         try:
             image_id = str(self.engine.inspect_image(str(ref))["Id"])
         except ImageNotFound:
@@ -283,7 +285,8 @@ class DockerTasker:
         try:
             finals = self.retry.call(f"pushing {ref}", attempt)
         except PushError as exc:
-            raise type(exc)(_insecure_hint(str(exc), ref, insecure), registry=exc.registry) from None
+            hint = _insecure_hint(str(exc), ref, insecure)
+            raise type(exc)(hint, registry=exc.registry) from None
         digest = size = None
         for event in finals:
             if event.digest:

@@ -30,7 +30,7 @@ Each error carries the exit code the command line uses for it (see
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from atomic_reactor.inner import BuildResults
@@ -59,9 +59,10 @@ __all__ = [
 class AtomicReactorError(Exception):
     """Root of every error atomic-reactor raises on purpose."""
 
-    exit_code: ClassVar[int] = 1
+    #: the command line's exit code for this error
+    exit_code: int = 1
     #: short, stable name of the error category, used in results and metadata
-    category: ClassVar[str] = "error"
+    category: str = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -156,14 +157,10 @@ class PluginFailed(AtomicReactorError):
         super().__init__(message)
         self.plugin = plugin
         self.cause = cause
+        self.exit_code = 5
         if isinstance(cause, AtomicReactorError):
             self.category = cause.category
-
-    @property  # type: ignore[override]
-    def exit_code(self) -> int:
-        if isinstance(self.cause, AtomicReactorError):
-            return self.cause.exit_code
-        return 5
+            self.exit_code = cause.exit_code
 
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()
@@ -201,7 +198,4 @@ class BuildCancelled(AtomicReactorError):
         super().__init__(f"build cancelled by {name}")
         self.signum = signum
         self.results = results
-
-    @property  # type: ignore[override]
-    def exit_code(self) -> int:  # 128 + signal number, as shells report it
-        return 128 + int(self.signum)
+        self.exit_code = 128 + int(signum)  # as shells report a death by signal

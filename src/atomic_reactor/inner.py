@@ -202,7 +202,7 @@ class DockerBuildWorkflow:
         #: set when a signal cancelled the build (exit plugins can look)
         self.cancelled: BuildCancelled | None = None
         self.workdir: str | None = None
-        self._built_inspect: dict[str, Any] | None = None
+        self._started: float | None = None
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -250,6 +250,17 @@ class DockerBuildWorkflow:
                 return results[key]
         return default
 
+    def plugin_args(self, key: str) -> Mapping[str, Any] | None:
+        """The arguments the request for plugin ``key`` gave (None if not requested)."""
+        for phase in PHASES:
+            for request in self._requests.get(phase, []):
+                if request.name == key:
+                    return request.args
+        return None
+
+    def requested(self, key: str) -> bool:
+        return self.plugin_args(key) is not None
+
     @property
     def image_id(self) -> str | None:
         return self.builder.image_id if self.builder else None
@@ -293,7 +304,7 @@ class DockerBuildWorkflow:
         """
         if not self._validated:
             self.validate()
-        started = time.monotonic()
+        self._started = time.monotonic()
         cancellation = _Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
         try:
@@ -314,7 +325,7 @@ class DockerBuildWorkflow:
             self.source.cleanup()
             if self.workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-        results = self._results(time.monotonic() - started)
+        results = self.current_results()
         if self.cancelled is not None:
             self.cancelled.results = results
             raise self.cancelled
@@ -357,14 +368,15 @@ class DockerBuildWorkflow:
             if self.error is None:
                 self.error = exc
 
-    def _results(self, duration: float) -> BuildResults:
+    def current_results(self) -> BuildResults:
+        """The results as they stand (exit plugins use this to report on the build)."""
+        duration = time.monotonic() - self._started if self._started is not None else 0.0
         builder = self.builder
         dockerfile = None
         base_inspect = base_info = built_inspect = built_info = None
         if builder is not None:
-            with contextlib.suppress(OSError):
-                with open(builder.df_path, encoding="utf-8") as handle:
-                    dockerfile = handle.read()
+            with contextlib.suppress(OSError), open(builder.df_path, encoding="utf-8") as handle:
+                dockerfile = handle.read()
             with contextlib.suppress(AtomicReactorError):
                 base_inspect = builder.inspect_base_image()
                 base_info = builder.get_base_image_info()

@@ -38,6 +38,7 @@ from atomic_reactor.errors import (
 )
 
 if TYPE_CHECKING:
+    from atomic_reactor.build import InsideBuilder
     from atomic_reactor.core import DockerTasker
     from atomic_reactor.inner import DockerBuildWorkflow
 
@@ -89,6 +90,23 @@ class Plugin:
         self.args = kwargs
         self.log = logging.getLogger(f"atomic_reactor.plugins.{self.key}")
 
+    @property
+    def builder(self) -> InsideBuilder:
+        """The workflow's builder (there is one once the source was fetched)."""
+        builder = self.workflow.builder
+        if builder is None:
+            raise AtomicReactorError(f"plugin {self.key} needs the source, which is not fetched")
+        return builder
+
+    @property
+    def image_id(self) -> str:
+        """The id of the built image (for plugins that run after the build)."""
+        image_id = self.builder.image_id
+        if image_id is None:
+            raise AtomicReactorError(f"plugin {self.key} needs the built image, "
+                                     "but nothing was built")
+        return image_id
+
     def run(self) -> Any:
         """Do the plugin's work; the return value is the plugin's result."""
         raise NotImplementedError(f"plugin {type(self).__name__} does not implement run()")
@@ -134,7 +152,10 @@ class ExitPlugin(Plugin):
 
 @dataclass(frozen=True)
 class PluginRequest:
-    """One entry of a phase's plugin list: ``{"name", "args", "required", "is_allowed_to_fail"}``."""
+    """One entry of a phase's plugin list.
+
+    As JSON: ``{"name", "args", "required", "is_allowed_to_fail"}``.
+    """
 
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
@@ -285,7 +306,7 @@ class PluginLibrary:
 class PluginsRunner:
     """Runs the plugins of one phase, in order, recording timing, results and errors."""
 
-    phase: ClassVar[str] = ""
+    phase: str = ""
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
                  plugins_conf: Sequence[Any] | None, plugin_files: Sequence[str] | None = None,

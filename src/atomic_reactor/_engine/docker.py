@@ -215,7 +215,7 @@ class DockerEngine:
             raise EngineError(f"tagging {image} as {target} failed")
 
     def inspect_image(self, image: str) -> dict[str, Any]:
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             f"inspecting image {image}", lambda: self.client.inspect_image(image))
 
     def image_exists(self, image: str) -> bool:
@@ -226,7 +226,7 @@ class DockerEngine:
         return True
 
     def list_images(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             "listing images", lambda: self.client.images(name=name))
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None:
@@ -255,7 +255,8 @@ class DockerEngine:
         client = self.client
 
         def create() -> str:
-            binds = {host: {"bind": path, "mode": mode} for host, (path, mode) in spec.binds.items()}
+            binds = {host: {"bind": path, "mode": mode}
+                     for host, (path, mode) in spec.binds.items()}
             host_config = client.create_host_config(
                 binds=binds or None, privileged=spec.privileged,
                 cap_add=list(spec.cap_add) or None, cap_drop=list(spec.cap_drop) or None,
@@ -310,7 +311,7 @@ class DockerEngine:
                    lambda: self.client.remove_container(container_id, force=force, v=True))
 
     def inspect_container(self, container_id: str) -> dict[str, Any]:
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             f"inspecting container {container_id[:12]}",
             lambda: self.client.inspect_container(container_id))
 
@@ -336,11 +337,10 @@ class DockerEngine:
 
     # -- engine -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        return self._call("reading engine info", lambda: self.client.info())  # type: ignore[no-any-return]
+        return self._call("reading engine info", self.client.info)
 
     def version(self) -> dict[str, Any]:
-        return self._call("reading engine version",  # type: ignore[no-any-return]
-                          lambda: self.client.version())
+        return self._call("reading engine version", self.client.version)
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:

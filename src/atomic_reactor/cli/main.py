@@ -242,20 +242,23 @@ def _run(func: Any, args: argparse.Namespace) -> BuildResults:
 def cmd_plugins(args: argparse.Namespace) -> int:
     import json
 
+    from atomic_reactor.errors import PluginConfigError
     from atomic_reactor.plugin import PluginLibrary, plugin_schema
 
     library = PluginLibrary()
     if args.schema:
         plugin = library.find(args.schema)
         if plugin is None:
-            from atomic_reactor.errors import PluginConfigError
-
             raise PluginConfigError(f"unknown plugin {args.schema!r}", plugin=args.schema)
         print(json.dumps(plugin_schema(plugin), indent=2, sort_keys=True))
         return 0
     for name in library.names():
-        plugin = library.find(name)
-        print(f"{name:32} {plugin.phase if plugin else '?'}")
+        try:
+            plugin = library.find(name)
+            phase = plugin.phase if plugin else "?"
+        except PluginConfigError as exc:
+            phase = f"(cannot load: {exc})"
+        print(f"{name:32} {phase}")
     return 0
 
 

@@ -9,7 +9,7 @@ from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import InputError
 from atomic_reactor.plugin import PreBuildPlugin
 
-__all__ = ["PulledBaseImage", "PullBaseImagePlugin"]
+__all__ = ["PullBaseImagePlugin", "PulledBaseImage"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class PullBaseImagePlugin(PreBuildPlugin):
         return wanted.copy(registry=self.parent_registry)
 
     def run(self) -> list[PulledBaseImage]:
-        builder = self.workflow.builder
+        builder = self.builder
         pulled: list[PulledBaseImage] = []
         for name in builder.parent_images:
             wanted = ImageName.parse(name)

@@ -59,10 +59,10 @@ class TagAndPushPlugin(PostBuildPlugin):
         return names
 
     def run(self) -> list[PushedImage]:
-        image_id = self.workflow.builder.image_id
+        image_id = self.image_id
         pushed: list[PushedImage] = []
-        for registry, conf in self.registries.items():
-            conf = conf or {}
+        for registry, settings in self.registries.items():
+            conf = settings or {}
             for name in self._names():
                 target = name.copy(registry=registry)
                 with name_lock(str(target)):

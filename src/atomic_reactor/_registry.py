@@ -1,0 +1,236 @@
+"""A small client for the registry HTTP API (distribution spec, v2).
+
+Used where the engine cannot help: reading tags and manifest digests, deleting
+manifests. Basic and bearer-token auth; requests' exceptions become
+:class:`~atomic_reactor.errors.RegistryError` s here; transient failures retry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from typing import Any
+
+import requests
+
+from atomic_reactor._auth import resolve_auth
+from atomic_reactor._engine.base import RegistryAuth
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.errors import AuthenticationError, ImageNotFound, RegistryError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MANIFEST_TYPES", "RegistryClient"]
+
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class ManifestNotFound(ImageNotFound):
+    """The registry has no such manifest."""
+
+
+class DeleteNotAllowed(RegistryError):
+    """The registry does not allow deleting manifests."""
+
+
+def _is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0].strip("[]") if registry.count(":") <= 1 or \
+        registry.startswith("[") else registry
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RegistryClient:
+    """Talks to one registry (``host[:port]``)."""
+
+    def __init__(self, registry: str, insecure: bool = False, auth: RegistryAuth | None = None,
+                 secret: str | None = None, retry: RetryPolicy | None = None,
+                 timeout: float = 30.0) -> None:
+        self.registry = registry
+        self.insecure = insecure
+        self.auth = auth if auth is not None else resolve_auth(registry, secret)
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._tokens: dict[str, str] = {}
+        self._base: str | None = None
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------
+    def _schemes(self) -> list[str]:
+        if self._base:
+            return [self._base]
+        if self.insecure or _is_loopback(self.registry):
+            return [f"https://{self.registry}", f"http://{self.registry}"]
+        return [f"https://{self.registry}"]
+
+    def _send(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
+        last: Exception | None = None
+        for base in self._schemes():
+            headers = dict(kwargs.pop("headers", {}) or {})
+            token = self._tokens.get(scope)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = self._session.request(method, base + path, headers=headers,
+                                                 timeout=self.timeout, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                last = exc
+                continue
+            except requests.exceptions.ConnectionError as exc:
+                last = exc
+                if base.startswith("https://") and len(self._schemes()) > 1:
+                    continue
+                raise RegistryError(f"registry {self.registry} is unreachable "
+                                    f"({_reason(exc)})", registry=self.registry) from None
+            except requests.exceptions.Timeout:
+                raise RegistryError(f"registry {self.registry} timed out",
+                                    registry=self.registry) from None
+            self._base = base
+            if response.status_code == 401 and not token and \
+                    self._authenticate(response, scope):
+                return self._send(method, path, scope, headers=headers, **kwargs)
+            return response
+        raise RegistryError(f"registry {self.registry} is unreachable ({_reason(last)})",
+                            registry=self.registry)
+
+    def _authenticate(self, response: requests.Response, scope: str) -> bool:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme = challenge.split(" ", 1)[0].lower()
+        if self.auth is None:
+            raise AuthenticationError(f"registry {self.registry} requires credentials and none "
+                                      "were found", registry=self.registry)
+        if scheme == "basic":
+            self._session.auth = (self.auth.username, self.auth.password)
+            return True
+        if scheme == "bearer":
+            params = dict(_CHALLENGE.findall(challenge))
+            realm = params.pop("realm", None)
+            if not realm:
+                return False
+            params["scope"] = scope
+            try:
+                reply = self._session.get(realm, params=params, timeout=self.timeout,
+                                          auth=(self.auth.username, self.auth.password))
+            except requests.exceptions.RequestException as exc:
+                raise RegistryError(f"token service of {self.registry} failed: {_reason(exc)}",
+                                    registry=self.registry) from None
+            if reply.status_code in (401, 403):
+                raise AuthenticationError(f"registry {self.registry} refused the credentials",
+                                          registry=self.registry)
+            body = reply.json() if reply.ok else {}
+            token = body.get("token") or body.get("access_token")
+            if not token:
+                raise AuthenticationError(f"no token from {self.registry}'s token service",
+                                          registry=self.registry)
+            self._tokens[scope] = str(token)
+            return True
+        return False
+
+    def _request(self, method: str, path: str, repo: str, actions: str = "pull",
+                 **kwargs: Any) -> requests.Response:
+        scope = f"repository:{repo}:{actions}"
+
+        def attempt() -> requests.Response:
+            response = self._send(method, path, scope, **kwargs)
+            if response.status_code >= 500:
+                raise RegistryError(
+                    f"{method} {path} on {self.registry}: status {response.status_code} "
+                    f"{response.reason}", registry=self.registry)
+            if response.status_code in (401, 403):
+                raise AuthenticationError(
+                    f"registry {self.registry} refused access to {repo} "
+                    f"({response.status_code})", registry=self.registry)
+            return response
+
+        return self.retry.call(f"{method} {self.registry}{path}", attempt)
+
+    # -- API -------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Check the registry answers the v2 API (and the credentials, if it asks)."""
+        self._request("GET", "/v2/", "", actions="pull")
+
+    def list_tags(self, repo: str) -> list[str]:
+        response = self._request("GET", f"/v2/{repo}/tags/list", repo)
+        if response.status_code == 404:
+            return []
+        _expect(response, 200, f"listing tags of {repo}")
+        return list(response.json().get("tags") or [])
+
+    def get_manifest(self, repo: str, reference: str,
+                     accept: tuple[str, ...] = MANIFEST_TYPES) -> tuple[dict[str, Any], str]:
+        """The manifest and its digest."""
+        response = self._request("GET", f"/v2/{repo}/manifests/{reference}", repo,
+                                 headers={"Accept": ", ".join(accept)})
+        if response.status_code == 404:
+            raise ManifestNotFound(f"{self.registry}/{repo}:{reference} not found")
+        _expect(response, 200, f"reading manifest {repo}:{reference}")
+        digest = response.headers.get("Docker-Content-Digest", "")
+        return response.json(), digest
+
+    def get_manifest_digest(self, repo: str, reference: str) -> str:
+        response = self._request("HEAD", f"/v2/{repo}/manifests/{reference}", repo,
+                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if response.status_code == 404:
+            raise ManifestNotFound(f"{self.registry}/{repo}:{reference} not found")
+        _expect(response, 200, f"reading manifest {repo}:{reference}")
+        return response.headers.get("Docker-Content-Digest", "")
+
+    def get_blob(self, repo: str, digest: str) -> bytes:
+        response = self._request("GET", f"/v2/{repo}/blobs/{digest}", repo)
+        _expect(response, 200, f"reading blob {digest}")
+        return response.content
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        """Delete a manifest by digest; False when it was already gone."""
+        response = self._request("DELETE", f"/v2/{repo}/manifests/{digest}", repo,
+                                 actions="pull,push,delete")
+        if response.status_code == 404:
+            return False
+        if response.status_code == 405:
+            raise DeleteNotAllowed(f"registry {self.registry} does not allow deletes",
+                                   registry=self.registry)
+        _expect(response, 202, f"deleting {repo}@{digest}")
+        return True
+
+
+def _expect(response: requests.Response, status: int, what: str) -> None:
+    if response.status_code != status:
+        detail = ""
+        try:
+            errors = response.json().get("errors") or []
+            if errors:
+                detail = ": " + str(errors[0].get("message", ""))
+        except ValueError:
+            pass
+        raise RegistryError(f"{what} failed with status {response.status_code}{detail}")
+
+
+def _reason(exc: BaseException | None) -> str:
+    text = str(exc) if exc else "unknown"
+    for marker in ("Connection refused", "Name or service not known", "timed out",
+                   "Connection reset", "certificate verify failed", "wrong version number"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__ if exc else "unknown"
+
+
