@@ -85,8 +85,9 @@ class RegistryClient:
 
     def _send(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
         last: Exception | None = None
+        given_headers = dict(kwargs.pop("headers", {}) or {})
         for base in self._schemes():
-            headers = dict(kwargs.pop("headers", {}) or {})
+            headers = dict(given_headers)
             token = self._tokens.get(scope)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
@@ -108,7 +109,7 @@ class RegistryClient:
             self._base = base
             if response.status_code == 401 and not token and \
                     self._authenticate(response, scope):
-                return self._send(method, path, scope, headers=headers, **kwargs)
+                return self._send(method, path, scope, headers=given_headers, **kwargs)
             return response
         raise RegistryError(f"registry {self.registry} is unreachable ({_reason(last)})",
                             registry=self.registry)

@@ -145,7 +145,14 @@ class DockerEngine:
         """Decode a JSON message stream into events; close the connection if abandoned."""
         finished = False
         try:
-            raw = self._call(action, open_stream)
+            try:
+                raw = self._call(action, open_stream)
+            except EngineError as exc:
+                # a registry failure the engine reports before streaming (e.g. 404)
+                if error_type is None or isinstance(exc, EngineUnavailable):
+                    raise
+                detail = str(exc).removeprefix(f"{action} failed: ").removeprefix(f"{action}: ")
+                raise error_type(detail) from None
             while True:
                 try:
                     message = self._call(action, lambda: next(raw, None))
