@@ -203,6 +203,7 @@ class DockerBuildWorkflow:
         self.cancelled: BuildCancelled | None = None
         self.workdir: str | None = None
         self._started: float | None = None
+        self._source_fetched = False
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -321,11 +322,11 @@ class DockerBuildWorkflow:
                     self.error = self.cancelled
                     logger.warning("%s; running exit plugins", self.cancelled)
                 self._run_exit_plugins()
+            results = self.current_results()
         finally:
             self.source.cleanup()
             if self.workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-        results = self.current_results()
         if self.cancelled is not None:
             self.cancelled.results = results
             raise self.cancelled
@@ -349,6 +350,7 @@ class DockerBuildWorkflow:
     def _run_phases(self) -> None:
         with self._timed(SOURCE_STEP_KEY):
             self.source.get()
+            self._source_fetched = True
             self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
                                          buildargs=self.buildargs, use_cache=self.use_cache)
         self._runner(PHASE_PREBUILD).run()
@@ -385,7 +387,7 @@ class DockerBuildWorkflow:
                     built_inspect = builder.inspect_built_image()
                     built_info = builder.get_built_image_info()
         build_result = self.build_result
-        vcs = self.source.get_vcs_info()
+        vcs = self.source.get_vcs_info() if self._source_fetched else None
         source_info: dict[str, Any] = {"provider": self.source.provider,
                                        "uri": _redact(self.source.uri)}
         if vcs is not None:

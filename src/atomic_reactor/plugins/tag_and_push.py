@@ -7,6 +7,7 @@ from typing import Any
 from atomic_reactor._locks import name_lock
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import PushedImage
+from atomic_reactor.errors import AtomicReactorError
 from atomic_reactor.plugin import PostBuildPlugin
 
 __all__ = ["TagAndPushPlugin"]
@@ -58,6 +59,13 @@ class TagAndPushPlugin(PostBuildPlugin):
                 names.append(local)
         return names
 
+    def _untag(self, target: ImageName) -> None:
+        """Drop the registry name a failed push leaves (the built image stays)."""
+        try:
+            self.tasker.remove_image(target, noprune=True)
+        except AtomicReactorError as exc:
+            self.log.debug("could not remove tag %s: %s", target, exc)
+
     def run(self) -> list[PushedImage]:
         image_id = self.image_id
         pushed: list[PushedImage] = []
@@ -67,8 +75,12 @@ class TagAndPushPlugin(PostBuildPlugin):
                 target = name.copy(registry=registry)
                 with name_lock(str(target)):
                     self.tasker.tag_image(image_id, target, force=True)
-                    result = self.tasker.push(target, insecure=bool(conf.get("insecure")),
-                                              dockercfg=conf.get("secret"))
+                    try:
+                        result = self.tasker.push(target, insecure=bool(conf.get("insecure")),
+                                                  dockercfg=conf.get("secret"))
+                    except AtomicReactorError:
+                        self._untag(target)
+                        raise
                 record = PushedImage(registry=registry, image=str(target), digest=result.digest,
                                      size=result.size, attempts=result.attempts)
                 self.log.info("pushed %s (%s)", target, result.digest)
