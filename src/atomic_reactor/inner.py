@@ -157,8 +157,6 @@ class DockerBuildWorkflow:
                              f"(known: {', '.join(_OPTIONS)})")
         self.kwargs = kwargs
         self.image = ImageName.parse(image)
-        self.source: Source = source if isinstance(source, Source) else \
-            get_source_instance_for(source)
         self.prebuild_plugins_conf = list(prebuild_plugins or [])
         self.prepublish_plugins_conf = list(prepublish_plugins or [])
         self.postbuild_plugins_conf = list(postbuild_plugins or [])
@@ -180,6 +178,9 @@ class DockerBuildWorkflow:
         self.log_file: str | None = kwargs.get("log_file")
 
         self.plugin_library = PluginLibrary(self.plugin_files)
+        # last: a Source owns a temporary directory from here on
+        self.source: Source = source if isinstance(source, Source) else \
+            get_source_instance_for(source)
         self._requests: dict[str, list[PluginRequest]] = {}
         self._validated = False
 
@@ -304,7 +305,11 @@ class DockerBuildWorkflow:
         plugins ran, with the results attached.
         """
         if not self._validated:
-            self.validate()
+            try:
+                self.validate()
+            except BaseException:
+                self.source.cleanup()
+                raise
         self._started = time.monotonic()
         cancellation = _Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
