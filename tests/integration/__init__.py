@@ -1,0 +1,1 @@
+"""Integration tests: need a real container engine and the docker-registry binary."""

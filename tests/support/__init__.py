@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (container engine, local registries, cleanup)."""
