@@ -128,7 +128,15 @@ def validate_plugin_args(key: str, plugin: type, args: Mapping[str, Any]) -> Non
     if missing:
         raise PluginConfigError(f"plugin {key} needs the argument {missing[0]!r}",
                                 plugin=key, argument=missing[0])
-    import jsonschema
+    if _simple(schema):
+        problem = _check(schema, dict(args), [])
+        if problem is not None:
+            path, text = problem
+            raise PluginConfigError(
+                f"plugin {key}: argument {_describe_path(path) or '(args)'} {text}",
+                plugin=key, argument=str(path[0]) if path else None)
+        return
+    import jsonschema  # only for hand-written schemas using keywords we do not check
 
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.absolute_path))
@@ -139,6 +147,78 @@ def validate_plugin_args(key: str, plugin: type, args: Mapping[str, Any]) -> Non
         raise PluginConfigError(
             f"plugin {key}: argument {where or '(args)'} {_explain(error)}",
             plugin=key, argument=argument)
+
+
+# A small checker for the schema subset the derived declarations produce (and simple
+# hand-written ones): importing jsonschema costs ~80 ms of every build's start-up.
+_SIMPLE_KEYS = frozenset({"type", "enum", "anyOf", "properties", "additionalProperties",
+                          "required", "items", "default", "description", "title"})
+_TYPE_CHECKS: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "object": lambda v: isinstance(v, Mapping),
+    "array": lambda v: isinstance(v, (list, tuple)),
+    "null": lambda v: v is None,
+}
+
+
+def _simple(schema: Any) -> bool:
+    if not isinstance(schema, Mapping) or not set(schema) <= _SIMPLE_KEYS:
+        return False
+    types = schema.get("type", [])
+    if any(t not in _TYPE_CHECKS for t in ([types] if isinstance(types, str) else types)):
+        return False
+    children = list(schema.get("properties", {}).values()) + list(schema.get("anyOf", []))
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), Mapping):
+            children.append(schema[key])
+    return all(_simple(child) for child in children)
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _check(schema: Mapping[str, Any], value: Any, path: list[Any]
+           ) -> tuple[list[Any], str] | None:
+    """The first problem as (path, text), or None. Never echoes the value."""
+    if "anyOf" in schema and all(_check(option, value, path) is not None
+                                 for option in schema["anyOf"]):
+        kinds = [str(o.get("type") or ("one of " + repr(o["enum"]) if "enum" in o else "other"))
+                 for o in schema["anyOf"]]
+        return path, f"must be {' or '.join(kinds)}, not {_kind(value)}"
+    types = schema.get("type")
+    if types is not None:
+        allowed = [types] if isinstance(types, str) else list(types)
+        if not any(_TYPE_CHECKS[t](value) for t in allowed):
+            return path, f"must be of type {' or '.join(allowed)}, not {_kind(value)}"
+    if "enum" in schema and value not in schema["enum"]:
+        return path, "must be one of " + ", ".join(repr(v) for v in schema["enum"])
+    if isinstance(value, Mapping):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                return path, f"needs the key {name!r}"
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                problem = _check(properties[name], item, [*path, name])
+            elif extra is False:
+                return [*path, name], "is not allowed here"
+            elif isinstance(extra, Mapping):
+                problem = _check(extra, item, [*path, name])
+            else:
+                problem = None
+            if problem is not None:
+                return problem
+    if isinstance(value, (list, tuple)) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            problem = _check(schema["items"], item, [*path, index])
+            if problem is not None:
+                return problem
+    return None
 
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",

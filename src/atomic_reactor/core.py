@@ -10,6 +10,7 @@ operations by its :class:`RetryPolicy`, and delegates to a
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -223,7 +224,7 @@ class DockerTasker:
                 if copy_dockerfile_to:
                     shutil.copyfile(df_path, copy_dockerfile_to)
                 yield from self._build_lines(df_dir, image, use_cache=use_cache, remove_im=True,
-                                             dockerfile=df_path)
+                                             dockerfile=os.path.relpath(df_path, df_dir))
             finally:
                 source.cleanup()
 

@@ -19,6 +19,7 @@ import docker.errors
 import requests.exceptions
 
 from atomic_reactor._engine.base import ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._engine.context import stream_context
 from atomic_reactor.errors import (
     AuthenticationError,
     EngineError,
@@ -184,7 +185,8 @@ class DockerEngine:
     ) -> Iterator[EngineEvent]:
         def open_stream() -> Iterator[Any]:
             return self.client.build(  # type: ignore[no-any-return]
-                path=context_dir, tag=tag, dockerfile=dockerfile, nocache=not use_cache,
+                fileobj=stream_context(context_dir, dockerfile), custom_context=True,
+                tag=tag, dockerfile=dockerfile, nocache=not use_cache,
                 rm=remove_intermediate, forcerm=remove_intermediate, decode=True,
                 buildargs=dict(buildargs or {}), labels=dict(labels) if labels else None,
                 pull=False,
