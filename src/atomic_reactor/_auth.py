@@ -61,6 +61,9 @@ def load_auth_file(path: Path) -> dict[str, Any]:
         raise AuthenticationError(f"registry credentials {path} are not a JSON object")
     if "auths" not in data and "credsStore" not in data and "credHelpers" not in data:
         data = {"auths": data}  # legacy .dockercfg: registry -> entry
+    for key in ("auths", "credHelpers"):
+        if key in data and not isinstance(data[key], dict):
+            raise AuthenticationError(f"registry credentials {path}: {key!r} is not an object")
     return data
 
 

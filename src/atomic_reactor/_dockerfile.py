@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from atomic_reactor.errors import DockerfileError
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import DockerfileError, InvalidImageName
 
 __all__ = ["MAX_DOCKERFILE_BYTES", "Stage", "parse_stages", "read_dockerfile"]
 
@@ -51,9 +56,50 @@ def read_dockerfile(path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         raise DockerfileError(
             f"Dockerfile {file.name} is not UTF-8 (bad byte at offset {exc.start})") from None
+    text = text.removeprefix("\ufeff")  # docker accepts a byte order mark
     if not text.strip():
         raise DockerfileError(f"Dockerfile {file.name} is empty")
     return text
+
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
+
+
+def expand(text: str, values: Mapping[str, str]) -> str:
+    """Expand ``$VAR``, ``${VAR}``, ``${VAR:-default}`` and ``${VAR:+alt}`` as docker does."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        value = values.get(name, "")
+        if match.group(2) == "-":
+            return value or match.group(3)
+        if match.group(2) == "+":
+            return match.group(3) if value else ""
+        return value
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def _global_args(structure: list[dict[str, Any]], build_args: Mapping[str, str]
+                 ) -> dict[str, str]:
+    """ARGs declared before the first FROM (the only ones FROM can use)."""
+    values: dict[str, str] = {}
+    for item in structure:
+        if item["instruction"] == "FROM":
+            break
+        if item["instruction"] != "ARG":
+            continue
+        try:
+            words = shlex.split(item["value"])
+        except ValueError:
+            words = item["value"].split()
+        for word in words:
+            name, sep, default = word.partition("=")
+            if name in build_args:
+                values[name] = build_args[name]
+            elif sep:
+                values[name] = expand(default, values)
+    return values
 
 
 def _split_from(value: str) -> tuple[str, str | None]:
@@ -66,31 +112,37 @@ def _split_from(value: str) -> tuple[str, str | None]:
     return words[0], alias
 
 
-def parse_stages(path: str | Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+def parse_stages(path: str | Path, build_args: Mapping[str, str] | None = None) -> list[Stage]:
     """Every FROM of the Dockerfile at ``path``; :class:`DockerfileError` if there is none."""
     from dockerfile_parse import DockerfileParser
 
     text = read_dockerfile(path)
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")),
-                              build_args=build_args or {})
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")), env_replace=False)
     try:
         structure = parser.structure
-        images = parser.parent_images
     except Exception as exc:  # the parser's own errors: report as a bad Dockerfile
         raise DockerfileError(f"cannot parse Dockerfile: {exc}") from None
     froms = [item for item in structure if item["instruction"] == "FROM"]
     if not froms:
         raise DockerfileError(f"Dockerfile {Path(path).name} has no FROM instruction")
+    values = _global_args(structure, build_args or {})
     stages: list[Stage] = []
     aliases: dict[str, int] = {}
-    for index, (item, substituted) in enumerate(zip(froms, images, strict=False)):
+    for index, item in enumerate(froms):
+        line = int(item["startline"]) + 1
         written, alias = _split_from(item["value"])
-        image = substituted or written
+        image = expand(written, values)
         if not image:
-            raise DockerfileError(f"FROM on line {item['startline'] + 1} names no image")
+            raise DockerfileError(f"FROM on line {line} names no image "
+                                  f"({written or 'nothing'} is empty: an undefined build arg?)")
         stage_ref = aliases.get(image.lower())
+        if stage_ref is None and image != SCRATCH:
+            try:
+                ImageName.parse(image)
+            except InvalidImageName as exc:
+                raise DockerfileError(f"FROM on line {line}: {exc}") from None
         stages.append(Stage(index=index, image=image, alias=alias, stage_ref=stage_ref,
-                            line=int(item["startline"])))
+                            line=line - 1))
         if alias:
             aliases[alias.lower()] = index
     return stages

@@ -49,6 +49,14 @@ def _type_schema(hint: Any) -> dict[str, Any]:
     if hint is str:
         return {"type": "string"}
     base = origin or hint
+    if base is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _type_schema(args[0])
+            return {"type": "array", "items": item} if item else {"type": "array"}
+        if args:
+            return {"type": "array", "prefixItems": [_type_schema(a) for a in args],
+                    "minItems": len(args), "maxItems": len(args)}
+        return {"type": "array"}
     if isinstance(base, type) and issubclass(base, Mapping):
         schema: dict[str, Any] = {"type": "object"}
         if len(args) == 2 and _type_schema(args[1]):
@@ -139,9 +147,8 @@ def validate_plugin_args(key: str, plugin: type, args: Mapping[str, Any]) -> Non
     import jsonschema  # only for hand-written schemas using keywords we do not check
 
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
+    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(args)))
+    if error is not None:
         where = _describe_path(list(error.absolute_path))
         argument = str(error.absolute_path[0]) if error.absolute_path else None
         raise PluginConfigError(
@@ -184,11 +191,18 @@ def _kind(value: Any) -> str:
 def _check(schema: Mapping[str, Any], value: Any, path: list[Any]
            ) -> tuple[list[Any], str] | None:
     """The first problem as (path, text), or None. Never echoes the value."""
-    if "anyOf" in schema and all(_check(option, value, path) is not None
-                                 for option in schema["anyOf"]):
-        kinds = [str(o.get("type") or ("one of " + repr(o["enum"]) if "enum" in o else "other"))
-                 for o in schema["anyOf"]]
-        return path, f"must be {' or '.join(kinds)}, not {_kind(value)}"
+    if "anyOf" in schema:
+        problems = [(_check(option, value, path), option) for option in schema["anyOf"]]
+        if all(problem is not None for problem, _ in problems):
+            for problem, option in problems:  # the option of the value's type says most
+                wanted = option.get("type")
+                if wanted is not None and any(
+                        _TYPE_CHECKS[t](value)
+                        for t in ([wanted] if isinstance(wanted, str) else wanted)):
+                    return problem
+            kinds = [str(o.get("type") or ("one of " + repr(o["enum"]) if "enum" in o
+                                           else "other")) for o in schema["anyOf"]]
+            return path, f"must be {' or '.join(kinds)}, not {_kind(value)}"
     types = schema.get("type")
     if types is not None:
         allowed = [types] if isinstance(types, str) else list(types)

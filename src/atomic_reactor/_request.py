@@ -79,8 +79,14 @@ class BuildRequest:
                 raise BuildJsonError(f"build json: {key!r} must be a list of plugin requests")
             plugins[key] = tuple(value)
         files = data.get("plugin_files") or ()
-        if isinstance(files, str) or not all(isinstance(f, str) for f in files):
+        if not isinstance(files, (list, tuple)) or not all(isinstance(f, str) for f in files):
             raise BuildJsonError("build json: 'plugin_files' must be a list of paths")
+        _check(data, "retry", Mapping, "an object")
+        _check(data, "log_file", str, "a string")
+        _check(data, "buildargs", Mapping, "an object")
+        if not all(isinstance(k, str) and isinstance(v, str)
+                   for k, v in (data.get("buildargs") or {}).items()):
+            raise BuildJsonError("build json: 'buildargs' must map names to strings")
         return cls(
             source=dict(data["source"]),
             image=str(data["image"]),
@@ -205,7 +211,12 @@ def apply_substitutions(data: dict[str, Any], substitutions: Sequence[str]) -> d
             if len(parts) == 2:
                 raise BuildJsonError(f"substitution {key}: name the argument "
                                      f"({parts[0]}.{parts[1]}.ARG=VALUE)")
-            target = matches[0].setdefault("args", {})
+            if matches[0].get("args") is None:
+                matches[0]["args"] = {}
+            target = matches[0]["args"]
+            if not isinstance(target, dict):
+                raise BuildJsonError(f"substitution {key}: the args of {parts[1]!r} "
+                                     "are not an object")
             parts = parts[2:]
         else:
             target = data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ _TRANSIENT_HINTS = (
     "i/o timeout", "tls handshake timeout", "toomanyrequests", "too many requests",
     "connection aborted",
 )
+_PERMANENT_CODES = re.compile(r"(?<![\w.:])40[134](?![\w.:])")
 _PERMANENT_HINTS = (
-    "401", "403", "404", "unauthorized", "denied", "not found", "manifest invalid",
+    "unauthorized", "denied", "not found", "manifest invalid",
     "manifest unknown", "invalid reference", "name unknown", "blob unknown",
 )
 
@@ -35,7 +37,7 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, AuthenticationError):
         return False
     text = str(error).lower()
-    if any(hint in text for hint in _PERMANENT_HINTS):
+    if _PERMANENT_CODES.search(text) or any(hint in text for hint in _PERMANENT_HINTS):
         return False
     return any(hint in text for hint in _TRANSIENT_HINTS)
 

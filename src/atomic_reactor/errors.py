@@ -104,6 +104,9 @@ class BuildJsonError(InputError):
 class PluginConfigError(InputError):
     """A requested plugin is unknown or its arguments do not match its declaration."""
 
+    plugin: str | None = None
+    argument: str | None = None
+
     def __init__(self, message: str, plugin: str | None = None, argument: str | None = None):
         super().__init__(message)
         self.plugin = plugin
@@ -125,6 +128,7 @@ class RegistryError(AtomicReactorError):
 
     exit_code = 4
     category = "registry"
+    registry: str | None = None
 
     def __init__(self, message: str, registry: str | None = None) -> None:
         super().__init__(message)
@@ -152,6 +156,9 @@ class PluginFailed(AtomicReactorError):
     """
 
     category = "plugin"
+    exit_code = 5
+    plugin: str = ""
+    cause: BaseException | None = None
 
     def __init__(self, message: str, plugin: str, cause: BaseException | None = None) -> None:
         super().__init__(message)

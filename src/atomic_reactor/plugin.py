@@ -75,8 +75,8 @@ PHASES = (PHASE_PREBUILD, PHASE_PREPUBLISH, PHASE_POSTBUILD, PHASE_EXIT)
 class Plugin:
     """Base of every plugin."""
 
-    #: the name requests use for this plugin
-    key: ClassVar[str]
+    #: the name requests use for this plugin (set by every concrete plugin)
+    key: ClassVar[str] = ""
     #: may the build go on when this plugin raises? (a request can override it)
     is_allowed_to_fail: ClassVar[bool] = True
     #: which phase the plugin belongs to (set by the phase classes)
@@ -178,7 +178,9 @@ class PluginRequest:
             raise PluginConfigError(
                 f"{where}: entry {name!r} has an unknown key {unknown[0]!r} "
                 "(allowed: name, args, required, is_allowed_to_fail)", plugin=name)
-        args = data.get("args") or {}
+        args = data.get("args")
+        if args is None:
+            args = {}
         if not isinstance(args, Mapping):
             raise PluginConfigError(f"plugin {name}: 'args' must be an object", plugin=name)
         for flag in ("required", "is_allowed_to_fail"):

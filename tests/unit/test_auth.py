@@ -279,8 +279,6 @@ def test_auth_not_user_colon_password(home: Path, encoded: str) -> None:
     assert PASSWORD not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-object 'auths' raises AttributeError "
-                                       "instead of AuthenticationError")
 @pytest.mark.parametrize("auths", [[REGISTRY], "text", 5])
 def test_auths_not_an_object(home: Path, auths: Any) -> None:
     write_json(home / ".docker" / "config.json", {"auths": auths})

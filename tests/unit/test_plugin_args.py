@@ -272,8 +272,6 @@ def test_dict_value_wrong_type_names_the_key() -> None:
     assert SECRET not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: anyOf errors say 'must be object or null, "
-                                       "not object' instead of naming the bad entry")
 def test_optional_dict_with_wrong_value_type_names_the_entry() -> None:
     with pytest.raises(PluginConfigError) as info:
         validate_plugin_args("typed", TypedPlugin, {"name": "x", "labels": {"k": 1}})
@@ -282,8 +280,6 @@ def test_optional_dict_with_wrong_value_type_names_the_entry() -> None:
     assert "must be of type string, not integer" in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tuple[str, int] gets items: string (all items), "
-                                       "tuple[str, ...] gets no item type")
 def test_tuple_annotations() -> None:
     validate_plugin_args("tuples", TuplePlugin, {"pair": ["a", 1]})
     with pytest.raises(PluginConfigError):

@@ -362,8 +362,6 @@ def test_plugin_request_validation(data: Any, message: str, plugin: str | None) 
     assert info.value.plugin == plugin
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: falsy non-object 'args' ([] / '' / 0) is "
-                                       "silently accepted as {}")
 @pytest.mark.parametrize("args", [[], "", 0, False])
 def test_plugin_request_rejects_falsy_non_object_args(args: Any) -> None:
     with pytest.raises(PluginConfigError, match="'args' must be an object"):

@@ -299,8 +299,6 @@ def test_plugin_classes(cls: type[plugin.Plugin]) -> None:
     assert list(init.parameters)[:3] == ["self", "tasker", "workflow"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Plugin.key is only annotated, not defined "
-                                       "(1.6 had key = None); cls.key raises AttributeError")
 @pytest.mark.parametrize("cls", PHASE_CLASSES)
 def test_plugin_classes_define_key(cls: type[plugin.Plugin]) -> None:
     assert hasattr(cls, "key")

@@ -135,16 +135,12 @@ def test_invalid_image_is_an_input_error() -> None:
     assert isinstance(info.value, InputError)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: non-iterable plugin_files raises TypeError, "
-                                       "not BuildJsonError")
 @pytest.mark.parametrize("files", [5, True])
 def test_non_iterable_plugin_files(files: Any) -> None:
     with pytest.raises(BuildJsonError, match="plugin_files"):
         BuildRequest.from_mapping(request_data(plugin_files=files))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: buildargs/retry/log_file types are not checked; "
-                                       "the workflow later fails with ValueError/TypeError")
 @pytest.mark.parametrize(("key", "value"),
                          [("buildargs", "A=1"), ("buildargs", ["A=1"]), ("log_file", 5),
                           ("retry", 3)])

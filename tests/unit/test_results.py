@@ -211,9 +211,6 @@ def test_in_memory_exception_wins() -> None:
     assert results == BuildResults(error={"type": "DockerfileError", "message": "no FROM"})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: errors rebuilt from JSON skip __init__, so "
-                                       "RegistryError.registry / PluginConfigError.plugin "
-                                       "are missing (AttributeError)")
 def test_rebuilt_errors_have_their_attributes() -> None:
     push = BuildResults(error={"type": "PushError", "message": "denied"}).exception
     assert isinstance(push, PushError)

@@ -92,9 +92,6 @@ def test_auth_and_not_found_win_over_transient_hints() -> None:
     assert is_transient(PullError("503 then 404 Not Found")) is False
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: '401'/'403'/'404' are matched as substrings, so a "
-                                       "port, size or digest containing them makes a 5xx "
-                                       "permanent")
 @pytest.mark.parametrize("message", [
     "pushing 127.0.0.1:5404/app:1: received unexpected HTTP status: 503 Service Unavailable",
     "pulling registry.example.com:4013/app: 502 Bad Gateway",
