@@ -359,8 +359,6 @@ def test_substitution_errors(data: dict[str, Any], substitution: str, message: s
     assert message in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a plugin entry with \"args\": null makes the "
-                                       "substitution crash with TypeError")
 def test_substitute_into_plugin_with_null_args() -> None:
     data: dict[str, Any] = {"prebuild_plugins": [{"name": "x", "args": None}]}
     apply_substitutions(data, ["prebuild_plugins.x.a=1"])
