@@ -1,0 +1,247 @@
+"""``add_labels_in_dockerfile``: set labels on the image through its Dockerfile."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from atomic_reactor import _dfedit
+from atomic_reactor.errors import PluginConfigError
+from atomic_reactor.plugin import PreBuildPlugin
+
+__all__ = ["AUTO_LABELS", "AddLabelsPlugin", "AddedLabels"]
+
+#: the labels the plugin can compute
+AUTO_LABELS = ("build-date", "architecture", "vcs-type", "vcs-url", "vcs-ref",
+               "com.redhat.build-host")
+
+#: engine (Go) architecture names -> the names images are labelled with
+_ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i386"}
+
+# precedence of where a label is set (higher wins)
+_BASE, _DOCKERFILE, _REQUEST = 0, 1, 2
+_WHERE = {_BASE: "the base image", _DOCKERFILE: "the Dockerfile", _REQUEST: "this plugin"}
+
+
+@dataclass(frozen=True)
+class AddedLabels:
+    """What ``add_labels_in_dockerfile`` did to the Dockerfile."""
+
+    #: the labels written (the LABEL instruction's content), in order
+    labels: dict[str, str]
+    #: labels left alone because of ``dont_overwrite``: name -> the value already set
+    kept: dict[str, str] = field(default_factory=dict)
+    #: the instruction appended (None when nothing needed setting)
+    instruction: str | None = None
+
+
+class AddLabelsPlugin(PreBuildPlugin):
+    """Add labels to the image: one ``LABEL`` instruction appended to the end of the
+    Dockerfile (the final stage; at the end so that it overrides LABELs the Dockerfile
+    sets itself and does not invalidate the build cache of earlier steps).
+
+    The labels are ``labels`` plus the automatic labels in ``auto_labels``:
+    ``build-date`` (now, UTC, ISO 8601), ``architecture`` (the engine's),
+    ``vcs-type``/``vcs-url``/``vcs-ref`` (git sources only) and
+    ``com.redhat.build-host`` (the engine's host name). A label given in ``labels``
+    wins over an automatic one. Alias pairs (``aliases``: old name -> new name) are
+    kept consistent: when one name of a pair is set (by the base image, the
+    Dockerfile or this plugin) the other gets the same value, the more specific
+    source winning (this plugin over the Dockerfile over the base image). A label in
+    ``dont_overwrite`` that the Dockerfile or the base image already sets keeps its
+    value. Labels already set to the wanted value are not repeated.
+
+    Result: :class:`AddedLabels`: the labels written, the labels kept because of
+    ``dont_overwrite``, and the instruction appended.
+    """
+
+    key = "add_labels_in_dockerfile"
+    is_allowed_to_fail = False
+
+    def __init__(
+        self,
+        tasker: Any,
+        workflow: Any,
+        labels: dict[str, str] | str = {},  # noqa: B006 (copied, never mutated)
+        dont_overwrite: list[str] = ["Architecture", "architecture"],  # noqa: B006
+        auto_labels: list[str] = list(AUTO_LABELS),  # noqa: B006
+        aliases: dict[str, str] = dict(_dfedit.DEFAULT_LABEL_ALIASES),  # noqa: B006
+    ) -> None:
+        """
+        :param labels: labels to set (name -> value, or that object as a JSON string);
+            they overwrite the Dockerfile's and the base image's unless listed in
+            ``dont_overwrite``
+        :param dont_overwrite: labels not to change when the Dockerfile or the base
+            image already sets them
+        :param auto_labels: automatic labels to add: build-date, architecture,
+            vcs-type, vcs-url, vcs-ref, com.redhat.build-host (or an old alias name)
+        :param aliases: old label name -> new label name; both names get the same value
+        """
+        super().__init__(tasker, workflow)
+        labels = self._labels_from(labels)
+        for name, value in labels.items():
+            self._check("labels", name, f"label name {name!r}")
+            self._check("labels", value, f"value of label {name!r}", allow_empty=True)
+        for old, new in aliases.items():
+            self._check("aliases", old, f"label name {old!r}")
+            self._check("aliases", new, f"alias of {old!r}")
+        for name in dont_overwrite:
+            self._check("dont_overwrite", name, f"label name {name!r}")
+        self.labels = dict(labels)
+        self.dont_overwrite = list(dont_overwrite)
+        self.aliases = dict(aliases)
+        known = set(AUTO_LABELS) | {old for old, new in self.aliases.items() if new in AUTO_LABELS}
+        unknown = [name for name in auto_labels if name not in known]
+        if unknown:
+            raise PluginConfigError(
+                f"plugin {self.key}: argument auto_labels: {unknown[0]!r} is not an automatic "
+                f"label (known: {', '.join(AUTO_LABELS)})", plugin=self.key,
+                argument="auto_labels")
+        self.auto_labels = list(auto_labels)
+
+    def _labels_from(self, labels: dict[str, str] | str) -> dict[str, str]:
+        if not isinstance(labels, str):
+            return labels
+        try:
+            decoded = json.loads(labels)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in decoded.items()):
+            raise PluginConfigError(
+                f"plugin {self.key}: argument labels: a string must be a JSON object "
+                "of strings", plugin=self.key, argument="labels")
+        return decoded
+
+    def _check(self, argument: str, text: str, what: str, allow_empty: bool = False) -> None:
+        problem = "is empty" if not text and not allow_empty else None
+        try:
+            _dfedit.quote(text)
+        except ValueError as exc:
+            problem = str(exc)
+        if problem:
+            raise PluginConfigError(f"plugin {self.key}: argument {argument}: {what} {problem}",
+                                    plugin=self.key, argument=argument)
+
+    # -- automatic labels ------------------------------------------------------------
+    def _architecture(self) -> str | None:
+        arch = str(self.tasker.get_version().get("Arch") or "")
+        if not arch:
+            arch = str(self.tasker.get_info().get("Architecture") or "")
+        return _ARCHITECTURES.get(arch, arch) or None
+
+    def _generated(self) -> dict[str, str]:
+        wanted = {self.aliases.get(name, name) for name in self.auto_labels}
+        generated: dict[str, str] = {}
+        if "build-date" in wanted:
+            generated["build-date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if "architecture" in wanted:
+            arch = self._architecture()
+            if arch:
+                generated["architecture"] = arch
+        if "com.redhat.build-host" in wanted:
+            host = str(self.tasker.get_info().get("Name") or "")
+            if host:
+                generated["com.redhat.build-host"] = host
+        if wanted & {"vcs-type", "vcs-url", "vcs-ref"}:
+            vcs = self.workflow.source.get_vcs_info()
+            if vcs is None:
+                self.log.info("the source is not under version control: "
+                              "no vcs-type, vcs-url, vcs-ref labels")
+            else:
+                generated.update({"vcs-type": vcs.vcs_type, "vcs-url": vcs.vcs_url,
+                                  "vcs-ref": vcs.vcs_ref})
+        result: dict[str, str] = {}
+        for name in self.auto_labels:
+            new = self.aliases.get(name, name)
+            if new not in generated:
+                self.log.warning("automatic label %r is not available", name)
+                continue
+            try:
+                _dfedit.quote(generated[new])
+            except ValueError:
+                self.log.warning("automatic label %r: value unusable in a Dockerfile; skipped",
+                                 name)
+                continue
+            result[name] = generated[new]
+        return result
+
+    # -- aliases -----------------------------------------------------------------------
+    def _apply_aliases(self, wanted: dict[str, str], base: Mapping[str, str],
+                       dockerfile: Mapping[str, str]) -> None:
+        def level(name: str) -> int:
+            if name in wanted:
+                return _REQUEST
+            if name in dockerfile:
+                return _DOCKERFILE
+            return _BASE if name in base else -1
+
+        def value(name: str) -> str:
+            for source in (wanted, dockerfile, base):
+                if name in source:
+                    return source[name]
+            raise KeyError(name)
+
+        for old, new in self.aliases.items():
+            old_level, new_level = level(old), level(new)
+            if old_level < 0 and new_level < 0:
+                continue
+            if old_level >= 0 and new_level >= 0 and value(old) == value(new):
+                continue
+            if old_level > new_level:
+                source, target = old, new
+            else:
+                source, target = new, old
+                if old_level == new_level:
+                    self.log.warning("labels %r=%r and %r=%r (both set by %s) differ; using %r",
+                                     old, value(old), new, value(new), _WHERE[new_level], new)
+            self.log.info("setting label %r as an alias of %r", target, source)
+            wanted[target] = value(source)
+
+    def _keep_protected(self, wanted: dict[str, str], current: Mapping[str, str],
+                        dockerfile: Mapping[str, str], kept: dict[str, str]) -> None:
+        for name in list(wanted):
+            if name in self.dont_overwrite and name in current and current[name] != wanted[name]:
+                where = "the Dockerfile" if name in dockerfile else "the base image"
+                self.log.info("not overwriting label %r=%r set by %s (dont_overwrite)",
+                              name, current[name], where)
+                kept[name] = current[name]
+                del wanted[name]
+
+    # -- running ---------------------------------------------------------------------
+    def run(self) -> AddedLabels:
+        builder = self.builder
+        base = _dfedit.base_image_config(builder, self.key)
+        dockerfile = _dfedit.final_stage_labels(builder.df_path, builder.buildargs, base.env)
+        current = {**base.labels, **dockerfile}
+
+        wanted = self._generated()
+        for name in wanted:
+            if name in self.labels:
+                self.log.info("label %r is set explicitly, not using the automatic value", name)
+        wanted.update(self.labels)
+
+        # protected labels first, so that their aliases follow the value that stays
+        kept: dict[str, str] = {}
+        self._keep_protected(wanted, current, dockerfile, kept)
+        self._apply_aliases(wanted, base.labels, dockerfile)
+        self._keep_protected(wanted, current, dockerfile, kept)
+
+        to_set: dict[str, str] = {}
+        for name, value in wanted.items():
+            if current.get(name) == value:
+                self.log.debug("label %r is already %r", name, value)
+                continue
+            to_set[name] = value
+
+        if not to_set:
+            self.log.info("no labels to add")
+            return AddedLabels(labels={}, kept=kept)
+        text = _dfedit.read(builder.df_path)
+        instruction = _dfedit.label_instruction(to_set, _dfedit.escape_token(text))
+        _dfedit.append_lines(builder.df_path, [instruction])
+        self.log.info("added %s", instruction)
+        return AddedLabels(labels=to_set, kept=kept, instruction=instruction)
