@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ class Response:
     status: int = 200
     fail_first: int = 0
     content_type: str = "text/plain"
+    #: seconds to wait before answering
+    delay: float = 0.0
 
 
 @dataclass
@@ -56,6 +59,8 @@ def serve_repos(routes: dict[str, Response] | None = None) -> Iterator[RepoServe
                 failing = response is not None and response.fail_first > 0
                 if failing and response is not None:
                     response.fail_first -= 1
+            if response is not None and response.delay:
+                time.sleep(response.delay)
             if response is None:
                 self._answer(404, b"not found\n", "text/plain")
             elif failing:
@@ -73,7 +78,11 @@ def serve_repos(routes: dict[str, Response] | None = None) -> Iterator[RepoServe
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client that gave up (timeout tests) is not an error here
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     server_state.port = int(httpd.server_address[1])
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -83,6 +83,14 @@ def test_persistent_5xx_fails_after_the_attempts() -> None:
     assert f"http://127.0.0.1:{server.port}/r.repo" in str(info.value)
 
 
+def test_timeouts_are_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "READ_TIMEOUT", 0.2)
+    with serve_repos({"/slow.repo": Response(repo_file("r").encode(), delay=1.0)}) as server:
+        with pytest.raises(AtomicReactorError, match="timed out"):
+            _plugin([server.url("/slow.repo")], attempts=2).run()
+        assert len(server.requests) == 2
+
+
 def test_404_is_not_retried_and_the_url_is_redacted() -> None:
     with serve_repos({}) as server:
         url = server.url("/nope.repo?token=abc123", userinfo="joe:pa55word")
