@@ -7,7 +7,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.support.yum_repo_server import Response, repo_file, serve_repos
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._repofiles import RepoFile, display_url, repo_filename, set_proxy
@@ -16,6 +15,7 @@ from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugins import add_yum_repo_by_url as module
 from atomic_reactor.plugins.add_yum_repo_by_url import AddYumRepoByUrlPlugin
+from tests.support.yum_repo_server import Response, repo_file, serve_repos
 
 KEY = "add_yum_repo_by_url"
 
