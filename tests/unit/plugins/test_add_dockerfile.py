@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from atomic_reactor._plugin_args import validate_plugin_args
+from atomic_reactor.errors import PluginConfigError
+from atomic_reactor.plugins.add_dockerfile import AddDockerfilePlugin, AddedDockerfile
 from tests.unit.plugins.dockerfile_fakes import (
     FakeTasker,
     context_dir,
@@ -13,10 +17,6 @@ from tests.unit.plugins.dockerfile_fakes import (
     image,
     make_workflow,
 )
-
-from atomic_reactor._plugin_args import validate_plugin_args
-from atomic_reactor.errors import PluginConfigError
-from atomic_reactor.plugins.add_dockerfile import AddDockerfilePlugin, AddedDockerfile
 
 KEY = "add_dockerfile"
 NVR_DF = "FROM base:1\nLABEL name=ns/app version=1 release=2\n"

@@ -8,6 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from atomic_reactor._plugin_args import validate_plugin_args
+from atomic_reactor._results import jsonable
+from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
+from atomic_reactor.plugins.add_help import AddedHelp, AddHelpPlugin
 from tests.unit.plugins.dockerfile_fakes import (
     FakeTasker,
     context_dir,
@@ -15,12 +21,6 @@ from tests.unit.plugins.dockerfile_fakes import (
     image,
     make_workflow,
 )
-
-from atomic_reactor._plugin_args import validate_plugin_args
-from atomic_reactor._results import jsonable
-from atomic_reactor.errors import AtomicReactorError, PluginConfigError
-from atomic_reactor.inner import DockerBuildWorkflow
-from atomic_reactor.plugins.add_help import AddedHelp, AddHelpPlugin
 
 KEY = "add_help"
 DF = "FROM base:1\nLABEL maintainer='Jo <jo@example.com>'\n"

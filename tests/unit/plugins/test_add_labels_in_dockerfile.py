@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._results import jsonable
@@ -16,6 +15,7 @@ from atomic_reactor.errors import ImageNotFound, PluginConfigError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.add_labels_in_dockerfile import AddedLabels, AddLabelsPlugin
 from atomic_reactor.source import VcsInfo
+from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
 
 KEY = "add_labels_in_dockerfile"
 BASE = "registry.example.com/base:1"

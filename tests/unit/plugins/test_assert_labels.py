@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import DockerfileError, PluginConfigError
 from atomic_reactor.plugins.assert_labels import AssertedLabels, AssertLabelsPlugin
+from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
 
 KEY = "assert_labels"
 

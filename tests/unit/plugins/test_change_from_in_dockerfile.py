@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import ImageNotFound, PluginConfigError
 from atomic_reactor.plugins.change_from_in_dockerfile import ChangedFrom, ChangeFromPlugin
 from atomic_reactor.plugins.pull_base_image import PulledBaseImage
+from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
 
 KEY = "change_from_in_dockerfile"
 A_ID = "sha256:" + "a" * 64

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
 
 from atomic_reactor.errors import DockerfileError
 from atomic_reactor.plugins.distribution_scope import SCOPES, DistributionScopePlugin, ScopeCheck
+from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
 
 
 def _run(tmp_path: Path, df: str, parent: dict[str, str] | None) -> ScopeCheck:
