@@ -22,7 +22,7 @@ from atomic_reactor.errors import AuthenticationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["default_docker_config", "load_auth_file", "resolve_auth"]
+__all__ = ["default_docker_config", "load_auth_file", "register_config_secrets", "resolve_auth"]
 
 _SECRET_FILES = (".dockerconfigjson", "config.json", ".dockercfg")
 
@@ -129,3 +129,43 @@ def resolve_auth(registry: str | None, secret_path: str | os.PathLike[str] | Non
     if not config_file.is_file():
         return None
     return _from_config(load_auth_file(config_file), registry, config_file)
+
+
+def register_config_secrets(path: str | os.PathLike[str] | None = None) -> int:
+    """Register every password (and ``auth`` token) of a docker config as a secret.
+
+    The command line does this before a build starts, so a credential is masked in
+    all output even before the push that uses it. A missing or malformed file
+    registers nothing (the push that needs it reports the problem). Returns how
+    many entries were registered.
+    """
+    from atomic_reactor._secrets import register_auth_token, register_secret
+
+    file = Path(path) if path else default_docker_config()
+    try:
+        config = load_auth_file(file) if file.is_file() else {}
+    except AuthenticationError:
+        return 0
+    count = 0
+    for entry in (config.get("auths") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        encoded = entry.get("auth")
+        if isinstance(encoded, str) and encoded:
+            register_secret(encoded)
+            try:
+                decoded = base64.b64decode(encoded, validate=False).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            username, sep, password = decoded.partition(":")
+            if sep:
+                register_auth_token(username, password)
+        plain = entry.get("password")
+        if isinstance(plain, str) and plain:
+            register_auth_token(str(entry.get("username") or ""), plain)
+        for key in ("identitytoken", "registrytoken"):
+            token = entry.get(key)
+            if isinstance(token, str) and token:
+                register_secret(token)
+        count += 1
+    return count

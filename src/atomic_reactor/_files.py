@@ -9,7 +9,14 @@ __all__ = ["write_text_atomic"]
 
 
 def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, rename)."""
+    """Write ``text`` to ``path`` atomically (temp file in the same directory, rename).
+
+    Registered secrets are masked (see :mod:`atomic_reactor._secrets`); a file that
+    must hold a credential is written with ``_secrets.write_private_file`` instead.
+    """
+    from atomic_reactor._secrets import redact
+
+    text = redact(text)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".atomic-reactor-", dir=directory)
     try:

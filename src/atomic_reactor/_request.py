@@ -189,17 +189,20 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def apply_substitutions(data: dict[str, Any], substitutions: Sequence[str]) -> dict[str, Any]:
+def apply_substitutions(data: dict[str, Any], substitutions: Sequence[str], *,
+                        parse: bool = True) -> dict[str, Any]:
     """Apply ``KEY=VALUE`` substitutions with dotted keys.
 
     ``prebuild_plugins.NAME.ARG=VALUE`` sets argument ARG of plugin NAME in that
     list; other dotted keys (``source.provider_params.git_commit=…``) set nested keys.
+    With ``parse=False`` every value is set as the string it is (secrets: ``1234``
+    stays a string).
     """
     for item in substitutions:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise BuildJsonError(f"substitution {key or item!r} is not of the form KEY=VALUE")
-        value = parse_value(raw)
+        value = parse_value(raw) if parse else raw
         parts = key.split(".")
         if parts[0] in PLUGIN_LISTS and len(parts) >= 2:
             plugins = data.setdefault(parts[0], [])

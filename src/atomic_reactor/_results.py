@@ -11,6 +11,7 @@ from typing import Any
 
 from atomic_reactor import errors
 from atomic_reactor._reference import ImageName
+from atomic_reactor._secrets import redact_data
 
 __all__ = ["BuildResults", "ExportedImage", "PushedImage", "jsonable"]
 
@@ -118,6 +119,8 @@ class BuildResults:
     image_id: str | None = None
     base_image: str | None = None
     base_image_id: str | None = None
+    #: manifest digest of the base image (as pulled; else from its RepoDigests)
+    base_image_digest: str | None = None
     pushed: tuple[PushedImage, ...] = ()
     tags: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
@@ -179,7 +182,7 @@ class BuildResults:
             data[f.name] = jsonable(getattr(self, f.name))
         data["digests"] = self.digests
         data["failed"] = self.is_failed()
-        return data
+        return redact_data(data)  # type: ignore[no-any-return]
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)

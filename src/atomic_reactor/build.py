@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile import Stage, external_images, final_base, parse_stages
 from atomic_reactor._engine.base import EngineEvent
 from atomic_reactor._reference import ImageName
@@ -24,6 +25,8 @@ output_logger = logging.getLogger("atomic_reactor.build.output")
 
 
 def _log_event(event: EngineEvent) -> None:
+    if event.message:
+        write_output(event.message)  # the build's log file gets everything, whatever the level
     if event.message and event.message.strip():
         output_logger.info(event.message.rstrip("\n"))
 

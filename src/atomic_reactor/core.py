@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from atomic_reactor._auth import resolve_auth
+from atomic_reactor._buildlog import write_output
 from atomic_reactor._engine.base import ContainerEngine, ContainerSpec, EngineEvent, RegistryAuth
 from atomic_reactor._reference import ImageName
 from atomic_reactor._retry import RetryPolicy
@@ -31,10 +32,31 @@ from atomic_reactor.errors import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BuiltImage", "DockerTasker", "PulledImage", "PushResult", "RetryPolicy"]
+__all__ = ["BuiltImage", "DockerTasker", "PulledImage", "PushResult", "RetryPolicy",
+           "TransferProgress"]
 
 ImageLike = ImageName | str
 EventCallback = Callable[[EngineEvent], None]
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """What a pull or push is doing, for progress displays (see
+    :meth:`DockerTasker.add_progress_listener`).
+
+    ``state`` is ``"start"`` when an attempt begins (again after a retry),
+    ``"event"`` for each engine event (``event``: layer, status, current/total bytes),
+    and ``"done"`` or ``"failed"`` once at the end.
+    """
+
+    operation: Literal["pull", "push"]
+    reference: str
+    state: Literal["start", "event", "done", "failed"]
+    event: EngineEvent | None = None
+    attempt: int = 1
+
+
+ProgressListener = Callable[[TransferProgress], None]
 
 
 @dataclass(frozen=True)
@@ -103,6 +125,23 @@ class DockerTasker:
         #: logs from the last operation
         self.last_logs: list[str] = []
         self._logins: dict[str, RegistryAuth] = {}
+        self._progress_listeners: list[ProgressListener] = []
+
+    def add_progress_listener(self, listener: ProgressListener) -> None:
+        """Call ``listener`` with a :class:`TransferProgress` for everything a pull or
+        push of this tasker does (the command line draws progress bars with it)."""
+        self._progress_listeners.append(listener)
+
+    def remove_progress_listener(self, listener: ProgressListener) -> None:
+        if listener in self._progress_listeners:
+            self._progress_listeners.remove(listener)
+
+    def _progress(self, update: TransferProgress) -> None:
+        for listener in tuple(self._progress_listeners):
+            try:
+                listener(update)
+            except Exception:  # a display failing must not fail the transfer
+                logger.debug("progress listener failed", exc_info=True)
 
     @property
     def d(self) -> Any:
@@ -118,13 +157,20 @@ class DockerTasker:
         return self._logins.get(image.registry) or resolve_auth(image.registry)
 
     def _consume(self, events: Iterator[EngineEvent], logs: list[str],
-                 on_event: EventCallback | None) -> list[EngineEvent]:
+                 on_event: EventCallback | None,
+                 transfer: tuple[Literal["pull", "push"], str, int] | None = None
+                 ) -> list[EngineEvent]:
         finals = []
         for event in events:
             if event.message:
                 logs.append(event.message)
+                if transfer is not None:
+                    write_output(f"{transfer[0]} {transfer[1]}: {event.message}\n")
             if on_event is not None:
                 on_event(event)
+            if transfer is not None and self._progress_listeners:
+                self._progress(TransferProgress(transfer[0], transfer[1], "event", event,
+                                                attempt=transfer[2]))
             if event.image_id or event.digest:
                 finals.append(event)
         return finals
@@ -248,13 +294,20 @@ class DockerTasker:
             attempts += 1
             logs: list[str] = []
             self.last_logs = logs
-            self._consume(self.engine.pull(str(ref), auth), logs, on_event)
+            self._progress(TransferProgress("pull", str(ref), "start", attempt=attempts))
+            self._consume(self.engine.pull(str(ref), auth), logs, on_event,
+                          ("pull", str(ref), attempts))
 
         try:
             self.retry.call(f"pulling {ref}", attempt)
         except PullError as exc:
+            self._progress(TransferProgress("pull", str(ref), "failed", attempt=attempts))
             hint = _insecure_hint(str(exc), ref, insecure)
             raise type(exc)(hint, registry=exc.registry) from None
+        except BaseException:
+            self._progress(TransferProgress("pull", str(ref), "failed", attempt=attempts))
+            raise
+        self._progress(TransferProgress("pull", str(ref), "done", attempt=attempts))
         try:
             image_id = str(self.engine.inspect_image(str(ref))["Id"])
         except ImageNotFound:
@@ -281,13 +334,20 @@ class DockerTasker:
             nonlocal attempts, logs
             attempts += 1
             self.last_logs = logs = []
-            return self._consume(self.engine.push(str(ref), auth), logs, on_event)
+            self._progress(TransferProgress("push", str(ref), "start", attempt=attempts))
+            return self._consume(self.engine.push(str(ref), auth), logs, on_event,
+                                 ("push", str(ref), attempts))
 
         try:
             finals = self.retry.call(f"pushing {ref}", attempt)
         except PushError as exc:
+            self._progress(TransferProgress("push", str(ref), "failed", attempt=attempts))
             hint = _insecure_hint(str(exc), ref, insecure)
             raise type(exc)(hint, registry=exc.registry) from None
+        except BaseException:
+            self._progress(TransferProgress("push", str(ref), "failed", attempt=attempts))
+            raise
+        self._progress(TransferProgress("push", str(ref), "done", attempt=attempts))
         digest = size = None
         for event in finals:
             if event.digest:

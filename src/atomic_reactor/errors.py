@@ -65,6 +65,9 @@ class AtomicReactorError(Exception):
     category: str = "error"
 
     def __init__(self, message: str) -> None:
+        from atomic_reactor._secrets import redact
+
+        message = redact(message)  # a registered secret never travels in an error
         super().__init__(message)
         self.message = message
 

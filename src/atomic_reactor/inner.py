@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import BuildResults, ExportedImage, PushedImage, jsonable
 from atomic_reactor._retry import RetryPolicy
@@ -170,6 +171,8 @@ class DockerBuildWorkflow:
             except (TypeError, ValueError) as exc:
                 raise InputError(f"invalid retry settings: {exc}") from None
         tasker = kwargs.get("tasker")
+        #: the workflow made its tasker (and closes its engine connection when done)
+        self._owns_tasker = tasker is None
         self.tasker: DockerTasker = tasker if tasker is not None else DockerTasker(retry=retry)
         if retry is not None and tasker is not None:
             self.tasker.retry = retry
@@ -310,11 +313,18 @@ class DockerBuildWorkflow:
             except BaseException:
                 self.source.cleanup()
                 raise
+        try:
+            build_log = BuildLog.open(self.log_file, str(self.image))
+        except BaseException:
+            self.source.cleanup()
+            raise
+        self.log_file = build_log.path if build_log is not None else None
         self._started = time.monotonic()
         cancellation = _Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
         try:
-            with cancellation.installed():
+            with cancellation.installed(), \
+                    (build_log.active() if build_log else contextlib.nullcontext()):
                 try:
                     self._run_phases()
                 except BuildCancelled as exc:
@@ -332,6 +342,10 @@ class DockerBuildWorkflow:
             self.source.cleanup()
             if self.workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if build_log is not None:
+                build_log.close()
+            if self._owns_tasker:
+                self.tasker.engine.close()  # reconnects if the tasker is used again
         if self.cancelled is not None:
             self.cancelled.results = results
             raise self.cancelled
@@ -375,6 +389,24 @@ class DockerBuildWorkflow:
             if self.error is None:
                 self.error = exc
 
+    def _base_image_digest(self, base_inspect: Mapping[str, Any] | None) -> str | None:
+        """The manifest digest of the base image: as pulled, else from its RepoDigests."""
+        builder = self.builder
+        if builder is None or builder.base_image is None:
+            return None
+        base = builder.base_image
+        digest = _pulled_digest(self.plugin_result("pull_base_image"), str(base))
+        if digest is None and base.digest:  # FROM name@sha256:…
+            digest = base.digest
+        if digest is None and base_inspect:
+            repo_digests = [str(d) for d in base_inspect.get("RepoDigests") or []]
+            wanted = base.to_str(tag=False) + "@"
+            matching = [d for d in repo_digests if d.startswith(wanted)]
+            chosen = matching or repo_digests
+            if chosen:
+                digest = chosen[0].split("@", 1)[1]
+        return digest
+
     def current_results(self) -> BuildResults:
         """The results as they stand (exit plugins use this to report on the build)."""
         duration = time.monotonic() - self._started if self._started is not None else 0.0
@@ -412,6 +444,7 @@ class DockerBuildWorkflow:
             image_id=builder.image_id if builder else None,
             base_image=str(builder.base_image) if builder and builder.base_image else None,
             base_image_id=builder.base_image_id if builder else None,
+            base_image_digest=self._base_image_digest(base_inspect),
             pushed=tuple(self.pushed_images),
             tags=tuple(tags),
             source=source_info,
@@ -426,6 +459,13 @@ class DockerBuildWorkflow:
             duration=round(duration, 3),
             _exception=self.error,
         )
+
+
+def _pulled_digest(pulled: Any, image: str) -> str | None:
+    for item in pulled if isinstance(pulled, list) else ():
+        if getattr(item, "image", None) == image and getattr(item, "digest", None):
+            return str(item.digest)
+    return None
 
 
 def _error_dict(error: AtomicReactorError | None) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -212,12 +213,27 @@ def parse_requests(conf: Iterable[Any] | None, phase: str) -> list[PluginRequest
 # -- discovery --------------------------------------------------------------------------
 
 
+#: loading plugin files: one thread at a time (a module half executed by one build
+#: must not be picked up from sys.modules by another)
+_load_lock = threading.RLock()
+
+
 def _load_file(path: str) -> list[type[Plugin]]:
     file = Path(path)
     if not file.is_file():
         raise PluginConfigError(f"plugin file {path} does not exist")
-    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise PluginConfigError(f"plugin file {path} cannot be read: {exc.strerror}") from None
+    # path and content: the same file is loaded once per process, an edited one anew
+    digest = hashlib.sha256(str(file.resolve()).encode() + b"\0" + content).hexdigest()[:16]
     module_name = f"atomic_reactor_plugin_file_{file.stem}_{digest}"
+    with _load_lock:
+        return _load_module(file, path, module_name)
+
+
+def _load_module(file: Path, path: str, module_name: str) -> list[type[Plugin]]:
     if module_name in sys.modules:
         module = sys.modules[module_name]
     else:

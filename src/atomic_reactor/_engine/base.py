@@ -23,6 +23,11 @@ class RegistryAuth:
     password: str = field(repr=False)
     registry: str = ""
 
+    def __post_init__(self) -> None:
+        from atomic_reactor._secrets import register_auth_token
+
+        register_auth_token(self.username, self.password)  # masked in all output from now on
+
     def as_docker_auth_config(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password,
                 "serveraddress": self.registry}

@@ -18,6 +18,7 @@ from atomic_reactor import __version__
 if TYPE_CHECKING:
     from atomic_reactor._request import BuildRequest
     from atomic_reactor._results import BuildResults
+    from atomic_reactor.cli.progress import Renderer
 
 PROG = "atomic-reactor"
 METHODS = ("here", "hostdocker", "privileged")
@@ -35,18 +36,45 @@ class _Formatter(logging.Formatter):
         if record.levelno >= logging.WARNING:
             text = f"{record.levelname.lower()}: {text}"
         if record.exc_info and logging.getLogger().isEnabledFor(logging.DEBUG):
-            text += "\n" + self.formatException(record.exc_info)
-        return text
+            text += "\n" + (record.exc_text or self.formatException(record.exc_info))
+        from atomic_reactor._secrets import redact
+
+        return redact(text)
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr; while a progress display owns the terminal, lines go through it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.renderer: Renderer | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        renderer = self.renderer
+        if renderer is not None:
+            try:
+                text = self.format(record)
+            except Exception:
+                self.handleError(record)
+                return
+            if renderer.print(text):
+                return
+        super().emit(record)
 
 
 def setup_logging(verbosity: int) -> None:
+    from atomic_reactor._secrets import SecretFilter
+
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _ConsoleHandler()
     handler.setFormatter(_Formatter())
+    handler.addFilter(SecretFilter())
+    handler.setLevel(level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    logging.getLogger("atomic_reactor").setLevel(level)
+    # INFO at least, whatever the console shows: the build's log file gets every line
+    logging.getLogger("atomic_reactor").setLevel(min(level, logging.INFO))
     if verbosity > 0:
         root.setLevel(logging.DEBUG)
         for noisy in ("urllib3", "docker"):
@@ -86,6 +114,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--metadata-file", metavar="PATH",
                        help="write the build results as JSON to PATH")
     group.add_argument("--iidfile", metavar="PATH", help="write the built image id to PATH")
+    group.add_argument("--log-file", metavar="PATH",
+                       help="keep the complete build log in PATH (default: a new file under "
+                            "$XDG_STATE_HOME/atomic-reactor/logs; its path is in the results)")
     group.add_argument("--retry-attempts", metavar="N", type=int,
                        help="attempts for each pull and push (default 4)")
     group.add_argument("--retry-delay", metavar="SECONDS", type=float,
@@ -127,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     json_cmd.add_argument("--substitute", metavar="KEY=VALUE", action="append", default=[],
                           help="set a key of the build json (dotted: source.uri=…, "
                                "prebuild_plugins.NAME.ARG=…)")
+    json_cmd.add_argument("--substitute-secret", metavar="KEY=VALUE", action="append",
+                          default=[], help="like --substitute, for a secret: VALUE is taken "
+                                           "as a string and masked (***) in all output")
+    json_cmd.add_argument("--substitute-secret-env", metavar="KEY=VARIABLE", action="append",
+                          default=[], help="like --substitute-secret, the value read from "
+                                           "the environment variable VARIABLE (keeps it "
+                                           "out of the process list)")
     json_cmd.add_argument("--method", choices=METHODS, default=None,
                           help="override the build json's method")
     json_cmd.add_argument("--build-image", metavar="IMAGE")
@@ -152,7 +190,9 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
     from atomic_reactor._request import BuildRequest, apply_substitutions, load_build_json
 
     if args.kind == "json":
+        secrets = _secret_substitutions(args)
         data = apply_substitutions(load_build_json(args.path), args.substitute)
+        data = apply_substitutions(data, secrets, parse=False)
         method = args.method or data.pop("method", None) or "here"
         if args.build_image:
             data["build_image"] = args.build_image
@@ -178,6 +218,8 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
             "push_buildroot_to": args.push_buildroot_to,
         }
         method = args.method
+    if args.log_file:
+        data["log_file"] = os.path.abspath(args.log_file)
     retry = dict(data.get("retry") or {})
     if args.retry_attempts is not None:
         retry["attempts"] = args.retry_attempts
@@ -190,6 +232,63 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
 
         raise BuildJsonError(f"unknown build method {method!r} (choose from {', '.join(METHODS)})")
     return BuildRequest.from_mapping(data), method
+
+
+def _secret_substitutions(args: argparse.Namespace) -> list[str]:
+    """``KEY=VALUE`` items of --substitute-secret(-env), their values registered as secrets."""
+    from atomic_reactor._secrets import register_secret
+    from atomic_reactor.errors import BuildJsonError
+
+    items: list[str] = []
+    for item in args.substitute_secret:
+        key, sep, value = item.partition("=")
+        register_secret(value)  # first, so not even an error about it can show it
+        if not sep or not key:
+            raise BuildJsonError(f"--substitute-secret {key or '***'!r} is not of the form "
+                                 "KEY=VALUE")
+        items.append(item)
+    for item in args.substitute_secret_env:
+        key, sep, variable = item.partition("=")
+        if not sep or not key or not variable:
+            raise BuildJsonError(f"--substitute-secret-env {item!r} is not of the form "
+                                 "KEY=VARIABLE")
+        value = os.environ.get(variable)
+        if value is None:
+            raise BuildJsonError(f"--substitute-secret-env {key}: the environment variable "
+                                 f"{variable} is not set")
+        register_secret(value)
+        items.append(f"{key}={value}")
+    return items
+
+
+def _register_config_secrets() -> None:
+    """Mask the passwords of the docker config from the start, before any is used."""
+    from atomic_reactor._auth import register_config_secrets
+
+    register_config_secrets()
+
+
+def _install_progress(tasker: Any, args: argparse.Namespace) -> Renderer | None:
+    """Progress bars (terminal) or plain lines for pulls and pushes; none with -q."""
+    if args.quiet:
+        return None
+    from atomic_reactor.cli.progress import make_renderer
+
+    renderer = make_renderer(sys.stderr)
+    tasker.add_progress_listener(renderer)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _ConsoleHandler):
+            handler.renderer = renderer
+    return renderer
+
+
+def _uninstall_progress(renderer: Renderer | None) -> None:
+    if renderer is None:
+        return
+    renderer.close()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _ConsoleHandler) and handler.renderer is renderer:
+            handler.renderer = None
 
 
 def _write_outputs(args: argparse.Namespace, results: BuildResults) -> None:
@@ -211,12 +310,17 @@ def _summary(results: BuildResults) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    _register_config_secrets()
     request, method = _request_from_args(args)
     if method == "here":
         from atomic_reactor.inner import DockerBuildWorkflow
 
         workflow = DockerBuildWorkflow(**request.workflow_kwargs())
-        results = _run(workflow.build_container_image, args)
+        renderer = _install_progress(workflow.tasker, args)
+        try:
+            results = _run(workflow.build_container_image, args)
+        finally:
+            _uninstall_progress(renderer)
     else:
         from atomic_reactor._container_build import run_in_build_container
 
@@ -278,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AtomicReactorError as exc:
         if verbosity > 0:
             logger.debug("error details", exc_info=True)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        from atomic_reactor._secrets import redact
+
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
