@@ -1,0 +1,204 @@
+"""Session fixtures: Debian based test images (for package-list tests).
+
+``debian_base_image``: a Debian bookworm ``minbase`` root filesystem made with
+``debootstrap`` on the host (about 30 s, once per host: the image is kept in the
+engine as ``atomic-reactor-test/debian:bookworm-minbase`` and reused), pushed to
+the session ``registry``.
+
+``debian_rpm_image``: that image plus Debian's ``rpm`` package (installed from
+Debian's mirror inside a build), kept as ``atomic-reactor-test/debian-rpm:bookworm``
+and pushed to ``registry``.
+
+Import the fixtures into a test module to use them::
+
+    from tests.integration.plugins.debian_fixtures import debian_base_image  # noqa: F401
+
+``debootstrap`` is installed with apt-get when missing (root only); otherwise the
+fixture fails with what to install. ``ATOMIC_REACTOR_TEST_DEBIAN_MIRROR`` overrides
+the mirror (default http://deb.debian.org/debian).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from tests.support.env import (
+    EnvError,
+    Registry,
+    check_stream,
+    engine_client,
+    engine_lock,
+    split_reference,
+)
+
+DEBIAN_IMAGE = "atomic-reactor-test/debian:bookworm-minbase"
+DEBIAN_RPM_IMAGE = "atomic-reactor-test/debian-rpm:bookworm"
+MIRROR_ENV = "ATOMIC_REACTOR_TEST_DEBIAN_MIRROR"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+_SUITE = "bookworm"
+
+
+@dataclass(frozen=True)
+class PushedTestImage:
+    """A test image, local as ``.local`` and pushed to ``registry`` as ``.repo``."""
+
+    local: str
+    repo: str
+    registry: Registry
+    image_id: str
+
+    @property
+    def pushed(self) -> str:
+        return f"{self.registry.address}/{self.repo}"
+
+
+def _image_id(api: docker.APIClient, ref: str) -> str | None:
+    try:
+        return str(api.inspect_image(ref)["Id"])
+    except docker.errors.NotFound:
+        return None
+
+
+def _ensure_debootstrap() -> str:
+    found = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise EnvError("debootstrap is missing: install the Debian package debootstrap "
+                       "(bash scripts/ensure-env.sh as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"],
+                 ["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"]):
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            raise EnvError(f"{' '.join(argv)} failed: {result.stderr.strip()[-500:]}")
+    found = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+    if not Path(found).exists():
+        raise EnvError("apt-get installed debootstrap, but it is not on PATH")
+    return found
+
+
+def _debootstrap_tarball(scratch: Path) -> Path:
+    """A tarball of a fresh bookworm minbase root filesystem."""
+    debootstrap = _ensure_debootstrap()
+    root = scratch / "rootfs"
+    mirror = os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
+    result = subprocess.run(
+        [debootstrap, "--variant=minbase", _SUITE, str(root), mirror],
+        capture_output=True, text=True, check=False, timeout=900)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip()[-800:]
+        raise EnvError(f"debootstrap {_SUITE} from {mirror} failed:\n{tail}")
+    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for path in (root / leftover).glob("*"):
+            if path.is_file():
+                path.unlink()
+    tarball = scratch / "rootfs.tar"
+    result = subprocess.run(
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tarball),
+         "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "."],
+        capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EnvError(f"packing the debootstrap root failed: {result.stderr.strip()[-500:]}")
+    shutil.rmtree(root, ignore_errors=True)
+    return tarball
+
+
+def ensure_debian_image(api: docker.APIClient) -> str:
+    """Id of :data:`DEBIAN_IMAGE`, creating it with debootstrap when the engine lacks it."""
+    existing = _image_id(api, DEBIAN_IMAGE)
+    if existing is not None:
+        return existing
+    with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-") as scratch:
+        tarball = _debootstrap_tarball(Path(scratch))
+        repository, tag = split_reference(DEBIAN_IMAGE)
+        with engine_lock():
+            existing = _image_id(api, DEBIAN_IMAGE)
+            if existing is not None:
+                return existing
+            output = api.import_image(src=str(tarball), repository=repository, tag=tag,
+                                      changes=['CMD ["/bin/bash"]'])
+            check_stream([output], f"docker import {DEBIAN_IMAGE}")
+    image_id = _image_id(api, DEBIAN_IMAGE)
+    if image_id is None:
+        raise EnvError(f"docker import {DEBIAN_IMAGE} reported success but no image exists")
+    return image_id
+
+
+def ensure_debian_rpm_image(api: docker.APIClient) -> str:
+    """Id of :data:`DEBIAN_RPM_IMAGE` (Debian + its ``rpm`` package), building it if needed."""
+    existing = _image_id(api, DEBIAN_RPM_IMAGE)
+    if existing is not None:
+        return existing
+    ensure_debian_image(api)
+    dockerfile = textwrap.dedent(f"""\
+        FROM {DEBIAN_IMAGE}
+        RUN apt-get update -q \\
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rpm \\
+         && rm -rf /var/lib/apt/lists/*
+        """)
+    with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-rpm-") as context, \
+            engine_lock():
+        existing = _image_id(api, DEBIAN_RPM_IMAGE)
+        if existing is not None:
+            return existing
+        Path(context, "Dockerfile").write_text(dockerfile)
+        stream = api.build(path=context, tag=DEBIAN_RPM_IMAGE, rm=True, forcerm=True,
+                           decode=True, pull=False)
+        check_stream(stream, f"building {DEBIAN_RPM_IMAGE}")
+    image_id = _image_id(api, DEBIAN_RPM_IMAGE)
+    if image_id is None:
+        raise EnvError(f"building {DEBIAN_RPM_IMAGE} reported success but no image exists")
+    return image_id
+
+
+def push_test_image(api: docker.APIClient, registry: Registry, name: str) -> None:
+    """Push local ``name`` to ``registry`` (the registry-prefixed tag is removed again)."""
+    repository, tag = split_reference(name)
+    target = f"{registry.address}/{repository}"
+    with engine_lock():
+        api.tag(name, target, tag, force=True)
+        try:
+            stream = api.push(target, tag=tag, stream=True, decode=True,
+                              auth_config=registry.auth_config)
+            check_stream(stream, f"push {target}:{tag}")
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_image(f"{target}:{tag}", noprune=True)
+
+
+def _provide(registry: Registry, name: str, ensure: str) -> PushedTestImage:
+    client = engine_client(timeout=900)
+    try:
+        image_id = (ensure_debian_image(client.api) if ensure == "base"
+                    else ensure_debian_rpm_image(client.api))
+        push_test_image(client.api, registry, name)
+    except (EnvError, docker.errors.APIError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"cannot provide {name}: {exc}", pytrace=False)
+    finally:
+        client.close()
+    return PushedTestImage(local=name, repo=name, registry=registry, image_id=image_id)
+
+
+@pytest.fixture(scope="session")
+def debian_base_image(engine: docker.APIClient, registry: Registry) -> PushedTestImage:
+    """Debian bookworm (minbase, dpkg, no rpm), local and pushed to ``registry``."""
+    return _provide(registry, DEBIAN_IMAGE, "base")
+
+
+@pytest.fixture(scope="session")
+def debian_rpm_image(engine: docker.APIClient, registry: Registry) -> PushedTestImage:
+    """Debian bookworm with Debian's ``rpm`` package, local and pushed to ``registry``."""
+    return _provide(registry, DEBIAN_RPM_IMAGE, "rpm")
