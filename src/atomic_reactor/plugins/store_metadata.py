@@ -116,7 +116,7 @@ class StoreMetadataPlugin(ExitPlugin):
         pulled = [entry for entry in _entries(self.workflow.plugin_result("pull_base_image"))
                   if entry.get("image") == results.base_image]
         entry = pulled[-1] if pulled else {}
-        digest = entry.get("digest") or getattr(results, "base_image_digest", None)
+        digest = entry.get("digest") or results.base_image_digest
         pulled_from = entry.get("pulled_from")
         if not digest:
             source = ImageName.parse(pulled_from) if pulled_from else name

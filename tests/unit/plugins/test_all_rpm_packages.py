@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import PluginConfigError
@@ -20,6 +19,7 @@ from atomic_reactor.plugins.all_rpm_packages import (
     parse_dpkg,
     parse_rpm,
 )
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._results import PushedImage
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.delete_from_registry import DeleteFromRegistryPlugin, _hostname
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._results import PushedImage
 from atomic_reactor.errors import BuildCancelled, BuildFailed, PluginConfigError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.sendmail import SendMailPlugin, _split_host
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError, PullError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.store_logs_to_file import StoreLogsToFilePlugin
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture

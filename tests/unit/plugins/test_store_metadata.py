@@ -11,7 +11,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._results import ExportedImage, PushedImage
 from atomic_reactor.errors import (
@@ -29,6 +28,7 @@ from atomic_reactor.plugins.store_metadata import (
     build_status,
     metadata_schema,
 )
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import PluginConfigError, SourceError
@@ -20,6 +19,7 @@ from atomic_reactor.plugins.test_built_image import (
     TestBuiltImagePlugin,
     _outcome,
 )
+from tests.unit.plugins.reporting_fakes import workflow_for_test
 
 
 @pytest.fixture
