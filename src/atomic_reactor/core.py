@@ -9,10 +9,12 @@ operations by its :class:`RetryPolicy`, and delegates to a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -122,8 +124,8 @@ class DockerTasker:
             engine = DockerEngine(base_url=base_url, timeout=timeout, **kwargs)
         self.engine: ContainerEngine = engine
         self.retry = retry or RetryPolicy()
-        #: logs from the last operation
-        self.last_logs: list[str] = []
+        # per thread: builds sharing a tasker must not read each other's logs
+        self._local = threading.local()
         self._logins: dict[str, RegistryAuth] = {}
         self._progress_listeners: list[ProgressListener] = []
 
@@ -144,6 +146,16 @@ class DockerTasker:
                 logger.debug("progress listener failed", exc_info=True)
 
     @property
+    def last_logs(self) -> list[str]:
+        """The logs of the last build, pull or push this thread ran."""
+        logs: list[str] = getattr(self._local, "logs", [])
+        return logs
+
+    @last_logs.setter
+    def last_logs(self, logs: list[str]) -> None:
+        self._local.logs = logs
+
+    @property
     def d(self) -> Any:
         """The engine SDK's client (``docker.APIClient`` for Docker)."""
         return getattr(self.engine, "client", None)
@@ -161,18 +173,19 @@ class DockerTasker:
                  transfer: tuple[Literal["pull", "push"], str, int] | None = None
                  ) -> list[EngineEvent]:
         finals = []
-        for event in events:
-            if event.message:
-                logs.append(event.message)
-                if transfer is not None:
-                    write_output(f"{transfer[0]} {transfer[1]}: {event.message}\n")
-            if on_event is not None:
-                on_event(event)
-            if transfer is not None and self._progress_listeners:
-                self._progress(TransferProgress(transfer[0], transfer[1], "event", event,
-                                                attempt=transfer[2]))
-            if event.image_id or event.digest:
-                finals.append(event)
+        with _closing(events):
+            for event in events:
+                if event.message:
+                    logs.append(event.message)
+                    if transfer is not None:
+                        write_output(f"{transfer[0]} {transfer[1]}: {event.message}\n")
+                if on_event is not None:
+                    on_event(event)
+                if transfer is not None and self._progress_listeners:
+                    self._progress(TransferProgress(transfer[0], transfer[1], "event", event,
+                                                    attempt=transfer[2]))
+                if event.image_id or event.digest:
+                    finals.append(event)
         return finals
 
     # -- building --------------------------------------------------------------------
@@ -196,15 +209,16 @@ class DockerTasker:
         image_id = None
         events = self.engine.build(path, str(target), dockerfile=dockerfile, use_cache=use_cache,
                                    remove_intermediate=remove_im, buildargs=buildargs)
-        for event in events:
-            if event.message:
-                logs.append(event.message)
-            if on_event is not None:
-                on_event(event)
-            if event.error:
-                raise BuildFailed(event.error.strip())
-            if event.image_id:
-                image_id = event.image_id
+        with _closing(events):
+            for event in events:
+                if event.message:
+                    logs.append(event.message)
+                if on_event is not None:
+                    on_event(event)
+                if event.error:
+                    raise BuildFailed(event.error.strip())
+                if event.image_id:
+                    image_id = event.image_id
         if image_id is None:
             image_id = str(self.engine.inspect_image(str(target))["Id"])
         return BuiltImage(image=target, image_id=image_id, logs=tuple(logs))
@@ -237,13 +251,15 @@ class DockerTasker:
     def _build_lines(self, path: str, image: ImageLike, *, use_cache: bool, remove_im: bool,
                      dockerfile: str | None = None) -> Iterator[str]:
         self.last_logs = logs = []
-        for event in self.engine.build(path, _name(image), dockerfile=dockerfile,
-                                       use_cache=use_cache, remove_intermediate=remove_im):
-            if event.message:
-                logs.append(event.message)
-                yield event.message
-            if event.error:
-                raise BuildFailed(event.error.strip())
+        events = self.engine.build(path, _name(image), dockerfile=dockerfile,
+                                   use_cache=use_cache, remove_intermediate=remove_im)
+        with _closing(events):
+            for event in events:
+                if event.message:
+                    logs.append(event.message)
+                    yield event.message
+                if event.error:
+                    raise BuildFailed(event.error.strip())
 
     def build_image_from_git(
         self,
@@ -481,6 +497,22 @@ class DockerTasker:
             for chunk in self.engine.save_image(_name(image)):
                 out.write(chunk)
         return path
+
+
+@contextlib.contextmanager
+def _closing(events: Iterator[EngineEvent]) -> Iterator[None]:
+    """Close the engine's event stream at once when the loop over it stops early.
+
+    A cancel (SIGTERM, Ctrl-C) or an error raised while handling an event must not
+    leave the stream open until garbage collection: closing it is what makes the
+    engine stop the build, pull or push (and reap a cancelled build's containers).
+    """
+    try:
+        yield
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
 def _insecure_hint(message: str, image: ImageName, insecure: bool) -> str:
