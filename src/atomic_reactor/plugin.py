@@ -373,7 +373,8 @@ class PluginsRunner:
                     logger.warning("plugin %s failed (allowed to fail): %s", key, message)
                     continue
                 self.workflow.plugin_failed = True
-                failure = PluginFailed(f"{key}: {message}", plugin=key, cause=exc)
+                prefixed = message if message.startswith(f"{key}: ") else f"{key}: {message}"
+                failure = PluginFailed(prefixed, plugin=key, cause=exc)
                 logger.error("plugin %s failed: %s", key, message)
                 if not keep_going:
                     raise failure from exc
