@@ -1,0 +1,174 @@
+"""Squash the same image with atomic-reactor's ``squash`` plugin and with docker-squash.
+
+Builds a test image on the busybox test base: five layers adding ~100 MB of
+incompressible data plus a thousand small files, deleting and replacing some of
+them in later layers. Then squashes its top five layers into one, alternately
+with the plugin (in-process, archive written and image loaded) and with
+docker-squash (PyPI ``docker-squash``, same work: archive written and image
+loaded), ``--runs`` times each. Prints every timing, the medians and the ratio
+ours / theirs. docker-squash is installed into the running interpreter's
+environment with pip when missing.
+
+The engine lock of the test suite is held for the whole run (so concurrent test
+sessions do not mistake our images for theirs) and everything the bench created
+is removed at the end.
+
+    .venv/bin/python bench/squash.py [--runs 3] [--size-mb 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.env import (  # noqa: E402
+    BASE_IMAGE,
+    EngineTracker,
+    ensure_base_image,
+    ensure_engine,
+    warn_leftovers,
+)
+
+LAYERS = 5
+
+
+def ensure_docker_squash() -> Any:
+    try:
+        return importlib.import_module("docker_squash.squash")
+    except ImportError:
+        print("bench: installing docker-squash into this environment", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "docker-squash"],
+                       check=True)
+        importlib.invalidate_caches()
+        return importlib.import_module("docker_squash.squash")
+
+
+def dockerfile(size_mb: int) -> str:
+    chunk = max(1, size_mb // 5)
+    return "\n".join([
+        f"FROM {BASE_IMAGE}",
+        f"RUN mkdir /data && dd if=/dev/urandom of=/data/a bs=1M count={chunk} 2>/dev/null",
+        f"RUN dd if=/dev/urandom of=/data/b bs=1M count={chunk} 2>/dev/null && mkdir /data/small"
+        " && i=0; while [ $i -lt 1000 ]; do echo $i > /data/small/f$i; i=$((i+1)); done",
+        f"RUN rm /data/a && dd if=/dev/urandom of=/data/c bs=1M count={chunk} 2>/dev/null"
+        " && rm -f /data/small/f1*",
+        f"RUN dd if=/dev/urandom of=/data/d bs=1M count={chunk} 2>/dev/null"
+        " && ln /data/d /data/d-link && echo x > /data/small/f5",
+        f"RUN dd if=/dev/urandom of=/data/e bs=1M count={chunk} 2>/dev/null && rm /data/b",
+        "",
+    ])
+
+
+def build(context: Path, tag: str, size_mb: int) -> None:
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text(dockerfile(size_mb))
+    done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag, str(context)],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    if done.returncode != 0:
+        raise SystemExit(f"bench: docker build failed:\n{done.stderr[-2000:]}")
+
+
+def run_ours(tasker: Any, image_id: str, target: str, scratch: Path) -> float:
+    from atomic_reactor._reference import ImageName
+    from atomic_reactor.plugins.squash import SquashPlugin
+
+    builder = SimpleNamespace(image_id=image_id, base_image=None,
+                              get_built_image_info=lambda: None)
+    workflow = SimpleNamespace(image=ImageName.parse(target), workdir=str(scratch),
+                               exported_image_sequence=[], builder=builder)
+    export = scratch / "ours"
+    plugin = SquashPlugin(tasker, workflow, from_layer=str(LAYERS), export_dir=str(export))
+    started = time.perf_counter()
+    result = plugin.run()
+    elapsed = time.perf_counter() - started
+    if result.skipped or not result.loaded:
+        raise SystemExit(f"bench: our squash did not squash: {result}")
+    shutil.rmtree(export)
+    return elapsed
+
+
+def run_theirs(squash_module: Any, client: Any, image_id: str, target: str,
+               scratch: Path) -> float:
+    log = logging.getLogger("docker-squash")
+    output = scratch / "theirs.tar"
+    work = scratch / f"theirs-{uuid.uuid4().hex[:8]}"  # docker-squash wants to create it
+    started = time.perf_counter()
+    squash_module.Squash(log=log, image=image_id, docker=client, from_layer=str(LAYERS),
+                         tag=target, output_path=str(output), load_image=True,
+                         tmp_dir=str(work)).run()
+    elapsed = time.perf_counter() - started
+    output.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+    return elapsed
+
+
+def remove(client: Any, ref: str) -> None:
+    try:
+        client.remove_image(ref)
+    except Exception as exc:
+        print(f"bench: could not remove {ref}: {exc}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=100)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    ensure_engine()
+    ensure_base_image(BASE_IMAGE)
+    squash_module = ensure_docker_squash()
+    from atomic_reactor.core import DockerTasker
+
+    tasker = DockerTasker()
+    client = tasker.d
+    tracker = EngineTracker(protected=[BASE_IMAGE])
+    tracker.snapshot()
+    name = f"atomic-reactor-bench/squash-{uuid.uuid4().hex[:8]}"
+    scratch = Path(tempfile.mkdtemp(prefix="bench-squash-"))
+    ours: list[float] = []
+    theirs: list[float] = []
+    try:
+        print(f"bench: building {name} ({LAYERS} layers, ~{args.size_mb} MB)", flush=True)
+        build(scratch / "context", f"{name}:built", args.size_mb)
+        image_id = str(client.inspect_image(f"{name}:built")["Id"])
+        for run in range(args.runs):
+            order = ("ours", "theirs") if run % 2 == 0 else ("theirs", "ours")
+            for which in order:
+                target = f"{name}:{which}-{run}"
+                if which == "ours":
+                    ours.append(run_ours(tasker, image_id, target, scratch))
+                    print(f"  run {run + 1}: ours   {ours[-1]:7.2f} s", flush=True)
+                else:
+                    theirs.append(run_theirs(squash_module, client, image_id, target, scratch))
+                    print(f"  run {run + 1}: theirs {theirs[-1]:7.2f} s", flush=True)
+                remove(client, target)
+        mine, other = statistics.median(ours), statistics.median(theirs)
+        print(f"median: ours {mine:.2f} s, docker-squash {other:.2f} s, "
+              f"ratio ours/theirs {mine / other:.2f}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        warn_leftovers(tracker.cleanup(), "bench/squash.py")
+        tracker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""``remove_built_image``: remove what the build left in the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import EngineError, ImageNotFound, InvalidImageName
+from atomic_reactor.inner import BUILD_STEP_KEY
+from atomic_reactor.plugin import ExitPlugin
+from atomic_reactor.plugins.squash import SquashResult
+
+__all__ = ["KeptImage", "RemoveBuiltImagePlugin", "RemovedImages"]
+
+
+@dataclass(frozen=True)
+class KeptImage:
+    """A name or image left in place, and why."""
+
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemovedImages:
+    """Names untagged and images deleted; what was kept (and why) and what was already gone."""
+
+    removed: tuple[str, ...] = ()
+    kept: tuple[KeptImage, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An engine or workflow timestamp (nanoseconds and ``Z`` allowed) as a datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:  # fromisoformat takes at most microseconds
+        head, _, tail = text.partition(".")
+        digits = ""
+        while tail and tail[0].isdigit():
+            digits, tail = digits + tail[0], tail[1:]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+class RemoveBuiltImagePlugin(ExitPlugin):
+    """Remove the built image, its names, and (optionally) the pulled base images.
+
+    Names removed: the workflow's image, the ``tag_conf`` names, the names pushed
+    (``workflow.pushed_images``) and the squash plugin's tags, each only while it
+    still points to an image this build made (the built one, or the unsquashed
+    original). Then those images themselves, and the intermediate images the
+    build created under them, unless they existed before the build started or
+    something else still uses them (another name, a container). With
+    ``remove_pulled_base_image`` the names ``pull_base_image`` pulled are
+    untagged too (only while they point to what was pulled; the engine deletes
+    the image with its last name). Names without a registry, which a FROM line
+    resolves to locally, are left alone: other builds on the engine may use them.
+    Nothing is forced, and a name or image already gone is not an error.
+
+    Result: a :class:`RemovedImages` (``removed``, ``kept`` with reasons,
+    ``missing``).
+    """
+
+    key = "remove_built_image"
+    is_allowed_to_fail = True
+
+    def __init__(self, tasker: Any, workflow: Any, remove_pulled_base_image: bool = True) -> None:
+        """
+        :param remove_pulled_base_image: also untag the base images this build pulled
+        """
+        super().__init__(tasker, workflow)
+        self.remove_base_image = remove_pulled_base_image
+        self._removed: list[str] = []
+        self._kept: list[KeptImage] = []
+        self._missing: list[str] = []
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _inspect(self, ref: str) -> dict[str, Any] | None:
+        try:
+            return self.tasker.inspect_image(ref)
+        except ImageNotFound:
+            return None
+
+    def _keep(self, ref: str, reason: str) -> None:
+        self.log.info("keeping %s: %s", ref, reason)
+        self._kept.append(KeptImage(ref, reason))
+
+    def _remove(self, ref: str, *, noprune: bool = True) -> bool:
+        try:
+            self.tasker.remove_image(ref, force=False, noprune=noprune)
+        except ImageNotFound:
+            self._missing.append(ref)
+            return False
+        except EngineError as exc:
+            self._keep(ref, str(exc))
+            return False
+        self.log.info("removed %s", ref)
+        self._removed.append(ref)
+        return True
+
+    def _build_started(self) -> datetime | None:
+        return _timestamp(self.workflow.plugins_timestamps.get(BUILD_STEP_KEY))
+
+    def _made_by_build(self, inspect: dict[str, Any], started: datetime | None) -> bool:
+        created = _timestamp(inspect.get("Created"))
+        return started is None or created is None or created >= started
+
+    # -- what the build made ----------------------------------------------------------------------
+    def _built_ids(self) -> list[str]:
+        ids: list[str] = []
+        builder = self.workflow.builder
+        if builder is not None and builder.image_id:
+            ids.append(str(builder.image_id))
+        squash = self.workflow.plugin_result("squash")
+        if isinstance(squash, SquashResult):
+            for image_id in (squash.original_image_id, squash.squashed_image_id):
+                if image_id and image_id not in ids:
+                    ids.append(image_id)
+        return ids
+
+    def _built_names(self) -> list[str]:
+        names: list[str] = []
+
+        def add(value: Any) -> None:
+            try:
+                name = str(ImageName.parse(str(value)))
+            except InvalidImageName:
+                return
+            if name not in names:
+                names.append(name)
+
+        add(self.workflow.image)
+        for image in self.workflow.tag_conf.images:
+            add(image)
+        for pushed in self.workflow.pushed_images:
+            add(pushed.image)
+        squash = self.workflow.plugin_result("squash")
+        if isinstance(squash, SquashResult):
+            for tag in squash.tags:
+                add(tag)
+        return names
+
+    def _parents(self, image_id: str) -> list[str]:
+        chain: list[str] = []
+        current = self._inspect(image_id)
+        while current is not None and current.get("Parent"):
+            parent = str(current["Parent"])
+            chain.append(parent)
+            current = self._inspect(parent)
+        return chain
+
+    def _remove_built(self) -> None:
+        ids = self._built_ids()
+        if not ids:
+            self.log.info("no built image, nothing to remove")
+        started = self._build_started()
+        # before any name goes (the engine deletes an image with its last name)
+        lineage = {image_id: self._parents(image_id) for image_id in ids}
+        made = {image_id: inspect is not None and self._made_by_build(inspect, started)
+                for image_id, inspect in ((i, self._inspect(i)) for i in ids)}
+        for name in self._built_names():
+            inspect = self._inspect(name)
+            if inspect is None:
+                self._missing.append(name)
+            elif str(inspect.get("Id")) not in ids:
+                self._keep(name, f"it points to {inspect.get('Id')}, not to an image of this "
+                                 "build")
+            else:
+                self._remove(name)
+        for image_id in ids:
+            inspect = self._inspect(image_id)
+            if not made[image_id]:
+                if inspect is not None:
+                    self._keep(image_id, "it existed before the build")
+                continue
+            if inspect is None:
+                self._removed.append(image_id)  # it went with its last name
+            else:
+                # by id the engine would also drop one remaining name: check first
+                names = list(inspect.get("RepoTags") or []) + \
+                    list(inspect.get("RepoDigests") or [])
+                if names:
+                    self._keep(image_id, f"it is still named {', '.join(sorted(names))}")
+                    continue
+                if not self._remove(image_id):
+                    continue
+            for parent in lineage[image_id]:  # the build's intermediate images, child first
+                inspect = self._inspect(parent)
+                if inspect is None or inspect.get("RepoTags") or inspect.get("RepoDigests") \
+                        or not self._made_by_build(inspect, started):
+                    break
+                try:
+                    self.tasker.remove_image(parent, force=False, noprune=True)
+                except EngineError:
+                    break  # another image or a container still uses it
+                self._removed.append(parent)
+
+    def _remove_base(self) -> None:
+        pulled = self.workflow.plugin_result("pull_base_image")
+        expected: dict[str, str] = {}
+        if isinstance(pulled, list):
+            for item in pulled:
+                image_id = getattr(item, "image_id", None)
+                for attr in ("pulled_from", "image"):
+                    name = getattr(item, attr, None)
+                    if isinstance(name, str) and isinstance(image_id, str):
+                        expected[name] = image_id
+        for name in sorted(self.workflow.pulled_base_images):
+            try:
+                ref = ImageName.parse(name)
+            except InvalidImageName:
+                continue
+            if ref.registry is None:
+                self._keep(name, "a local name (no registry): other builds may use it")
+                continue
+            inspect = self._inspect(name)
+            if inspect is None:
+                self._missing.append(name)
+                continue
+            wanted = expected.get(name)
+            if wanted is not None and inspect.get("Id") != wanted:
+                self._keep(name, f"it points to {inspect.get('Id')}, not to the image pulled")
+                continue
+            self._remove(name)
+
+    def run(self) -> RemovedImages:
+        self._remove_built()
+        if self.remove_base_image:
+            self._remove_base()
+        return RemovedImages(removed=tuple(self._removed), kept=tuple(self._kept),
+                             missing=tuple(self._missing))
