@@ -229,7 +229,8 @@ def _expect(response: requests.Response, status: int, what: str) -> None:
 def _reason(exc: BaseException | None) -> str:
     text = str(exc) if exc else "unknown"
     for marker in ("Connection refused", "Name or service not known", "timed out",
-                   "Connection reset", "certificate verify failed", "wrong version number"):
+                   "Connection reset", "certificate verify failed", "wrong version number",
+                   "Remote end closed connection", "Connection aborted"):
         if marker in text:
             return marker.lower()
     return type(exc).__name__ if exc else "unknown"

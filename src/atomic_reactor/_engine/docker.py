@@ -7,16 +7,21 @@ exception is translated into the project's own types here.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import re
+import socket
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from atomic_reactor._engine.base import ContainerSpec, EngineEvent, RegistryAuth
 from atomic_reactor._engine.context import stream_context
@@ -40,6 +45,11 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth credentials",
                "incorrect username or password")
 _PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
+_RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12,64})")
+_REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})")
+#: seconds dockerd gets to kill and remove a cancelled build's container before we do
+REAP_GRACE = 3.0
+REAP_TIMEOUT = 15.0
 
 
 def default_address() -> str:
@@ -70,6 +80,9 @@ class DockerEngine:
         self._kwargs = kwargs
         self._client: docker.APIClient | None = None
         self._lock = threading.Lock()
+        # responses of streamed calls (build, pull, push) still open: reset() closes them
+        self._responses: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._local = threading.local()
 
     # -- connection -----------------------------------------------------------------
     @property
@@ -91,19 +104,31 @@ class DockerEngine:
         kwargs.setdefault("version", "auto")
         kwargs["timeout"] = self.timeout
         try:
-            return docker.APIClient(**kwargs)
+            client = docker.APIClient(**kwargs)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise self._unavailable(exc) from None
+        client.hooks["response"].append(self._remember)
+        return client
 
-    def _unavailable(self, exc: BaseException) -> EngineUnavailable:
+    def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        """requests hook: note each response, so an abandoned stream can be closed."""
+        self._responses.add(response)
+        self._local.response = response
+
+    def _unavailable(self, exc: BaseException, action: str | None = None) -> EngineUnavailable:
         reason = str(exc)
         for marker in ("Connection refused", "No such file or directory", "Permission denied",
-                       "Connection aborted", "Read timed out"):
+                       "Connection broken", "Connection reset", "Connection aborted",
+                       "Read timed out"):
             if marker in reason:
                 reason = marker.lower()
                 break
         else:
             reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
+        if action is not None:
+            return EngineUnavailable(
+                f"{action}: the connection to the engine at {_describe(self.address)} broke "
+                f"off ({reason}); did dockerd stop?")
         return EngineUnavailable(
             f"no container engine answers at {_describe(self.address)} ({reason}); "
             "is dockerd running?"
@@ -113,10 +138,17 @@ class DockerEngine:
         """Drop the connection (closing any stream in flight); reconnect on next use.
 
         Closing the connection is how an in-flight build, pull or push is cancelled:
-        the engine stops the work when its client goes away.
+        the engine stops the work when its client goes away (dockerd 20.10 kills and
+        removes a legacy build's RUN container within a second). Closing the SDK
+        client alone is not enough: a streamed response keeps its connection out of
+        the pool, so each one is shut down here.
         """
         with self._lock:
             client, self._client = self._client, None
+            responses = list(self._responses)
+            self._responses = weakref.WeakSet()
+        for response in responses:
+            _shut(response)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
@@ -124,7 +156,8 @@ class DockerEngine:
     def close(self) -> None:
         self.reset()
 
-    def _call(self, action: str, func: Callable[[], T]) -> T:
+    def _call(self, action: str, func: Callable[[], T], streaming: bool = False) -> T:
+        """Run an SDK call; translate its exceptions (``streaming``: reading a stream)."""
         try:
             return func()
         except docker.errors.ImageNotFound as exc:
@@ -133,9 +166,18 @@ class DockerEngine:
             raise EngineError(f"{action}: {_api_message(exc)}") from None
         except docker.errors.APIError as exc:
             raise EngineError(f"{action} failed: {_api_message(exc)}") from None
-        except requests.exceptions.ConnectionError as exc:
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout,
+                urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError,
+                TimeoutError) as exc:
+            if _timed_out(exc):
+                if not streaming:  # a stream's own connection is closed by _stream
+                    self.reset()
+                raise EngineError(f"{action}: no answer from the engine at "
+                                  f"{_describe(self.address)} in {self.timeout} s (timed out)"
+                                  ) from None
+            # refused, reset, or the stream broke off: the engine is gone (or restarting)
             self.reset()
-            raise self._unavailable(exc) from None
+            raise self._unavailable(exc, action if streaming else None) from None
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"{action} failed: {exc}") from None
 
@@ -145,9 +187,12 @@ class DockerEngine:
     ) -> Iterator[EngineEvent]:
         """Decode a JSON message stream into events; close the connection if abandoned."""
         finished = False
+        response: Any = None
         try:
             try:
+                self._local.response = None
                 raw = self._call(action, open_stream)
+                response = self._local.response
             except EngineError as exc:
                 # a registry failure the engine reports before streaming (e.g. 404)
                 if error_type is None or isinstance(exc, EngineUnavailable):
@@ -156,9 +201,14 @@ class DockerEngine:
                 raise error_type(detail) from None
             while True:
                 try:
-                    message = self._call(action, lambda: next(raw, None))
-                except EngineUnavailable as exc:
-                    raise EngineUnavailable(f"{action}: the engine went away ({exc})") from None
+                    message = self._call(action, lambda: next(raw, None), streaming=True)
+                except EngineUnavailable:
+                    raise
+                except EngineError as exc:
+                    # no word from the engine for `timeout` seconds: a stalled registry
+                    if error_type is None or "(timed out)" not in str(exc):
+                        raise
+                    raise error_type(f"no progress in {self.timeout} s (timed out)") from None
                 if message is None:
                     break
                 event = _decode(message)
@@ -168,8 +218,12 @@ class DockerEngine:
             finished = True
         finally:
             if not finished:
-                # abandoned or failed mid-way: drop the connection so the engine stops
-                self.reset()
+                # abandoned, cancelled or failed mid-way: close this stream's connection
+                # so the engine stops the work (a build's RUN container, a pull, a push)
+                if response is not None:
+                    _shut(response)
+                else:
+                    self.reset()
 
     # -- images ---------------------------------------------------------------------
     def build(
@@ -192,7 +246,71 @@ class DockerEngine:
                 pull=False,
             )
 
-        return self._stream(f"building {tag}", open_stream)
+        events = self._stream(f"building {tag}", open_stream)
+        return self._reaping(events) if remove_intermediate else events
+
+    def _reaping(self, events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
+        """Pass a build's events on; if the build is abandoned (cancelled, the engine
+        connection broke), make sure its step containers are gone before returning.
+
+        The containers are the ones dockerd names in " ---> Running in <id>" and has not
+        removed yet. dockerd kills and removes them itself when the client goes away;
+        this waits for that (so nothing is left when the caller exits) and removes what
+        is still there after :data:`REAP_GRACE` seconds.
+        """
+        running: dict[str, None] = {}
+        finished = False
+        try:
+            for event in events:
+                if event.message:
+                    for found in _RUNNING_IN.findall(event.message):
+                        running[found] = None
+                    for found in _REMOVED.findall(event.message):
+                        running.pop(found, None)
+                yield event
+            finished = True
+        finally:
+            if not finished and running:
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()  # shuts the connection: dockerd starts cancelling the build
+                self._reap(list(running))
+
+    def _reap(self, container_ids: list[str]) -> None:
+        started = time.monotonic()
+        removed = False
+        remaining = container_ids
+        try:
+            while remaining:
+                remaining = [cid for cid in remaining if self._container_exists(cid)]
+                waited = time.monotonic() - started
+                if not remaining or waited > REAP_TIMEOUT:
+                    break
+                if waited > REAP_GRACE and not removed:
+                    for cid in remaining:
+                        logger.info("removing container %s of the cancelled build", cid)
+                        with contextlib.suppress(EngineError):
+                            self.remove_container(cid, force=True)
+                    removed = True
+                time.sleep(0.1)
+        except EngineError as exc:  # the engine is gone: nothing more to do here
+            logger.debug("cannot check the build's containers: %s", exc)
+            return
+        if remaining:
+            logger.warning("container(s) %s of the cancelled build are still there",
+                           ", ".join(remaining))
+
+    def _container_exists(self, container_id: str) -> bool:
+        try:
+            self._call("inspecting container", lambda: self.client.inspect_container(
+                container_id))
+        except EngineUnavailable:
+            raise
+        except EngineError as exc:
+            if "no such container" in str(exc).lower():
+                return False
+            raise
+        return True
 
     def pull(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]:
         auth_config = auth.as_docker_auth_config() if auth else None
@@ -350,6 +468,30 @@ class DockerEngine:
 
     def version(self) -> dict[str, Any]:
         return self._call("reading engine version", self.client.version)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (urllib3.exceptions.ReadTimeoutError, TimeoutError,
+                             requests.exceptions.ReadTimeout)):
+            return True
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = inner or seen.__cause__ or seen.__context__
+    return False
+
+
+def _shut(response: Any) -> None:
+    """Close a (streamed) response's connection at once, so the engine sees it go."""
+    with contextlib.suppress(Exception):
+        connection = getattr(response.raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
