@@ -93,6 +93,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                        help="build image for --method hostdocker/privileged")
     group.add_argument("--push-buildroot-to", metavar="REPOSITORY",
                        help="commit the build container afterwards and push it here")
+    group.add_argument("--keep-build-container", action="store_true",
+                       help="do not remove the build container afterwards (hostdocker, "
+                            "privileged)")
     group.add_argument("--source-registry", metavar="REGISTRY",
                        help="registry to pull the base image from")
     group.add_argument("--source-registry-insecure", action="store_true",
@@ -168,12 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     json_cmd.add_argument("--method", choices=METHODS, default=None,
                           help="override the build json's method")
     json_cmd.add_argument("--build-image", metavar="IMAGE")
+    json_cmd.add_argument("--keep-build-container", action="store_true",
+                          help="do not remove the build container afterwards")
     json_cmd.add_argument("--load-plugin", metavar="FILE", action="append", default=[],
                           dest="plugin_files")
     _add_output_options(json_cmd)
 
     plugins = commands.add_parser("plugins", help="list the available plugins")
     plugins.add_argument("--schema", metavar="KEY", help="print one plugin's argument schema")
+
+    from atomic_reactor.cli import build_image, inside_build
+
+    build_image.add_parser(commands)
+    inside_build.add_parser(commands)
     return parser
 
 
@@ -243,9 +253,9 @@ def _secret_substitutions(args: argparse.Namespace) -> list[str]:
     for item in args.substitute_secret:
         key, sep, value = item.partition("=")
         register_secret(value)  # first, so not even an error about it can show it
-        if not sep or not key:
-            raise BuildJsonError(f"--substitute-secret {key or '***'!r} is not of the form "
-                                 "KEY=VALUE")
+        if not sep or not key:  # (without '=' the whole item may be the secret: not shown)
+            raise BuildJsonError("--substitute-secret takes KEY=VALUE (a dotted key, '=', "
+                                 "the secret value)")
         items.append(item)
     for item in args.substitute_secret_env:
         key, sep, variable = item.partition("=")
@@ -324,7 +334,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     else:
         from atomic_reactor._container_build import run_in_build_container
 
-        results = _run(lambda: run_in_build_container(method, request), args)
+        keep = bool(getattr(args, "keep_build_container", False))
+        results = _run(lambda: run_in_build_container(method, request,
+                                                      keep_build_container=keep), args)
     _write_outputs(args, results)
     if not args.quiet:
         _summary(results)
@@ -366,7 +378,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "plugins": cmd_plugins}
+def cmd_create_build_image(args: argparse.Namespace) -> int:
+    from atomic_reactor.cli.build_image import cmd_create_build_image as command
+
+    return command(args)
+
+
+def cmd_inside_build(args: argparse.Namespace) -> int:
+    from atomic_reactor.cli.inside_build import cmd_inside_build as command
+
+    _register_config_secrets()
+    return command(args)
+
+
+COMMANDS = {"build": cmd_build, "plugins": cmd_plugins,
+            "create-build-image": cmd_create_build_image, "inside-build": cmd_inside_build}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Hostile input: broken Dockerfiles, credentials that must never be printed."""

@@ -1,0 +1,118 @@
+"""Fifty builds in a row in one process: memory and open files stay flat.
+
+Each build is small (a tiny Dockerfile, cache on) but complete: source copy, base
+image pull, build, push, exit plugin, build log file. After build 10 (everything
+imported, caches warm) and after build 50 we count, after ``gc.collect()``:
+
+- open file descriptors (``/proc/self/fd``): must be equal. Every build opens a
+  connection to the engine and to the registry, a log file, source files; a
+  single one left open per build would show as +40.
+- live objects (``len(gc.get_objects())``): at most 2 % more. One retained
+  workflow per build (its plugins, results, inspect dicts: thousands of objects)
+  would add far more than 2 % over 40 builds; the margin covers interpreter-level
+  caches that settle (re, typing, logging's level cache).
+- traced memory (``tracemalloc``, current size): at most 1 MiB more. A retained
+  build (results with build logs and inspect output) is tens of KiB, so forty of
+  them would exceed it.
+
+pytest's own log capture keeps every record of a test in memory, so its handlers
+are taken off for the measurement (they would measure pytest, not the library).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from atomic_reactor.api import build_image_here
+from tests.integration.helpers import path_source, unique, write_context
+from tests.support.env import BaseImage, Registry
+
+BUILDS = 50
+WARM = 10
+MAX_OBJECT_GROWTH = 0.02
+MAX_TRACED_GROWTH = 1024 * 1024
+
+PLUGIN = '''
+from atomic_reactor.plugin import ExitPlugin
+
+
+class Count(ExitPlugin):
+    key = "count_layers"
+
+    def run(self):
+        return len(self.workflow.built_image_inspect["RootFS"]["Layers"])
+'''
+
+
+@dataclass(frozen=True)
+class Sample:
+    objects: int
+    traced: int
+    fds: int
+
+
+def _sample() -> Sample:
+    gc.collect()
+    gc.collect()
+    return Sample(objects=len(gc.get_objects()), traced=tracemalloc.get_traced_memory()[0],
+                  fds=len(os.listdir("/proc/self/fd")))
+
+
+@pytest.fixture
+def quiet_pytest_capture() -> Iterator[None]:
+    """Detach pytest's record-keeping log handlers; INFO logging on, as the CLI has it."""
+    root = logging.getLogger()
+    package = logging.getLogger("atomic_reactor")
+    saved = root.handlers[:], package.level
+    root.handlers[:] = [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]
+    package.setLevel(logging.INFO)
+    yield
+    root.handlers[:] = saved[0]
+    package.setLevel(saved[1])
+
+
+@pytest.mark.usefixtures("quiet_pytest_capture")
+def test_fifty_builds_keep_memory_and_files_flat(tmp_path: Path, registry: Registry,
+                                                 base_image: BaseImage) -> None:
+    context = write_context(tmp_path / "src", f"""
+        FROM {base_image.repo}
+        LABEL purpose="memory test"
+        RUN echo built > /built
+        """)
+    plugin_file = tmp_path / "count.py"
+    plugin_file.write_text(PLUGIN)
+    name = unique("memory")
+    samples: dict[int, Sample] = {}
+    digests = set()
+    tracemalloc.start()
+    try:
+        for number in range(1, BUILDS + 1):
+            results = build_image_here(
+                path_source(context), f"{name}:{number}", parent_registry=registry.address,
+                target_registries=[registry.address], plugin_files=[str(plugin_file)],
+                exit_plugins=[{"name": "count_layers"}])
+            assert not results.is_failed(), results.error
+            assert results.plugin_results["exit"]["count_layers"] >= 2
+            digests.update(results.digests[registry.address].values())
+            assert results.log_file and Path(results.log_file).is_file()
+            del results
+            if number in (WARM, BUILDS):
+                samples[number] = _sample()
+    finally:
+        tracemalloc.stop()
+    warm, last = samples[WARM], samples[BUILDS]
+    print(f"after build {WARM}: {warm}; after build {BUILDS}: {last}")
+    assert len(digests) == 1  # cached: the same image every time
+    assert last.fds == warm.fds, f"{last.fds - warm.fds} file descriptors leaked"
+    assert last.objects <= warm.objects * (1 + MAX_OBJECT_GROWTH), \
+        f"{last.objects - warm.objects} more live objects"
+    assert last.traced - warm.traced <= MAX_TRACED_GROWTH, \
+        f"{(last.traced - warm.traced) / 1024:.0f} KiB more memory"
