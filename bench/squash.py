@@ -1,19 +1,19 @@
 """Squash the same image with atomic-reactor's ``squash`` plugin and with docker-squash.
 
 Builds a test image on the busybox test base: five layers adding ~100 MB of
-incompressible data plus a thousand small files, deleting and replacing some of
-them in later layers. Then squashes its top five layers into one, alternately
-with the plugin (in-process, archive written and image loaded) and with
-docker-squash (PyPI ``docker-squash``, same work: archive written and image
-loaded), ``--runs`` times each. Prints every timing, the medians and the ratio
-ours / theirs. docker-squash is installed into the running interpreter's
+incompressible data plus a thousand (``--files``) small files, deleting and
+replacing some of them in later layers. Then squashes its top five layers into
+one, alternately with the plugin (in-process, archive written and image loaded)
+and with docker-squash (PyPI ``docker-squash``, same work: archive written and
+image loaded), ``--runs`` times each. Prints every timing, the medians and the
+ratio ours / theirs. docker-squash is installed into the running interpreter's
 environment with pip when missing.
 
 The engine lock of the test suite is held for the whole run (so concurrent test
 sessions do not mistake our images for theirs) and everything the bench created
 is removed at the end.
 
-    .venv/bin/python bench/squash.py [--runs 3] [--size-mb 100]
+    .venv/bin/python bench/squash.py [--runs 3] [--size-mb 100] [--files 1000]
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def ensure_docker_squash() -> Any:
         return importlib.import_module("docker_squash.squash")
 
 
-def dockerfile(size_mb: int) -> str:
+def dockerfile(size_mb: int, files: int) -> str:
     chunk = max(1, size_mb // 5)
     return "\n".join([
         f"FROM {BASE_IMAGE}",
         f"RUN mkdir /data && dd if=/dev/urandom of=/data/a bs=1M count={chunk} 2>/dev/null",
         f"RUN dd if=/dev/urandom of=/data/b bs=1M count={chunk} 2>/dev/null && mkdir /data/small"
-        " && i=0; while [ $i -lt 1000 ]; do echo $i > /data/small/f$i; i=$((i+1)); done",
+        f" && i=0; while [ $i -lt {files} ]; do echo $i > /data/small/f$i; i=$((i+1)); done",
         f"RUN rm /data/a && dd if=/dev/urandom of=/data/c bs=1M count={chunk} 2>/dev/null"
         " && rm -f /data/small/f1*",
         f"RUN dd if=/dev/urandom of=/data/d bs=1M count={chunk} 2>/dev/null"
@@ -74,9 +74,9 @@ def dockerfile(size_mb: int) -> str:
     ])
 
 
-def build(context: Path, tag: str, size_mb: int) -> None:
+def build(context: Path, tag: str, size_mb: int, files: int) -> None:
     context.mkdir(parents=True)
-    (context / "Dockerfile").write_text(dockerfile(size_mb))
+    (context / "Dockerfile").write_text(dockerfile(size_mb, files))
     done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag, str(context)],
                           capture_output=True, text=True, check=False,
                           env={**os.environ, "DOCKER_BUILDKIT": "0"})
@@ -129,6 +129,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--files", type=int, default=1000,
+                        help="small files written by the second layer")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -146,8 +148,9 @@ def main() -> int:
     ours: list[float] = []
     theirs: list[float] = []
     try:
-        print(f"bench: building {name} ({LAYERS} layers, ~{args.size_mb} MB)", flush=True)
-        build(scratch / "context", f"{name}:built", args.size_mb)
+        print(f"bench: building {name} ({LAYERS} layers, ~{args.size_mb} MB, "
+              f"{args.files} small files)", flush=True)
+        build(scratch / "context", f"{name}:built", args.size_mb, args.files)
         image_id = str(client.inspect_image(f"{name}:built")["Id"])
         for run in range(args.runs):
             order = ("ours", "theirs") if run % 2 == 0 else ("theirs", "ours")

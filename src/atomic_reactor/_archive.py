@@ -319,7 +319,8 @@ class _Extractor:
             os.utime(self.path(name), (mtime, mtime))
 
 
-def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str) -> list[str]:
+def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str,
+                 on_file: Callable[[str, str], object] | None = None) -> list[str]:
     """Unpack the tar stream ``source`` (compressed or not) into ``dest``.
 
     Returns the names unpacked (normalised). Refuses (:class:`ArchiveError`)
@@ -328,6 +329,9 @@ def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str) -> list[str]:
     anything but a file unpacked before, replacing a directory, device files and
     FIFOs. Ownership is not restored; set-id bits are dropped. On error what was
     unpacked so far stays in ``dest`` (the caller owns that directory).
+
+    ``on_file(name, path)`` is called for each regular file once it is complete,
+    so work on it can start while the rest of the stream arrives.
     """
     extractor = _Extractor(dest)
     fileobj = _as_file(source)
@@ -335,6 +339,9 @@ def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str) -> list[str]:
         with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK_SIZE) as tar:
             for member in tar:
                 extractor.extract(tar, member)
+                if on_file is not None and member.isreg():
+                    name = extractor.names[-1]
+                    on_file(name, extractor.path(name))
     except tarfile.TarError as exc:
         raise ArchiveError(f"malformed archive: {exc}") from None
     extractor.finish()

@@ -32,7 +32,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +44,7 @@ from atomic_reactor._archive import (
     ImageArchive,
     ParallelHasher,
     StreamConsumer,
+    detect_compression,
     header_bytes,
     normalize_member_name,
     padding,
@@ -97,31 +98,46 @@ class SquashResult:
 # -- merging layers ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
 class _Source:
     """A regular file's data: member ``info`` of layer ``layer``."""
 
-    layer: int
-    info: tarfile.TarInfo
+    __slots__ = ("info", "layer")
+
+    def __init__(self, layer: int, info: tarfile.TarInfo) -> None:
+        self.layer = layer
+        self.info = info
 
 
-@dataclass(frozen=True, eq=False)
 class _Entry:
-    layer: int
-    info: tarfile.TarInfo
-    #: for regular files and hard links: whose data this name shows
-    source: _Source | None = None
+    """What a path shows: member ``info`` of layer ``layer`` (and whose data, for files)."""
+
+    __slots__ = ("info", "layer", "source")
+
+    def __init__(self, layer: int, info: tarfile.TarInfo, source: _Source | None = None) -> None:
+        self.layer = layer
+        self.info = info
+        self.source = source
 
 
-@dataclass(eq=False)
 class _Node:
-    children: dict[str, _Node] = field(default_factory=dict)
-    entry: _Entry | None = None
-    #: deleted relative to the kept layers: emit ``.wh.NAME``
-    whiteout: tarfile.TarInfo | None = None
-    #: hides the kept layers' content: emit ``NAME/.wh..wh..opq``
-    opaque: bool = False
-    opaque_info: tarfile.TarInfo | None = None
+    __slots__ = ("children", "entry", "opaque", "opaque_marker", "whiteout")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.entry: _Entry | None = None
+        #: deleted relative to the kept layers: emit ``.wh.NAME`` (the marker's member)
+        self.whiteout: _Entry | None = None
+        #: hides the kept layers' content: emit ``NAME/.wh..wh..opq``
+        self.opaque = False
+        self.opaque_marker: _Entry | None = None
+
+
+def _clean(name: str) -> str:
+    """:func:`normalize_member_name`, with a fast path for names that are clean already."""
+    if name and name[0] not in "./" and "/." not in name and "//" not in name \
+            and name[-1] != "/":
+        return name
+    return normalize_member_name(name)
 
 
 class _Tree:
@@ -139,11 +155,12 @@ class _Tree:
             node = child
         return node
 
-    def make_parents(self, path: str) -> _Node:
+    def make(self, path: str) -> _Node:
         """The node for ``path``, creating it; directories above it come alive again."""
         node = self.root
         parts = path.split("/")
-        for part in parts[:-1]:
+        last = parts.pop()
+        for part in parts:
             child = node.children.get(part)
             if child is None:
                 child = node.children[part] = _Node()
@@ -155,54 +172,57 @@ class _Tree:
                 if child.entry is not None and not child.entry.info.isdir():
                     child.entry = None
             node = child
-        child = node.children.get(parts[-1])
+        child = node.children.get(last)
         if child is None:
-            child = node.children[parts[-1]] = _Node()
+            child = node.children[last] = _Node()
         return child
 
     def apply_layer(self, layer: int, members: list[tarfile.TarInfo]) -> None:
         entries: list[tuple[str, tarfile.TarInfo]] = []
         for member in members:
-            name = normalize_member_name(member.name)
+            name = _clean(member.name)
             if not name:
                 continue
             parent, _, base = name.rpartition("/")
-            if base == _OPAQUE:
+            if not base.startswith(_WHITEOUT):
+                entries.append((name, member))
+            elif base == _OPAQUE:
                 if not parent:
                     raise ArchiveError(f"layer {layer}: an opaque marker for the root directory")
-                node = self.make_parents(parent)
+                node = self.make(parent)
                 node.children = {}
                 node.whiteout = None
                 node.opaque = True
-                node.opaque_info = member
+                node.opaque_marker = _Entry(layer, member)
             elif base.startswith(_AUFS_META):
                 continue  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.orph)
-            elif base.startswith(_WHITEOUT):
+            else:
                 target = f"{parent}/{base[len(_WHITEOUT):]}" if parent else base[len(_WHITEOUT):]
-                node = self.make_parents(target)
+                node = self.make(target)
                 node.children = {}
                 node.entry = None
                 node.opaque = False
-                node.opaque_info = None
-                node.whiteout = member
-            else:
-                entries.append((name, member))
+                node.opaque_marker = None
+                node.whiteout = _Entry(layer, member)
         # whiteouts apply to the lower layers only, so they go first
         for name, member in entries:
-            if member.issparse():
-                raise ArchiveError(f"layer {layer}: {name} is a sparse file (not supported)")
-            node = self.make_parents(name)
+            node = self.make(name)
             if member.isdir():
                 if node.whiteout is not None:
                     node.whiteout = None
                     node.opaque = True
                 node.entry = _Entry(layer, member)
                 continue
-            node.children = {}
+            if member.issparse():
+                raise ArchiveError(f"layer {layer}: {name} is a sparse file (not supported)")
+            if node.children:
+                node.children = {}
             node.opaque = False
-            node.opaque_info = None
+            node.opaque_marker = None
             node.whiteout = None
-            if member.islnk():
+            if member.isreg():
+                node.entry = _Entry(layer, member, _Source(layer, member))
+            elif member.islnk():
                 linked = self.find(normalize_member_name(member.linkname, what="link target"))
                 if linked is not None and linked.entry is not None:
                     if linked.entry.source is not None:
@@ -211,31 +231,44 @@ class _Tree:
                         node.entry = _Entry(layer, linked.entry.info)
                 else:  # a file of the kept layers: the engine links it when applying
                     node.entry = _Entry(layer, member)
-            elif member.isreg():
-                node.entry = _Entry(layer, member, _Source(layer, member))
             else:
                 node.entry = _Entry(layer, member)
 
     def walk(self) -> Iterator[tuple[str, _Node]]:
         """Every node below the root, parents before children, siblings by name."""
-        stack: list[tuple[str, _Node]] = [
-            (name, self.root.children[name]) for name in sorted(self.root.children, reverse=True)]
+        children = self.root.children
+        stack: list[tuple[str, _Node]] = [(name, children[name])
+                                          for name in sorted(children, reverse=True)]
         while stack:
             path, node = stack.pop()
             yield path, node
-            for name in sorted(node.children, reverse=True):
-                stack.append((f"{path}/{name}", node.children[name]))
+            if node.children:
+                children = node.children
+                stack.extend((f"{path}/{name}", children[name])
+                             for name in sorted(children, reverse=True))
 
 
-@dataclass(frozen=True)
 class _Planned:
-    header: bytes
-    source: _Source | None = None
+    """One member of the squashed layer.
+
+    Its header is either ``header`` (made here) or, when nothing about the member
+    changes, the original header bytes (``raw``: layer, offset, length) copied as
+    they are; its data (``source``) comes from a layer file.
+    """
+
+    __slots__ = ("header", "raw", "source")
+
+    def __init__(self, header: bytes = b"", raw: tuple[int, int, int] | None = None,
+                 source: _Source | None = None) -> None:
+        self.header = header
+        self.raw = raw
+        self.source = source
 
     @property
     def size(self) -> int:
+        header = self.raw[2] if self.raw is not None else len(self.header)
         data = self.source.info.size if self.source is not None else 0
-        return len(self.header) + data + len(padding(data))
+        return header + data + (-data % 512)
 
 
 def _marker(template: tarfile.TarInfo | None, name: str) -> tarfile.TarInfo:
@@ -250,64 +283,107 @@ def _marker(template: tarfile.TarInfo | None, name: str) -> tarfile.TarInfo:
     return info
 
 
-def plan_layer(tree: _Tree) -> list[_Planned]:
+class _Planner:
+    def __init__(self, raw_ok: list[bool]) -> None:
+        self.raw_ok = raw_ok
+        self.planned: list[_Planned] = []
+
+    def raw(self, entry: _Entry, name: str, source: _Source | None = None) -> bool:
+        """Reuse ``entry``'s original header if it says exactly what is wanted."""
+        info = entry.info
+        if info.name != name or not self.raw_ok[entry.layer]:
+            return False
+        self.planned.append(_Planned(raw=(entry.layer, info.offset,
+                                          info.offset_data - info.offset), source=source))
+        return True
+
+    def make(self, info: tarfile.TarInfo, source: _Source | None = None) -> None:
+        self.planned.append(_Planned(header=header_bytes(info), source=source))
+
+    def marker(self, marker: _Entry | None, name: str) -> None:
+        if marker is None or marker.info.size or not self.raw(marker, name):
+            self.make(_marker(marker.info if marker is not None else None, name))
+
+
+def plan_layer(tree: _Tree, raw_ok: list[bool] | None = None) -> list[_Planned]:
     """The members of the squashed layer, in order."""
     items = list(tree.walk())
     holders: dict[int, str] = {}
     for path, node in items:
         entry = node.entry
-        if node.whiteout is None and entry is not None and entry.source is not None:
+        if entry is not None and entry.source is not None:
             holders.setdefault(id(entry.source), path)
-    planned: list[_Planned] = []
+    layers = 1 + max((node.entry.layer for _, node in items if node.entry is not None),
+                     default=0)
+    plan = _Planner(raw_ok if raw_ok is not None else [True] * layers)
     for path, node in items:
-        parent, _, base = path.rpartition("/")
         if node.whiteout is not None:
-            name = f"{parent}/{_WHITEOUT}{base}" if parent else f"{_WHITEOUT}{base}"
-            planned.append(_Planned(header_bytes(_marker(node.whiteout, name))))
+            parent, _, base = path.rpartition("/")
+            plan.marker(node.whiteout,
+                        f"{parent}/{_WHITEOUT}{base}" if parent else f"{_WHITEOUT}{base}")
             continue
         entry = node.entry
         if entry is not None:
-            info = copy.copy(entry.info)
-            info.name = path
+            info = entry.info
             source = entry.source
             if source is not None:
                 holder = holders[id(source)]
-                if holder == path:
-                    info = copy.copy(source.info)
-                    info.name = path
-                    info.type = tarfile.REGTYPE
-                    info.linkname = ""
-                    planned.append(_Planned(header_bytes(info), source))
-                    continue
-                info.type = tarfile.LNKTYPE
-                info.linkname = holder
-                info.size = 0
-            elif info.islnk():
-                info.linkname = normalize_member_name(info.linkname, what="link target")
-                info.size = 0
-            elif not info.isreg():
-                info.size = 0
-            planned.append(_Planned(header_bytes(info)))
+                if holder == path:  # this name carries the data
+                    if source.info is not info or not plan.raw(entry, path, source):
+                        data = copy.copy(source.info)
+                        data.name = path
+                        data.type = tarfile.REGTYPE
+                        data.linkname = ""
+                        plan.make(data, source)
+                elif not (info.islnk() and info.linkname == holder and plan.raw(entry, path)):
+                    link = copy.copy(info)
+                    link.name = path
+                    link.type = tarfile.LNKTYPE
+                    link.linkname = holder
+                    link.size = 0
+                    plan.make(link)
+            elif info.size == 0 and (not info.islnk() or _clean(info.linkname) ==
+                                     info.linkname) and plan.raw(entry, path):
+                pass
+            else:
+                other = copy.copy(info)
+                other.name = path
+                other.size = 0
+                if other.islnk():
+                    other.linkname = normalize_member_name(info.linkname, what="link target")
+                plan.make(other)
         if node.opaque:
-            planned.append(_Planned(header_bytes(_marker(node.opaque_info, f"{path}/{_OPAQUE}"))))
-    return planned
+            plan.marker(node.opaque_marker, f"{path}/{_OPAQUE}")
+    return plan.planned
 
 
 def write_layer(planned: list[_Planned], layer_files: list[str],
                 write: Callable[[bytes], object]) -> None:
     """Write the planned layer (a whole tar archive); data comes from ``layer_files``."""
     fds: dict[int, int] = {}
+
+    def fd_of(layer: int) -> int:
+        fd = fds.get(layer)
+        if fd is None:
+            fd = fds[layer] = os.open(layer_files[layer], os.O_RDONLY)
+        return fd
+
     try:
         for item in planned:
-            write(item.header)
+            raw = item.raw
+            if raw is not None:
+                header = os.pread(fd_of(raw[0]), raw[2], raw[1])
+                if len(header) != raw[2]:
+                    raise ArchiveError("a layer file is shorter than its tar headers say")
+                write(header)
+            else:
+                write(item.header)
             source = item.source
-            if source is None:
-                continue
-            fd = fds.get(source.layer)
-            if fd is None:
-                fd = fds[source.layer] = os.open(layer_files[source.layer], os.O_RDONLY)
-            _copy_range(fd, source.info.offset_data, source.info.size, write)
-            write(padding(source.info.size))
+            if source is not None:
+                size = source.info.size
+                _copy_range(fd_of(source.layer), source.info.offset_data, size, write)
+                if size % 512:
+                    write(padding(size))
         write(END_OF_ARCHIVE)
     finally:
         for fd in fds.values():
@@ -319,21 +395,31 @@ def layer_size(planned: list[_Planned]) -> int:
     return sum(item.size for item in planned) + len(END_OF_ARCHIVE)
 
 
-def merge_layers(members: list[list[tarfile.TarInfo]]) -> list[_Planned]:
-    """Merge the member lists of layers (bottom first) into the squashed layer's plan."""
+def merge_layers(members: list[list[tarfile.TarInfo]],
+                 raw_ok: list[bool] | None = None) -> list[_Planned]:
+    """Merge the member lists of layers (bottom first) into the squashed layer's plan.
+
+    ``raw_ok[i]``: layer ``i``'s original headers may be copied as they are (not
+    when it has global pax headers, which apply to every member after them).
+    """
     tree = _Tree()
     for index, layer_members in enumerate(members):
         tree.apply_layer(index, layer_members)
-    return plan_layer(tree)
+    return plan_layer(tree, raw_ok if raw_ok is not None else [True] * len(members))
 
 
-def read_members(path: str) -> list[tarfile.TarInfo]:
+def index_layer(path: str) -> tuple[list[tarfile.TarInfo], bool]:
+    """The members of the layer file at ``path``, and whether its headers can be reused."""
     try:
         with tarfile.open(path, "r:") as tar:
-            return tar.getmembers()
+            return tar.getmembers(), not tar.pax_headers
     except tarfile.TarError as exc:
         raise ArchiveError(f"layer {os.path.basename(path)} is not a tar archive: {exc}") \
             from None
+
+
+def read_members(path: str) -> list[tarfile.TarInfo]:
+    return index_layer(path)[0]
 
 
 # -- writing the image archive -------------------------------------------------------------
@@ -606,28 +692,48 @@ class SquashPlugin(PrePublishPlugin):
     def _squash(self, original_id: str, layers: list[str], keep: int, scratch: str,
                 export_path: str | None) -> SquashResult:
         unpacked = os.path.join(scratch, "saved")
-        self.log.debug("saving %s into %s", original_id, unpacked)
-        started = time.monotonic()
-        safe_extract(self.tasker.engine.save_image(original_id), unpacked)
-        self.log.debug("saved and unpacked in %.2f s", time.monotonic() - started)
-        started = time.monotonic()
-        archive = ImageArchive.open(unpacked)
-        if archive.diff_ids != layers:
-            raise ArchiveError("plugin squash: the saved image's layers differ from the "
-                               "engine's inspect of it")
-
-        # read (and decompress when needed) the layers to squash, in parallel
         plain_dir = os.path.join(scratch, "plain")
         os.makedirs(plain_dir, exist_ok=True)
-        workers = max(1, min(len(layers) - keep, os.cpu_count() or 1))
 
-        def prepare(path: str) -> tuple[str, list[tarfile.TarInfo]]:
+        def prepare(path: str) -> tuple[str, list[tarfile.TarInfo], bool]:
             plain = uncompressed_layer(path, plain_dir)
-            return plain, read_members(plain)
+            return (plain, *index_layer(plain))
 
+        def prepare_early(path: str) -> tuple[str, list[tarfile.TarInfo], bool] | None:
+            # before the manifest says which layers are squashed: only cheap work
+            return (path, *index_layer(path)) if detect_compression(path) is None else None
+
+        # Layer files are read (and decompressed when needed) as soon as they are
+        # unpacked, in parallel, while the rest of the save stream arrives.
+        futures: dict[str, concurrent.futures.Future[
+            tuple[str, list[tarfile.TarInfo], bool] | None]] = {}
+        workers = max(1, min(4, os.cpu_count() or 1))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            prepared = list(pool.map(prepare, archive.layer_files[keep:]))
-        planned = merge_layers([members for _, members in prepared])
+            def on_file(name: str, path: str) -> None:
+                if name.endswith("/layer.tar") or name.startswith("blobs/"):
+                    futures[os.path.realpath(path)] = pool.submit(prepare_early, path)
+
+            self.log.debug("saving %s into %s", original_id, unpacked)
+            started = time.monotonic()
+            try:
+                safe_extract(self.tasker.engine.save_image(original_id), unpacked,
+                             on_file=on_file)
+                self.log.debug("saved and unpacked in %.2f s", time.monotonic() - started)
+                started = time.monotonic()
+                archive = ImageArchive.open(unpacked)
+                if archive.diff_ids != layers:
+                    raise ArchiveError("plugin squash: the saved image's layers differ from "
+                                       "the engine's inspect of it")
+                prepared = []
+                for path in archive.layer_files[keep:]:
+                    future = futures.get(path)
+                    early = future.result() if future is not None else None
+                    prepared.append(early if early is not None else prepare(path))
+            finally:
+                for future in futures.values():
+                    future.cancel()
+        planned = merge_layers([members for _, members, _ in prepared],
+                               [raw_ok for _, _, raw_ok in prepared])
         size = layer_size(planned)
         self.log.debug("merged %d layers in %.2f s: %d entries, %d bytes", len(prepared),
                        time.monotonic() - started, len(planned), size)
@@ -672,7 +778,7 @@ class SquashPlugin(PrePublishPlugin):
             # the new layer, produced straight into the stream
             image.write(_dir_member(chain))
             image.write(_file_member(layer_name, size))
-            write_layer(planned, [plain for plain, _ in prepared], layer.write)
+            write_layer(planned, [plain for plain, _, _ in prepared], layer.write)
             layer.flush()
             if layer.position != size:
                 raise ArchiveError(f"plugin squash: the squashed layer has {layer.position} "
