@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 REPO_ROOT=$(pwd)
 
 PACKAGES=(docker.io docker-registry busybox-static git ca-certificates curl python3 python3-venv
-          go-md2man debootstrap debian-archive-keyring rpm)
+          go-md2man debootstrap debian-archive-keyring rpm pigz zstd xz-utils)
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/atomic-reactor-dockerd.log}
 DOCKERD_WAIT=60
 VENV="$REPO_ROOT/.venv"

@@ -27,10 +27,21 @@ push_base_image(Registry(host=host, port=int(port), username=None, password=None
                          root=None), base)
 PY
 
-mkdir -p "$OUT"
+# The whole pipeline (examples/build.json): pull the base, label, bump the release,
+# check labels and scope, add help and the Dockerfile, pin FROM to the pulled id,
+# build, squash and export, list packages, tag by labels and from additional-tags,
+# compress, push every tag, write metadata and logs.
+rm -rf "$OUT" && mkdir -p "$OUT"
+REGISTRIES="{\"$REGISTRY\": {\"insecure\": true}}"
 .venv/bin/atomic-reactor build json examples/build.json \
     --substitute "source.uri=file://$PWD/examples/hello" \
     --substitute "parent_registry=$REGISTRY" \
     --substitute "target_registries=[\"$REGISTRY\"]" \
+    --substitute "prebuild_plugins.pull_base_image.parent_registry=$REGISTRY" \
+    --substitute "prepublish_plugins.squash.export_dir=$OUT/images" \
+    --substitute "postbuild_plugins.compress.export_dir=$OUT/images" \
+    --substitute "postbuild_plugins.tag_and_push.registries=$REGISTRIES" \
+    --substitute "exit_plugins.store_metadata.path=$OUT/metadata.json" \
+    --substitute "exit_plugins.store_logs_to_file.file_path=$OUT/plugin-results.json" \
     --metadata-file "$OUT/results.json" --iidfile "$OUT/image-id"
-echo "example: results in $OUT/results.json"
+echo "example: results in $OUT (results.json, metadata.json, images/)"

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Generic, TypeVar
 
-from atomic_reactor.errors import AtomicReactorError
+from atomic_reactor.errors import ArchiveError
 
 __all__ = [
     "BLOCK_SIZE",
@@ -68,10 +68,6 @@ END_OF_ARCHIVE = bytes(2 * BLOCK_SIZE)
 T = TypeVar("T")
 
 
-class ArchiveError(AtomicReactorError):
-    """An archive is malformed, unsafe to unpack, or not what was expected."""
-
-    category = "archive"
 
 
 # -- names ----------------------------------------------------------------------------

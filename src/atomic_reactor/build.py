@@ -119,6 +119,12 @@ class InsideBuilder:
         return BuildResult(logs=built.logs, image_id=built.image_id,
                            duration=time.monotonic() - started)
 
+    def set_image_id(self, image_id: str) -> None:
+        """The built image is now ``image_id`` (a plugin replaced it, e.g. squash)."""
+        self.image_id = image_id
+        self._built_inspect = None
+        self.built_image_info = self.get_built_image_info()
+
     # -- inspection ---------------------------------------------------------------------
     def inspect_base_image(self) -> dict[str, Any] | None:
         """``docker inspect`` of the base image (None for ``FROM scratch``)."""

@@ -21,6 +21,8 @@ Each error carries the exit code the command line uses for it (see
     │   ├── PushError
     │   └── AuthenticationError            wrong or missing credentials
     ├── PluginFailed                       exit 5  a plugin raised (or its cause's code)
+    ├── ImageTestsFailed                   exit 5  the built image failed its tests
+    ├── ArchiveError                       exit 1  an archive is malformed or unsafe
     ├── EngineError                        exit 6  the container engine failed
     │   ├── EngineUnavailable              no engine answers at the socket
     │   └── ImageNotFound
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from atomic_reactor.inner import BuildResults
 
 __all__ = [
+    "ArchiveError",
     "AtomicReactorError",
     "AuthenticationError",
     "BuildCancelled",
@@ -45,6 +48,7 @@ __all__ = [
     "EngineError",
     "EngineUnavailable",
     "ImageNotFound",
+    "ImageTestsFailed",
     "InputError",
     "InvalidImageName",
     "PluginConfigError",
@@ -178,6 +182,19 @@ class PluginFailed(AtomicReactorError):
         if self.cause is not None:
             data["cause"] = type(self.cause).__name__
         return data
+
+
+class ImageTestsFailed(AtomicReactorError):
+    """The built image did not pass its tests (or the tests could not run)."""
+
+    exit_code = 5
+    category = "test"
+
+
+class ArchiveError(AtomicReactorError):
+    """An archive is malformed, unsafe to unpack, or not what was expected."""
+
+    category = "archive"
 
 
 class EngineError(AtomicReactorError):

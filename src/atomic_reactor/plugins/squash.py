@@ -623,12 +623,7 @@ class SquashPlugin(PrePublishPlugin):
         return tempfile.mkdtemp(prefix="squash-", dir=self.workflow.workdir or None)
 
     def _set_built_image(self, image_id: str) -> None:
-        builder = self.builder
-        builder.image_id = image_id
-        # InsideBuilder caches the inspect of the built image
-        if hasattr(builder, "_built_inspect"):
-            builder._built_inspect = None
-        builder.built_image_info = builder.get_built_image_info()
+        self.builder.set_image_id(image_id)
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self) -> SquashResult:

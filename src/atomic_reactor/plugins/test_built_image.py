@@ -25,17 +25,17 @@ from typing import Any
 
 from atomic_reactor._git import one_line, redact_uri
 from atomic_reactor._results import jsonable
-from atomic_reactor.errors import AtomicReactorError, PluginConfigError, SourceError
+from atomic_reactor.errors import (
+    ImageTestsFailed,
+    PluginConfigError,
+    SourceError,
+)
 from atomic_reactor.plugin import PrePublishPlugin
 from atomic_reactor.source import GitSource
 
 __all__ = ["ImageTestResults", "ImageTestsFailed", "TestBuiltImagePlugin"]
 
 
-class ImageTestsFailed(AtomicReactorError):
-    """The built image did not pass its tests (or the tests could not run)."""
-
-    category = "test"
 
 
 @dataclass(frozen=True)
