@@ -230,13 +230,15 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
         method = args.method
     if args.log_file:
         data["log_file"] = os.path.abspath(args.log_file)
-    retry = dict(data.get("retry") or {})
-    if args.retry_attempts is not None:
-        retry["attempts"] = args.retry_attempts
-    if args.retry_delay is not None:
-        retry["delay"] = args.retry_delay
-    if retry:
-        data["retry"] = retry
+    retry = data.get("retry") or {}
+    if isinstance(retry, dict):  # anything else is reported by BuildRequest, not here
+        retry = dict(retry)
+        if args.retry_attempts is not None:
+            retry["attempts"] = args.retry_attempts
+        if args.retry_delay is not None:
+            retry["delay"] = args.retry_delay
+        if retry:
+            data["retry"] = retry
     if method not in METHODS:
         from atomic_reactor.errors import BuildJsonError
 
