@@ -21,6 +21,7 @@ are taken off for the measurement (they would measure pytest, not the library).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -28,8 +29,6 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, unique, write_context
@@ -66,9 +65,10 @@ def _sample() -> Sample:
                   fds=len(os.listdir("/proc/self/fd")))
 
 
-@pytest.fixture
-def quiet_pytest_capture() -> Iterator[None]:
-    """Detach pytest's record-keeping log handlers; INFO logging on, as the CLI has it."""
+@contextlib.contextmanager
+def without_pytest_log_capture() -> Iterator[None]:
+    """Detach pytest's record-keeping log handlers (pytest adds them for each test phase,
+    so this runs inside the test); INFO logging on, as the CLI has it."""
     root = logging.getLogger()
     package = logging.getLogger("atomic_reactor")
     saved = root.handlers[:], package.level
@@ -79,7 +79,6 @@ def quiet_pytest_capture() -> Iterator[None]:
     package.setLevel(saved[1])
 
 
-@pytest.mark.usefixtures("quiet_pytest_capture")
 def test_fifty_builds_keep_memory_and_files_flat(tmp_path: Path, registry: Registry,
                                                  base_image: BaseImage) -> None:
     context = write_context(tmp_path / "src", f"""
@@ -94,18 +93,19 @@ def test_fifty_builds_keep_memory_and_files_flat(tmp_path: Path, registry: Regis
     digests = set()
     tracemalloc.start()
     try:
-        for number in range(1, BUILDS + 1):
-            results = build_image_here(
-                path_source(context), f"{name}:{number}", parent_registry=registry.address,
-                target_registries=[registry.address], plugin_files=[str(plugin_file)],
-                exit_plugins=[{"name": "count_layers"}])
-            assert not results.is_failed(), results.error
-            assert results.plugin_results["exit"]["count_layers"] >= 2
-            digests.update(results.digests[registry.address].values())
-            assert results.log_file and Path(results.log_file).is_file()
-            del results
-            if number in (WARM, BUILDS):
-                samples[number] = _sample()
+        with without_pytest_log_capture():
+            for number in range(1, BUILDS + 1):
+                results = build_image_here(
+                    path_source(context), f"{name}:{number}", parent_registry=registry.address,
+                    target_registries=[registry.address], plugin_files=[str(plugin_file)],
+                    exit_plugins=[{"name": "count_layers"}])
+                assert not results.is_failed(), results.error
+                assert results.plugin_results["exit"]["count_layers"] >= 2
+                digests.update(results.digests[registry.address].values())
+                assert results.log_file and Path(results.log_file).is_file()
+                del results
+                if number in (WARM, BUILDS):
+                    samples[number] = _sample()
     finally:
         tracemalloc.stop()
     warm, last = samples[WARM], samples[BUILDS]
