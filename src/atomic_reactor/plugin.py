@@ -23,6 +23,8 @@ import logging
 import sys
 import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,9 +218,36 @@ def parse_requests(conf: Iterable[Any] | None, phase: str) -> list[PluginRequest
 #: loading plugin files: one thread at a time (a module half executed by one build
 #: must not be picked up from sys.modules by another)
 _load_lock = threading.RLock()
+#: plugin-file module name -> how many live PluginLibrary objects use it. Unused
+#: modules stay loaded (the same file gives the same classes) but only the
+#: ``_IDLE_MODULES`` most recently used: a service writing a plugin file per job would
+#: otherwise keep every one of them in sys.modules.
+_module_users: dict[str, int] = {}
+_idle_modules: OrderedDict[str, None] = OrderedDict()
+_IDLE_MODULES = 8
 
 
-def _load_file(path: str) -> list[type[Plugin]]:
+def _use_module(module_name: str) -> None:
+    _module_users[module_name] = _module_users.get(module_name, 0) + 1
+    _idle_modules.pop(module_name, None)
+
+
+def _release_module(module_name: str) -> None:
+    with _load_lock:
+        users = _module_users.get(module_name, 0) - 1
+        if users > 0:
+            _module_users[module_name] = users
+            return
+        _module_users.pop(module_name, None)
+        if module_name not in sys.modules:
+            return
+        _idle_modules[module_name] = None
+        while len(_idle_modules) > _IDLE_MODULES:
+            oldest, _ = _idle_modules.popitem(last=False)
+            sys.modules.pop(oldest, None)
+
+
+def _file_module_name(path: str) -> str:
     file = Path(path)
     if not file.is_file():
         raise PluginConfigError(f"plugin file {path} does not exist")
@@ -226,11 +255,28 @@ def _load_file(path: str) -> list[type[Plugin]]:
         content = file.read_bytes()
     except OSError as exc:
         raise PluginConfigError(f"plugin file {path} cannot be read: {exc.strerror}") from None
-    # path and content: the same file is loaded once per process, an edited one anew
+    # path and content: the same file is loaded once, an edited one anew
     digest = hashlib.sha256(str(file.resolve()).encode() + b"\0" + content).hexdigest()[:16]
-    module_name = f"atomic_reactor_plugin_file_{file.stem}_{digest}"
+    return f"atomic_reactor_plugin_file_{file.stem}_{digest}"
+
+
+def _load_file(path: str, user: object | None = None) -> list[type[Plugin]]:
+    """The plugins a Python file defines; with ``user``, the module stays loaded (and is
+    shared by every user of the same file) until the last user is garbage."""
+    module_name = _file_module_name(path)
     with _load_lock:
-        return _load_module(file, path, module_name)
+        if user is None:
+            return _load_module(Path(path), path, module_name)
+        # counted before loading: a release running meanwhile (the garbage collector
+        # finalising an old library) must not drop the module being handed out
+        _use_module(module_name)
+        try:
+            found = _load_module(Path(path), path, module_name)
+        except BaseException:
+            _release_module(module_name)
+            raise
+        weakref.finalize(user, _release_module, module_name)
+        return found
 
 
 def _load_module(file: Path, path: str, module_name: str) -> list[type[Plugin]]:
@@ -268,7 +314,7 @@ class PluginLibrary:
             ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         self._loaded: dict[str, type[Plugin]] = {}
         for path in plugin_files or ():
-            for plugin in _load_file(path):
+            for plugin in _load_file(path, user=self):
                 self._loaded[plugin.key] = plugin
 
     def names(self) -> list[str]:
