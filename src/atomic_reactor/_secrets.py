@@ -49,6 +49,7 @@ __all__ = [
     "redact_data",
     "register_auth_token",
     "register_secret",
+    "registered_secrets",
     "remove_private_file",
     "write_private_file",
 ]
@@ -99,6 +100,13 @@ def register_secret(value: str | None) -> bool:
         ordered = sorted(_register.values, key=lambda s: (-len(s), s))
         _register.pattern = re.compile("|".join(re.escape(s) for s in ordered))
     return True
+
+
+def registered_secrets() -> list[str]:
+    """Every value masked so far (escaped forms included), e.g. to hand them to a build
+    container's process in a private file, which registers them again there."""
+    with _register.lock:
+        return sorted(_register.values)
 
 
 def register_auth_token(username: str, password: str) -> None:

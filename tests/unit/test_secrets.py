@@ -209,3 +209,11 @@ def test_secret_substitutions_are_strings_not_json() -> None:
     assert data["buildargs"]["PIN"] == "1234"
     data = apply_substitutions({"buildargs": {}}, ["buildargs.PIN=1234"])
     assert data["buildargs"]["PIN"] == 1234
+
+
+def test_registered_secrets_can_be_handed_on() -> None:
+    from atomic_reactor._secrets import registered_secrets
+
+    value = fresh()
+    register_secret(value)
+    assert value in registered_secrets()

@@ -45,6 +45,8 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth credentials",
                "incorrect username or password")
 _PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
+#: reasons that mean an engine that answered before went away mid-call
+_BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
 _RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12,64})")
 _REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})")
 #: seconds dockerd gets to kill and remove a cancelled build's container before we do
@@ -125,7 +127,7 @@ class DockerEngine:
                 break
         else:
             reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
-        if action is not None:
+        if action is not None and reason in _BROKE_OFF:
             return EngineUnavailable(
                 f"{action}: the connection to the engine at {_describe(self.address)} broke "
                 f"off ({reason}); did dockerd stop?")
@@ -177,7 +179,7 @@ class DockerEngine:
                                   ) from None
             # refused, reset, or the stream broke off: the engine is gone (or restarting)
             self.reset()
-            raise self._unavailable(exc, action if streaming else None) from None
+            raise self._unavailable(exc, action) from None
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"{action} failed: {exc}") from None
 
