@@ -133,6 +133,9 @@ class BuildResults:
     error: dict[str, Any] | None = None
     log_file: str | None = None
     duration: float | None = None
+    #: build container methods: the committed build container pushed for
+    #: ``push_buildroot_to`` (``image``, ``image_id``, ``digest`` or ``error``)
+    buildroot: dict[str, Any] | None = None
     _exception: errors.AtomicReactorError | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -92,16 +92,21 @@ def build_image_in_privileged_container(
 
     :param build_image: str, image where target image should be built
     :param push_buildroot_to: str, repository where the build container is pushed afterwards
+        (a registry alone: ``REGISTRY/buildroot-NAME:TIMESTAMP``)
+    :param kwargs: as :func:`build_image_here`, plus ``keep_build_container`` (bool: do
+        not remove the build container afterwards)
     (other parameters as :func:`build_image_here`)
     :return: BuildResults, read back from the build container
     """
     from atomic_reactor._container_build import run_in_build_container
 
+    kwargs = dict(kwargs)
+    keep = bool(kwargs.pop("keep_build_container", False))
     request, passthrough = _request(source, image, parent_registry, target_registries,
                                     parent_registry_insecure, target_registries_insecure,
                                     dont_pull_base_image, kwargs, build_image=build_image,
                                     push_buildroot_to=push_buildroot_to)
-    return run_in_build_container("privileged", request, **passthrough)
+    return run_in_build_container("privileged", request, keep_build_container=keep, **passthrough)
 
 
 def build_image_using_hosts_docker(
@@ -120,13 +125,18 @@ def build_image_using_hosts_docker(
 
     :param build_image: str, image where target image should be built
     :param push_buildroot_to: str, repository where the build container is pushed afterwards
+        (a registry alone: ``REGISTRY/buildroot-NAME:TIMESTAMP``)
+    :param kwargs: as :func:`build_image_here`, plus ``keep_build_container`` (bool: do
+        not remove the build container afterwards)
     (other parameters as :func:`build_image_here`)
     :return: BuildResults, read back from the build container
     """
     from atomic_reactor._container_build import run_in_build_container
 
+    kwargs = dict(kwargs)
+    keep = bool(kwargs.pop("keep_build_container", False))
     request, passthrough = _request(source, image, parent_registry, target_registries,
                                     parent_registry_insecure, target_registries_insecure,
                                     dont_pull_base_image, kwargs, build_image=build_image,
                                     push_buildroot_to=push_buildroot_to)
-    return run_in_build_container("hostdocker", request, **passthrough)
+    return run_in_build_container("hostdocker", request, keep_build_container=keep, **passthrough)

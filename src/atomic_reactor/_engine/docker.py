@@ -421,11 +421,26 @@ class DockerEngine:
             return self.client.logs(container_id, stdout=True, stderr=stderr,
                                     stream=follow, follow=follow)
 
-        logs = self._call(f"reading logs of container {container_id[:12]}", open_logs)
+        action = f"reading logs of container {container_id[:12]}"
+        logs = self._call(action, open_logs)
         if not follow:
             text = logs.decode("utf-8", "replace") if isinstance(logs, bytes) else str(logs)
             return iter(text.splitlines(keepends=True))
-        return _lines(logs)
+        chunks = iter(logs)
+
+        def read() -> Iterator[bytes]:
+            # a quiet container outlasts the read timeout: that, too, is an EngineError
+            try:
+                while True:
+                    chunk = self._call(action, lambda: next(chunks, None), streaming=True)
+                    if chunk is None:
+                        return
+                    yield chunk
+            finally:
+                with contextlib.suppress(Exception):
+                    logs.close()
+
+        return _lines(read())
 
     def stop_container(self, container_id: str, timeout: int = 10) -> None:
         self._call(f"stopping container {container_id[:12]}",
