@@ -97,7 +97,10 @@ class TagConf:
 
 
 class _Cancellation:
-    """Turns SIGTERM into :class:`BuildCancelled` while a build runs (main thread only)."""
+    """Turns SIGTERM and SIGINT into :class:`BuildCancelled` while a build runs (main
+    thread only), so a Ctrl-C runs the same clean-up paths as a SIGTERM. SIGINT is
+    taken over only from Python's default handler, never from an application's own.
+    """
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -118,11 +121,17 @@ class _Cancellation:
             yield
             return
         self._previous = signal.signal(signal.SIGTERM, self._handler)
+        previous_int = signal.getsignal(signal.SIGINT)
+        take_int = previous_int is signal.default_int_handler
+        if take_int:
+            signal.signal(signal.SIGINT, self._handler)
         self._installed = True
         try:
             yield
         finally:
             signal.signal(signal.SIGTERM, self._previous)
+            if take_int:
+                signal.signal(signal.SIGINT, previous_int)
             self._installed = False
 
 
@@ -206,6 +215,7 @@ class DockerBuildWorkflow:
         #: set when a signal cancelled the build (exit plugins can look)
         self.cancelled: BuildCancelled | None = None
         self.workdir: str | None = None
+        self._cancellation: _Cancellation | None = None
         self._started: float | None = None
         self._source_fetched = False
 
@@ -320,7 +330,7 @@ class DockerBuildWorkflow:
             raise
         self.log_file = build_log.path if build_log is not None else None
         self._started = time.monotonic()
-        cancellation = _Cancellation()
+        cancellation = self._cancellation = _Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
         try:
             with cancellation.installed(), \
@@ -333,6 +343,9 @@ class DockerBuildWorkflow:
                     self.cancelled = BuildCancelled(signal.SIGINT)
                 except AtomicReactorError as exc:
                     self.error = exc
+                if self.cancelled is None and cancellation.signum is not None:
+                    # code that swallows errors swallowed the cancel: still a cancel
+                    self.cancelled = BuildCancelled(cancellation.signum)
                 if self.cancelled is not None:
                     self.error = self.cancelled
                     logger.warning("%s; running exit plugins", self.cancelled)
@@ -372,13 +385,22 @@ class DockerBuildWorkflow:
             self._source_fetched = True
             self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
                                          buildargs=self.buildargs, use_cache=self.use_cache)
+        self._raise_if_cancelled()
         self._runner(PHASE_PREBUILD).run()
+        self._raise_if_cancelled()
         with self._timed(BUILD_STEP_KEY):
             self.build_result = self.builder.build()
             if self.build_result.is_failed():
                 raise BuildFailed(self.build_result.fail_reason or "build failed")
+        self._raise_if_cancelled()
         self._runner(PHASE_PREPUBLISH).run()
+        self._raise_if_cancelled()
         self._runner(PHASE_POSTBUILD).run()
+
+    def _raise_if_cancelled(self) -> None:
+        """A signal came but its exception was swallowed: do not start the next phase."""
+        if self._cancellation is not None and self._cancellation.signum is not None:
+            raise BuildCancelled(self._cancellation.signum)
 
     def _run_exit_plugins(self) -> None:
         try:

@@ -165,6 +165,19 @@ class CliProcess:
                 or (bool(self._lines) and self._lines[-1] == ""), timeout=timeout
             ) and any(needle in line for line in self._lines)
 
+    def wait_until(self, predicate: Callable[[str], bool], timeout: float = 120) -> bool:
+        """Wait until ``predicate(stderr so far)`` holds; False if the process ended first."""
+        with self._cond:
+            ended = False
+
+            def check() -> bool:
+                nonlocal ended
+                ended = bool(self._lines) and self._lines[-1] == ""
+                return ended or predicate("".join(self._lines))
+
+            return self._cond.wait_for(check, timeout=timeout) and \
+                predicate("".join(self._lines))
+
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 

@@ -1,0 +1,106 @@
+"""SIGTERM / Ctrl-C (SIGINT) during a pull, the build or a push, sent to the real
+command: the engine's work stops (no container of the build is left), the exit
+plugins run, temporary directories go, and the exit code is 143 / 130.
+
+The pull and the push are held mid-way by the fault proxy (it delays the registry's
+answer), the build by a ``RUN sleep 300`` step.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import docker
+import pytest
+
+from atomic_reactor._registry import RegistryClient
+from tests.integration.faults.support import SIGNALS, CliBuild, CliProcess, containers_with
+from tests.integration.helpers import unique
+from tests.support.env import BaseImage, Registry
+from tests.support.faultproxy import Fault, FaultProxy, Seen
+
+HOLD = 600.0  # the proxy holds the request until the test ends
+
+
+def _held(log: list[Seen]) -> bool:
+    return any(seen.outcome == "held" for seen in log)
+
+
+def _assert_cancelled(cli: CliProcess, build: CliBuild, code: int, signame: str,
+                      engine: docker.APIClient, containers_before: set[str]) -> None:
+    assert cli.finish(timeout=120) == code, cli.stderr
+    assert cli.error_lines() == [f"atomic-reactor: error: build cancelled by {signame}"], \
+        cli.stderr
+    assert "Traceback" not in cli.stderr
+    marker = build.marker_data()  # the exit plugin ran, and knew about the cancel
+    assert marker["cancelled"] == f"build cancelled by {signame}"
+    assert cli.tmp_leftovers() == []
+    new = [c["Id"][:12] for c in engine.containers(all=True) if c["Id"] not in containers_before]
+    assert new == []
+
+
+@pytest.mark.parametrize(("signum", "code"), SIGNALS)
+def test_cancel_during_pull(engine: docker.APIClient, base_image: BaseImage, proxy: FaultProxy,
+                            cli_build: Callable[..., CliBuild], signum: int, code: int) -> None:
+    proxy.add(Fault.delay(HOLD, path="/v2/*/manifests/*", times=None))
+    build = cli_build(f"FROM {base_image.repo}\nRUN true\n", parent_registry=proxy.address,
+                      parent_registry_insecure=True)
+    before = {c["Id"] for c in engine.containers(all=True)}
+    cli = build.start()
+    try:
+        assert proxy.wait_for(_held), cli.stderr
+        assert "pulling" in cli.stderr
+        cli.signal(signum)
+        _assert_cancelled(cli, build, code, signal.Signals(signum).name,
+                          engine, before)
+    finally:
+        cli.kill()
+    pulled = f"{proxy.address}/{base_image.repo}"
+    assert engine.images(name=pulled.rsplit(":", 1)[0]) == []
+
+
+@pytest.mark.parametrize(("signum", "code"), SIGNALS)
+def test_cancel_during_build(engine: docker.APIClient, base_image: BaseImage,
+                             cli_build: Callable[..., CliBuild], signum: int, code: int) -> None:
+    needle = unique("sleeper")
+    build = cli_build(f"FROM {base_image.local}\nRUN echo one > /one\n"
+                      f"RUN sleep 300 # {needle}\n", dont_pull_base_image=True)
+    before = {c["Id"] for c in engine.containers(all=True)}
+    cli = build.start()
+    try:
+        # the second step's container runs: "Step 3/3 : RUN sleep …", " ---> Running in …"
+        assert cli.wait_until(lambda err: f"sleep 300 # {needle}" in err
+                              and err.count("Running in") == 2), cli.stderr
+        assert containers_with(engine, needle) != []  # the RUN step's container exists
+        cli.signal(signum)
+        _assert_cancelled(cli, build, code, signal.Signals(signum).name,
+                          engine, before)
+    finally:
+        cli.kill()
+    # gone when the command returned: dockerd killed it, or the command removed it
+    assert containers_with(engine, needle) == []
+    assert engine.images(name=build.image.rsplit(":", 1)[0]) == []  # never tagged
+
+
+@pytest.mark.parametrize(("signum", "code"), SIGNALS)
+def test_cancel_during_push(engine: docker.APIClient, base_image: BaseImage,
+                            registry: Registry, proxy: FaultProxy,
+                            cli_build: Callable[..., CliBuild], signum: int, code: int) -> None:
+    proxy.add(Fault.delay(HOLD, path="/v2/*/blobs/uploads/*", method="POST", times=None))
+    build = cli_build(f"FROM {base_image.local}\nCOPY payload /payload\n",
+                      {"payload": unique("payload")}, dont_pull_base_image=True,
+                      target_registries=[proxy.address], target_registries_insecure=True)
+    repository = build.image.rsplit(":", 1)[0]
+    before = {c["Id"] for c in engine.containers(all=True)}
+    cli = build.start()
+    try:
+        assert proxy.wait_for(_held), cli.stderr
+        cli.signal(signum)
+        _assert_cancelled(cli, build, code, signal.Signals(signum).name,
+                          engine, before)
+    finally:
+        cli.kill()
+    with RegistryClient(registry.address) as client:  # read directly, not via the proxy
+        assert client.list_tags(repository) == []
+    assert engine.images(name=f"{proxy.address}/{repository}") == []  # tag dropped
