@@ -110,6 +110,17 @@ class DockerEngine:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise self._unavailable(exc) from None
         client.hooks["response"].append(self._remember)
+        request = client.request
+
+        def request_with_timeout(method: str, url: str, **options: Any) -> Any:
+            # the SDK reads pull streams without any timeout (a stalled registry hangs
+            # the pull for ever): pull() asks for the engine timeout instead
+            wanted = getattr(self._local, "timeout", None)
+            if wanted is not None and options.get("timeout") is None:
+                options["timeout"] = wanted
+            return request(method, url, **options)
+
+        client.request = request_with_timeout
         return client
 
     def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
@@ -200,6 +211,8 @@ class DockerEngine:
                 if error_type is None or isinstance(exc, EngineUnavailable):
                     raise
                 detail = str(exc).removeprefix(f"{action} failed: ").removeprefix(f"{action}: ")
+                if "(timed out)" in detail:  # the engine waits for a stalled registry
+                    detail = f"no progress in {self.timeout} s (timed out)"
                 raise error_type(detail) from None
             while True:
                 try:
@@ -318,8 +331,12 @@ class DockerEngine:
         auth_config = auth.as_docker_auth_config() if auth else None
 
         def open_stream() -> Iterator[Any]:
-            return self.client.pull(  # type: ignore[no-any-return]
-                reference, stream=True, decode=True, auth_config=auth_config)
+            self._local.timeout = self.timeout  # no progress for that long: timed out
+            try:
+                return self.client.pull(  # type: ignore[no-any-return]
+                    reference, stream=True, decode=True, auth_config=auth_config)
+            finally:
+                self._local.timeout = None
 
         return self._stream(f"pulling {reference}", open_stream,
                             lambda msg: _registry_error(PullError, "pulling", reference, msg))

@@ -17,15 +17,17 @@ import pytest
 
 from atomic_reactor._registry import ManifestNotFound, RegistryClient
 from atomic_reactor._retry import RetryPolicy, is_transient
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AuthenticationError, PullError, PushError, RegistryError
 from tests.integration.faults.support import (
     RecordingSleep,
     UniqueImage,
     assert_registry_holds,
+    drop_local,
     run_payload,
     tasker_with,
 )
-from tests.support.env import Registry
+from tests.support.env import Registry, check_stream
 from tests.support.faultproxy import Fault, FaultProxy
 
 UPLOADS = "/v2/*/blobs/uploads/*"
@@ -43,11 +45,15 @@ def _via(proxy: FaultProxy, image: UniqueImage, engine: docker.APIClient) -> str
 
 def test_manifest_503_is_recovered_by_our_retry(
         engine: docker.APIClient, registry: Registry, proxy: FaultProxy,
-        unique_image: UniqueImage) -> None:
+        unique_image: UniqueImage, caplog: pytest.LogCaptureFixture) -> None:
     proxy.add(Fault.status(503, path=MANIFESTS, method="PUT", times=1))
     sleep = RecordingSleep()
-    result = tasker_with(sleep).push(_via(proxy, unique_image, engine), insecure=True)
+    with caplog.at_level(logging.WARNING, logger="atomic_reactor._retry"):
+        result = tasker_with(sleep).push(_via(proxy, unique_image, engine), insecure=True)
     assert result.attempts == 2
+    retried = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retried) == 1
+    assert "received unexpected HTTP status: 503 Service Unavailable" in retried[0]
     assert len(sleep.calls) == 1
     assert proxy.count("PUT", MANIFESTS, outcome="503") == 1
     assert proxy.count("PUT", MANIFESTS, outcome="forwarded") == 1
@@ -182,6 +188,54 @@ def test_pull_refused_is_not_retried(
     assert not is_transient(info.value)
     assert sleep.calls == []
     assert proxy.count(None, "/v2/*/manifests/*") <= 2  # one HEAD (+ GET): one pull
+
+
+# -- stalls: no answer at all ----------------------------------------------------------------
+
+
+STALLS = [
+    pytest.param("push", Fault.delay(600, path=MANIFESTS, method="PUT", times=1),
+                 id="push-manifest-put"),
+    pytest.param("pull", Fault.delay(600, path=MANIFESTS, times=1), id="pull-manifest"),
+    pytest.param("pull", Fault.delay(600, path="/v2/*/blobs/sha256:*", method="GET", times=1),
+                 id="pull-blob"),
+]
+
+
+@pytest.mark.parametrize(("operation", "fault"), STALLS)
+def test_stalled_registry_times_out_and_is_retried(
+        engine: docker.APIClient, registry: Registry, proxy: FaultProxy,
+        unique_image: UniqueImage, operation: str, fault: Fault,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """dockerd waits for a registry that never answers for ever; the tasker's timeout
+    (here 3 s without progress) ends the attempt, and the next one gets through."""
+    sleep = RecordingSleep()
+    tasker = DockerTasker(timeout=3, retry=RetryPolicy(attempts=3, delay=0.01, sleep=sleep))
+    if operation == "pull":
+        target = f"{registry.address}/{unique_image.name}"
+        engine.tag(unique_image.image_id, target, unique_image.tag)
+        check_stream(engine.push(target, tag=unique_image.tag, stream=True, decode=True),
+                     "pushing the test image")
+        drop_local(engine, unique_image.image_id)
+    proxy.add(fault)
+    with caplog.at_level(logging.WARNING, logger="atomic_reactor._retry"):
+        if operation == "push":
+            result = tasker.push(_via(proxy, unique_image, engine), insecure=True)
+            attempts = result.attempts
+        else:
+            source = f"{proxy.address}/{unique_image.name}:{unique_image.tag}"
+            pulled = tasker.pull(source, insecure=True)
+            attempts = pulled.attempts
+            assert pulled.image_id == unique_image.image_id
+    assert fault.hits == 1
+    assert attempts == 2
+    retried = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retried) == 1 and "no progress in 3 s (timed out)" in retried[0], retried
+    if operation == "push":
+        assert_registry_holds(engine, registry, unique_image, unique_image.name,
+                              unique_image.tag, result.digest)
+    else:
+        assert run_payload(engine, source) == unique_image.payload
 
 
 # -- direct registry calls -------------------------------------------------------------------
