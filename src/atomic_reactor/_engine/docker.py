@@ -125,7 +125,8 @@ class DockerEngine:
 
     def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
         """requests hook: note each response, so an abandoned stream can be closed."""
-        self._responses.add(response)
+        with self._lock:
+            self._responses.add(response)
         self._local.response = response
 
     def _unavailable(self, exc: BaseException, action: str | None = None) -> EngineUnavailable:

@@ -9,14 +9,18 @@ answer), the build by a ``RUN sleep 300`` step.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import docker
 import pytest
 
+from atomic_reactor._engine.base import EngineEvent
 from atomic_reactor._registry import RegistryClient
+from atomic_reactor.core import DockerTasker
 from tests.integration.faults.support import SIGNALS, CliBuild, CliProcess, containers_with
-from tests.integration.helpers import unique
+from tests.integration.helpers import unique, write_context
 from tests.support.env import BaseImage, Registry
 from tests.support.faultproxy import Fault, FaultProxy, Seen
 
@@ -104,3 +108,39 @@ def test_cancel_during_push(engine: docker.APIClient, base_image: BaseImage,
     with RegistryClient(registry.address) as client:  # read directly, not via the proxy
         assert client.list_tags(repository) == []
     assert engine.images(name=f"{proxy.address}/{repository}") == []  # tag dropped
+
+
+class _StopReading(Exception):
+    """Raised from an event callback: the caller stops reading the build stream."""
+
+
+@pytest.mark.parametrize("remove_intermediate", [False, True],
+                         ids=["dockerd-alone", "with-reaping"])
+def test_dockerd_cancels_a_build_whose_client_goes(
+        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path,
+        remove_intermediate: bool) -> None:
+    """dockerd 20.10 kills and removes a legacy build's RUN container when the client's
+    connection closes: measured here without our reaping (remove_intermediate=False
+    turns it off), so dockerd alone must do it; with it, the container is gone by the
+    time build_image returns."""
+    needle = unique("sleeper")
+    context = write_context(tmp_path / "ctx", f"FROM {base_image.local}\n"
+                                              f"RUN sleep 300 # {needle}\n")
+    existed: list[list[str]] = []
+
+    def stop_at_run(event: EngineEvent) -> None:
+        if event.message and "Running in" in event.message:
+            existed.append(containers_with(engine, needle))
+            raise _StopReading
+
+    with pytest.raises(_StopReading):
+        DockerTasker().build_image(str(context), f"{unique()}:1", on_event=stop_at_run,
+                                   remove_im=remove_intermediate)
+    assert existed and existed[0] != []  # the step's container was there
+    if remove_intermediate:
+        assert containers_with(engine, needle) == []
+    else:
+        deadline = time.monotonic() + 60  # dockerd works asynchronously: wait for it
+        while containers_with(engine, needle) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert containers_with(engine, needle) == []

@@ -66,6 +66,21 @@ def test_api_retry_attempts_bound_the_push(context: Path, proxy: FaultProxy) -> 
     assert proxy.count("PUT", MANIFESTS) == 2
 
 
+def test_pull_attempts_are_recorded(tmp_path: Path, base_image: BaseImage,
+                                    proxy: FaultProxy) -> None:
+    # dockerd asks HEAD then GET for the manifest: both 503, the first pull fails
+    proxy.add(Fault.status(503, path=MANIFESTS, times=2))
+    context = write_context(tmp_path / "pull-ctx", DOCKERFILE.format(base=base_image.repo),
+                            {"payload": unique("payload")})
+    results = build_image_here(path_source(context), f"{unique()}:1",
+                               parent_registry=proxy.address, parent_registry_insecure=True,
+                               retry={"attempts": 3, "delay": 0.01})
+    results.raise_for_status()
+    pulled = results.plugin_results["prebuild"]["pull_base_image"]
+    assert [p["attempts"] for p in pulled] == [2]
+    assert pulled[0]["pulled_from"] == f"{proxy.address}/{base_image.repo}"
+
+
 def test_workflow_retry_policy_and_mapping(context: Path) -> None:
     policy = RetryPolicy(attempts=7, delay=0.5)
     workflow = DockerBuildWorkflow(path_source(context), "x:1", retry=policy)
