@@ -440,13 +440,7 @@ class DockerTasker:
         spec = ContainerSpec(image=_name(image), command=command,
                              create_extra=dict(create_kwargs or {}),
                              host_extra=dict(start_kwargs or {}))
-        container_id = self.engine.create_container(spec)
-        try:
-            self.engine.start_container(container_id)
-        except AtomicReactorError:
-            self.engine.remove_container(container_id, force=True)
-            raise
-        return container_id
+        return self.run_container(spec)
 
     def run_container(self, spec: ContainerSpec) -> str:
         """Create and start a container described by ``spec``; return its id."""

@@ -150,6 +150,21 @@ class ExitPlugin(Plugin):
     phase = PHASE_EXIT
 
 
+#: argument schema of ``{"host[:port]": {"insecure": bool, "secret": path}}`` maps, as
+#: tag_and_push and delete_from_registry take them
+REGISTRIES_ARG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {
+        "type": ["object", "null"],
+        "properties": {
+            "insecure": {"type": "boolean", "default": False},
+            "secret": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    },
+}
+
+
 # -- requests ---------------------------------------------------------------------------
 
 

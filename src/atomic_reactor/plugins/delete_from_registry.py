@@ -8,7 +8,7 @@ from typing import Any, Literal
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry import DeleteNotAllowed, RegistryClient
 from atomic_reactor.errors import PluginConfigError, RegistryError
-from atomic_reactor.plugin import ExitPlugin
+from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, ExitPlugin
 
 __all__ = ["DeleteFromRegistryPlugin", "DeletedManifest"]
 
@@ -64,17 +64,7 @@ class DeleteFromRegistryPlugin(ExitPlugin):
     args_schema = {
         "type": "object",
         "properties": {
-            "registries": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "insecure": {"type": "boolean", "default": False},
-                        "secret": {"type": ["string", "null"]},
-                    },
-                    "additionalProperties": False,
-                },
-            },
+            "registries": REGISTRIES_ARG_SCHEMA,
         },
         "required": ["registries"],
         "additionalProperties": False,

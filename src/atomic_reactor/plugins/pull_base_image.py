@@ -38,6 +38,7 @@ class PullBaseImagePlugin(PreBuildPlugin):
                  parent_registry_insecure: bool = False) -> None:
         """
         :param parent_registry: registry (``host[:port]``) to pull the base images from
+            (default: the registry each FROM names)
         :param parent_registry_insecure: the parent registry speaks plain HTTP
         """
         super().__init__(tasker, workflow)

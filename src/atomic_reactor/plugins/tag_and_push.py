@@ -8,7 +8,7 @@ from atomic_reactor._locks import name_lock
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import PushedImage
 from atomic_reactor.errors import AtomicReactorError
-from atomic_reactor.plugin import PostBuildPlugin
+from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
 
 __all__ = ["TagAndPushPlugin"]
 
@@ -30,17 +30,7 @@ class TagAndPushPlugin(PostBuildPlugin):
     args_schema = {
         "type": "object",
         "properties": {
-            "registries": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "properties": {
-                        "insecure": {"type": "boolean", "default": False},
-                        "secret": {"type": ["string", "null"]},
-                    },
-                    "additionalProperties": False,
-                },
-            },
+            "registries": REGISTRIES_ARG_SCHEMA,
         },
         "required": ["registries"],
         "additionalProperties": False,
@@ -48,6 +38,10 @@ class TagAndPushPlugin(PostBuildPlugin):
 
     def __init__(self, tasker: Any, workflow: Any,
                  registries: dict[str, dict[str, Any]]) -> None:
+        """
+        :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
+            path}``; every name of the image is pushed to each
+        """
         super().__init__(tasker, workflow)
         self.registries = registries
 
