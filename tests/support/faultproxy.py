@@ -407,8 +407,9 @@ class FaultProxy:
     def _answer(self, client: socket.socket, fault: Fault) -> None:
         body = f"{fault.status_code} {_reason(fault.status_code)} (injected)\n".encode()
         content_type = "text/plain; charset=utf-8"
-        if fault.status_code in (401, 403, 404):
-            code = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN"}[fault.status_code]
+        if fault.status_code in (400, 401, 403, 404):
+            code = {400: "MANIFEST_INVALID", 401: "UNAUTHORIZED", 403: "DENIED",
+                    404: "NAME_UNKNOWN"}[fault.status_code]
             body = (f'{{"errors":[{{"code":"{code}","message":"injected '
                     f'{fault.status_code}"}}]}}\n').encode()
             content_type = "application/json; charset=utf-8"

@@ -124,6 +124,8 @@ def test_cut_connections_outlasting_dockerd_retries_are_recovered_by_ours(
                  AuthenticationError, "denied", id="403-on-manifest-put"),
     pytest.param(Fault.status(404, path=MANIFESTS, method="PUT", times=None),
                  PushError, "name unknown", id="404-on-manifest-put"),
+    pytest.param(Fault.status(400, path=MANIFESTS, method="PUT", times=None),
+                 PushError, "manifest invalid", id="400-manifest-invalid"),
 ])
 def test_push_refused_is_not_retried(
         engine: docker.APIClient, proxy: FaultProxy, unique_image: UniqueImage,
