@@ -381,8 +381,23 @@ class DockerEngine:
                    lambda: self.client.remove_image(image, force=force, noprune=noprune))
 
     def save_image(self, image: str) -> Iterator[bytes]:
-        response = self._call(f"saving image {image}", lambda: self.client.get_image(image))
-        return iter(response)
+        action = f"saving image {image}"
+        response = self._call(action, lambda: self.client.get_image(image))
+        return self._chunks(action, iter(response))
+
+    def _chunks(self, action: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Pass a byte stream through, translating errors raised while reading it."""
+        finished = False
+        try:
+            while True:
+                chunk = self._call(action, lambda: next(chunks, None), streaming=True)
+                if chunk is None:
+                    break
+                yield chunk
+            finished = True
+        finally:
+            if not finished:
+                self.reset()
 
     def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
         result = self._call("loading an image", lambda: list(self.client.load_image(data)))
@@ -493,9 +508,9 @@ class DockerEngine:
         return self._call(f"committing container {container_id[:12]}", commit)
 
     def export_container(self, container_id: str) -> Iterator[bytes]:
-        response = self._call(f"exporting container {container_id[:12]}",
-                              lambda: self.client.export(container_id))
-        return iter(response)
+        action = f"exporting container {container_id[:12]}"
+        response = self._call(action, lambda: self.client.export(container_id))
+        return self._chunks(action, iter(response))
 
     # -- engine -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
