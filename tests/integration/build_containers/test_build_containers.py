@@ -224,6 +224,34 @@ def test_quiet_build_outlasts_the_engine_read_timeout(
     assert sum("Step 1/4" in line for line in output) == 1
 
 
+def test_failing_build_in_build_container_with_a_plugin_file(
+        hostdocker_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, private_tmp: Path) -> None:
+    plugin_file = tmp_path / "plugins" / "produce.py"
+    plugin_file.parent.mkdir()
+    plugin_file.write_text(
+        "from atomic_reactor.plugin import PreBuildPlugin\n\n\n"
+        "class Produce(PreBuildPlugin):\n"
+        "    key = 'produce'\n\n"
+        "    def run(self):\n"
+        "        return {'answer': 42}\n")
+    context = _context(tmp_path / "src", base_image, "RUN echo failing-now && false")
+    results = build_image_using_hosts_docker(
+        hostdocker_build_image.image, path_source(context), unique(),
+        parent_registry=registry.address, target_registries=[registry.address],
+        plugin_files=[str(plugin_file)], prebuild_plugins=[{"name": "produce"}])
+    assert results.is_failed() and results.return_code == 3
+    assert results.plugin_results["prebuild"]["produce"] == {"answer": 42}
+    assert results.fail_reason and "non-zero code: 1" in results.fail_reason
+    assert any("failing-now" in line for line in results.build_logs)
+    assert results.pushed == ()
+    assert results.exit_code == 3
+    # the results name the source as the caller did
+    assert results.source["uri"] == f"file://{context}"
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
+
+
 # -- inside-build on the host -----------------------------------------------------------
 
 
