@@ -305,7 +305,7 @@ def _follow(tasker: Any, container_id: str, tail: deque[str]) -> None:
                 text = line.rstrip("\n")
                 if text.strip():
                     tail.append(text)
-                output_logger.info(text)
+                    output_logger.info(text)
         except EngineError as exc:
             if _running(tasker, container_id):
                 logger.debug("following the build container's output again (%s)", exc)
@@ -516,7 +516,7 @@ def run_in_build_container(
         raise InputError(f"build image {build_image} does not exist on the engine "
                          "(make it with `atomic-reactor create-build-image`)")
 
-    share = _Share(request)
+    share: _Share | None = None
     relay: Any = None
     relay_dir: str | None = None
     container_id: str | None = None
@@ -524,6 +524,7 @@ def run_in_build_container(
     with cancellation.installed():
         try:
             try:
+                share = _Share(request)
                 share.prepare()
                 binds = dict(share.binds)
                 spec_args: dict[str, Any] = {}
@@ -567,7 +568,8 @@ def run_in_build_container(
                 relay.close()
             if relay_dir is not None:
                 shutil.rmtree(relay_dir, ignore_errors=True)
-            share.remove()
+            if share is not None:
+                share.remove()
 
 
 def _run(tasker: Any, container_id: str, share: _Share, request: BuildRequest,
