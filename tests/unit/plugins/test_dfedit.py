@@ -8,11 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image
 
 from atomic_reactor import _dfedit
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import DockerfileError, ImageNotFound
+from tests.unit.plugins.dockerfile_fakes import FakeTasker, image
 
 
 def _df(tmp_path: Path, text: str) -> Path:
