@@ -79,6 +79,8 @@ CONTAINER_GIT = "/run/atomic-reactor-git"
 BUILD_JSON = "build.json"
 RESULTS_JSON = "results.json"
 LOG_NAME = "build.log"
+SECRETS_JSON = "secrets.json"
+DOCKER_CONFIG_DIR = "docker-config"
 DOCKER_SOCKET = "/var/run/docker.sock"
 #: label on every build container (value: the method)
 CONTAINER_LABEL = "io.atomic-reactor.build-container"
@@ -154,6 +156,9 @@ class _Share:
         #: the source uri as the request gives it, and as the build container sees it
         self.original_uri = str(request.source.get("uri", ""))
         self.container_uri: str | None = None
+        #: environment the build container needs (DOCKER_CONFIG when it gets credentials)
+        self.environment: dict[str, str] = {}
+        self.has_secrets = False
 
     def container_path(self, host_path: str) -> str:
         return f"{CONTAINER_SHARE}/{os.path.relpath(host_path, self.path)}"
@@ -192,11 +197,57 @@ class _Share:
             plugin_files.append(self.container_path(target))
         data["plugin_files"] = plugin_files
         data["log_file"] = f"{CONTAINER_SHARE}/{LOG_NAME}"
+        self._pass_credentials(data)
         self.data = data
-        from atomic_reactor._secrets import write_private_file
+        from atomic_reactor._secrets import registered_secrets, write_private_file
 
         # it may hold credentials (--substitute-secret): 0600, removed with the directory
         write_private_file(os.path.join(self.path, BUILD_JSON), json.dumps(data, indent=2))
+        secrets = registered_secrets()
+        if secrets:  # so that the build inside masks them too
+            write_private_file(os.path.join(self.path, SECRETS_JSON), json.dumps(secrets))
+            self.has_secrets = True
+
+    def _pass_credentials(self, data: dict[str, Any]) -> None:
+        """Give the container the registry credentials the host would use.
+
+        The host's docker config and the ``secret`` paths of registry plugins are not
+        visible inside; their credentials for the registries this build talks to go
+        into a private docker config in the shared directory instead.
+        """
+        import base64
+
+        from atomic_reactor._auth import resolve_auth
+        from atomic_reactor._secrets import write_private_file
+
+        secrets: dict[str, str | None] = {}
+        for registry in [data.get("parent_registry"), *data.get("target_registries", [])]:
+            if registry:
+                secrets.setdefault(str(registry), None)
+        for key in ("postbuild_plugins", "exit_plugins"):
+            for plugin in data.get(key) or []:
+                registries = (plugin.get("args") or {}).get("registries")
+                if plugin.get("name") not in ("tag_and_push", "delete_from_registry") or \
+                        not isinstance(registries, dict):
+                    continue
+                for registry, conf in registries.items():
+                    if isinstance(conf, dict) and conf.get("secret"):
+                        secrets[registry] = str(conf["secret"])
+                        conf["secret"] = None  # the host path means nothing inside
+                    else:
+                        secrets.setdefault(registry, None)
+        auths = {}
+        for registry, secret in secrets.items():
+            found = resolve_auth(registry, secret)
+            if found is not None:
+                token = base64.b64encode(f"{found.username}:{found.password}".encode())
+                auths[registry] = {"auth": token.decode()}
+        if auths:
+            config_dir = os.path.join(self.path, DOCKER_CONFIG_DIR)
+            os.makedirs(config_dir, mode=0o700, exist_ok=True)
+            write_private_file(os.path.join(config_dir, "config.json"),
+                               json.dumps({"auths": auths}))
+            self.environment["DOCKER_CONFIG"] = f"{CONTAINER_SHARE}/{DOCKER_CONFIG_DIR}"
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -222,7 +273,7 @@ def _engine_socket(address: str) -> tuple[str | None, dict[str, str]]:
                      "container (use a unix socket or tcp://)")
 
 
-def _command(relay: bool) -> list[str]:
+def _command(relay: bool, secrets: bool = False) -> list[str]:
     command = ["atomic-reactor"]
     if logging.getLogger("atomic_reactor").isEnabledFor(logging.DEBUG):
         command.append("--verbose")
@@ -231,6 +282,8 @@ def _command(relay: bool) -> list[str]:
                 "--results-file", f"{CONTAINER_SHARE}/{RESULTS_JSON}"]
     if relay:
         command += ["--relay-dir", CONTAINER_RELAY]
+    if secrets:
+        command += ["--secrets-file", f"{CONTAINER_SHARE}/{SECRETS_JSON}"]
     return command
 
 
@@ -542,8 +595,9 @@ def run_in_build_container(
                         binds[relay_dir] = (CONTAINER_RELAY, "rw")
                     spec_args["privileged"] = True
                 spec = ContainerSpec(
-                    image=build_image, command=_command(relay is not None),
-                    environment={"PYTHONUNBUFFERED": "1", **environment}, binds=binds,
+                    image=build_image, command=_command(relay is not None, share.has_secrets),
+                    environment={"PYTHONUNBUFFERED": "1", **environment, **share.environment},
+                    binds=binds,
                     labels={CONTAINER_LABEL: method, "io.atomic-reactor.image": request.image},
                     **spec_args)
                 logger.info("building %s in a build container from %s (method %s)",

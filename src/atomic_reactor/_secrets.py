@@ -211,3 +211,21 @@ def _reset_for_tests() -> None:
     with _register.lock:
         _register.values.clear()
         _register.pattern = None
+
+
+def load_secrets_file(path: str | os.PathLike[str]) -> int:
+    """Register every value of a JSON list of secrets (what a build container gets)."""
+    import json
+
+    from atomic_reactor.errors import BuildJsonError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BuildJsonError(f"cannot read the secrets file {path}: "
+                             f"{type(exc).__name__}") from None
+    if not isinstance(values, list):
+        raise BuildJsonError(f"the secrets file {path} must hold a JSON list")
+    return sum(1 for value in values if isinstance(value, str) and register_secret(value))
+

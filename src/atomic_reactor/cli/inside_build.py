@@ -39,10 +39,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         dest="plugin_files", help="load plugins from this Python file")
     # set by the host for privileged build containers: loopback addresses to relay
     parser.add_argument("--relay-dir", metavar="DIR", help=argparse.SUPPRESS)
+    # set by the host: a JSON list of values to mask in everything this build prints/writes
+    parser.add_argument("--secrets-file", metavar="FILE", help=argparse.SUPPRESS)
 
 
 def cmd_inside_build(args: argparse.Namespace) -> int:
     from atomic_reactor._inside_build import build_inside
+
+    if args.secrets_file:
+        from atomic_reactor._secrets import load_secrets_file
+
+        load_secrets_file(args.secrets_file)
 
     results = build_inside(args.input, args.input_arg, args.substitute,
                            dont_pull_base_image=args.dont_pull_base_image,

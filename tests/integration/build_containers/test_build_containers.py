@@ -501,3 +501,32 @@ def test_create_build_image_bad_input(tmp_path: Path) -> None:
                     "--reactor-local-path", str(tmp_path)])
     assert done.returncode == 2
     assert "is not an atomic-reactor checkout" in done.stderr
+
+
+@pytest.mark.parametrize("method", ["hostdocker", "privileged"])
+def test_build_container_gets_credentials_and_masks_secrets(
+        method: str, hostdocker_build_image: BuildImageInfo,
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, auth_registry: Registry, docker_config: Path, private_tmp: Path,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials the host would use reach the container; its output masks them."""
+    from atomic_reactor import _secrets
+
+    build_image = hostdocker_build_image if method == "hostdocker" else privileged_build_image
+    assert auth_registry.password is not None
+    _secrets.register_secret(auth_registry.password)
+    monkeypatch.setattr(_container_build, "_PRIVILEGED_REFUSED", set())
+    caplog.set_level(logging.DEBUG, logger="atomic_reactor")
+    context = _context(tmp_path / "src", base_image,
+                       f"RUN echo leaked={auth_registry.password}")
+    name = unique()
+    results = BUILDERS[method](build_image.image, path_source(context), f"{name}:1",
+                               parent_registry=registry.address,
+                               target_registries=[auth_registry.address])
+    results.raise_for_status()
+    pushed = results.digests[auth_registry.address][f"{auth_registry.address}/{name}:1"]
+    assert pushed.startswith("sha256:")
+    assert auth_registry.password not in results.to_json()
+    assert any("leaked=***" in r.getMessage() for r in caplog.records)
+    assert not any(auth_registry.password in r.getMessage() for r in caplog.records)
+    assert _leftovers(private_tmp) == []
