@@ -98,7 +98,7 @@ def build_image_in_privileged_container(
     (other parameters as :func:`build_image_here`)
     :return: BuildResults, read back from the build container
     """
-    from atomic_reactor._container_build import run_in_build_container
+    from atomic_reactor._buildcontainer.run import run_in_build_container
 
     kwargs = dict(kwargs)
     keep = bool(kwargs.pop("keep_build_container", False))
@@ -131,7 +131,7 @@ def build_image_using_hosts_docker(
     (other parameters as :func:`build_image_here`)
     :return: BuildResults, read back from the build container
     """
-    from atomic_reactor._container_build import run_in_build_container
+    from atomic_reactor._buildcontainer.run import run_in_build_container
 
     kwargs = dict(kwargs)
     keep = bool(kwargs.pop("keep_build_container", False))

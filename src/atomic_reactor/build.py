@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
-from atomic_reactor._dockerfile import Stage, external_images, final_base, parse_stages
+from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
 from atomic_reactor._engine.base import EngineEvent
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import BuildFailed, ImageNotFound

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from atomic_reactor._auth import resolve_auth
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._engine.base import ContainerEngine, ContainerSpec, EngineEvent, RegistryAuth
 from atomic_reactor._reference import ImageName
+from atomic_reactor._registry.auth import resolve_auth
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import (
     AtomicReactorError,

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from tests.integration.helpers import git_repo, run_cli, unique, write_context, write_plugin_file
 from tests.support.env import BaseImage, Registry, find_free_port
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from tests.integration.helpers import REPO_ROOT, run_cli
 from tests.support.env import Registry, ensure_base_image, push_base_image
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import (
     AuthenticationError,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import BuildFailed, PluginConfigError, PluginFailed, SourceError

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._auth import default_docker_config, load_auth_file, resolve_auth
 from atomic_reactor._engine.base import RegistryAuth
+from atomic_reactor._registry.auth import default_docker_config, load_auth_file, resolve_auth
 from atomic_reactor.errors import AuthenticationError, RegistryError
 
 PASSWORD = "pa55-w0rd-do-not-leak"

@@ -13,14 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor import _container_build
-from atomic_reactor._build_image import context_digest, make_wheels, prepare_context
-from atomic_reactor._container_build import (
+from atomic_reactor._buildcontainer import run as _container_build
+from atomic_reactor._buildcontainer.image import context_digest, make_wheels, prepare_context
+from atomic_reactor._buildcontainer.relay import (
+    MAP_FILE,
+    LoopbackForwarder,
+    LoopbackRelay,
+    loopback_endpoints,
+)
+from atomic_reactor._buildcontainer.run import (
     _no_results_error,
     buildroot_reference,
     run_in_build_container,
 )
-from atomic_reactor._relay import MAP_FILE, LoopbackForwarder, LoopbackRelay, loopback_endpoints
 from atomic_reactor._request import BuildRequest
 from atomic_reactor.errors import (
     BuildFailed,

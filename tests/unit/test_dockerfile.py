@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor._dockerfile import (
+from atomic_reactor._dockerfile.parse import (
     MAX_DOCKERFILE_BYTES,
     Stage,
     external_images,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor import _inside_build
-from atomic_reactor._inside_build import (
+from atomic_reactor._buildcontainer import inside as _inside_build
+from atomic_reactor._buildcontainer.inside import (
     build_inside,
     choose_input,
     parse_input_args,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor._auth import register_config_secrets, resolve_auth
 from atomic_reactor._engine.base import RegistryAuth
 from atomic_reactor._files import write_text_atomic
+from atomic_reactor._registry.auth import register_config_secrets, resolve_auth
 from atomic_reactor._request import apply_substitutions
 from atomic_reactor._results import BuildResults
 from atomic_reactor._secrets import (

@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_create_build_image(args: argparse.Namespace) -> int:
-    from atomic_reactor._build_image import create_build_image
+    from atomic_reactor._buildcontainer.image import create_build_image
 
     built = create_build_image(args.dockerfile_dir, args.image,
                                reactor_local_path=args.reactor_local_path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# as in atomic_reactor._inside_build (not imported here: --help stays fast)
+# as in atomic_reactor._buildcontainer.inside (not imported here: --help stays fast)
 INPUTS = ("auto", "path", "env", "osv3")
 DEFAULT_BUILD_JSON = "/run/share/build.json"
 DEFAULT_ENV_NAME = "BUILD_JSON"
@@ -44,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_inside_build(args: argparse.Namespace) -> int:
-    from atomic_reactor._inside_build import build_inside
+    from atomic_reactor._buildcontainer.inside import build_inside
 
     if args.secrets_file:
         from atomic_reactor._secrets import load_secrets_file

@@ -275,7 +275,7 @@ def _secret_substitutions(args: argparse.Namespace) -> list[str]:
 
 def _register_config_secrets() -> None:
     """Mask the passwords of the docker config from the start, before any is used."""
-    from atomic_reactor._auth import register_config_secrets
+    from atomic_reactor._registry.auth import register_config_secrets
 
     register_config_secrets()
 
@@ -334,7 +334,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         finally:
             _uninstall_progress(renderer)
     else:
-        from atomic_reactor._container_build import run_in_build_container
+        from atomic_reactor._buildcontainer.run import run_in_build_container
 
         keep = bool(getattr(args, "keep_build_container", False))
         results = _run(lambda: run_in_build_container(method, request,

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
 

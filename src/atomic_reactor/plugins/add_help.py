@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
 

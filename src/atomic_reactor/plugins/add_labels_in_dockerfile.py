@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
 

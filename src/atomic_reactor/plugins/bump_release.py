@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import DockerfileError, ImageNotFound, InvalidImageName
 from atomic_reactor.plugin import PreBuildPlugin

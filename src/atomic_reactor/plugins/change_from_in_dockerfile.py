@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import ImageNotFound, InvalidImageName
 from atomic_reactor.plugin import PreBuildPlugin

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from atomic_reactor._reference import ImageName
-from atomic_reactor._registry import DeleteNotAllowed, RegistryClient
+from atomic_reactor._registry.client import DeleteNotAllowed, RegistryClient
 from atomic_reactor.errors import PluginConfigError, RegistryError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, ExitPlugin
 

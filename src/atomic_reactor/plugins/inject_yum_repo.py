@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._files import write_text_atomic
 from atomic_reactor._repofiles import (
     REPOS_DIR,

@@ -35,7 +35,7 @@ import docker
 import docker.errors
 import pytest
 
-from atomic_reactor._build_image import context_digest, create_build_image, make_wheels
+from atomic_reactor._buildcontainer.image import context_digest, create_build_image, make_wheels
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AtomicReactorError
 from tests.integration.helpers import REPO_ROOT

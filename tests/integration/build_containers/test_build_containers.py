@@ -24,9 +24,9 @@ import docker
 import docker.errors
 import pytest
 
-from atomic_reactor import _container_build
-from atomic_reactor._container_build import CONTAINER_LABEL
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._buildcontainer import run as _container_build
+from atomic_reactor._buildcontainer.run import CONTAINER_LABEL
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._results import BuildResults
 from atomic_reactor.api import (
     build_image_here,

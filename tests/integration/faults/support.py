@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.core import DockerTasker, RetryPolicy
 from tests.support.env import Registry, check_stream
 

@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from atomic_reactor._engine.base import EngineEvent
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.core import DockerTasker
 from tests.integration.faults.support import SIGNALS, CliBuild, CliProcess, containers_with
 from tests.integration.helpers import unique, write_context

@@ -15,7 +15,7 @@ import logging
 import docker
 import pytest
 
-from atomic_reactor._registry import ManifestNotFound, RegistryClient
+from atomic_reactor._registry.client import ManifestNotFound, RegistryClient
 from atomic_reactor._retry import RetryPolicy, is_transient
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AuthenticationError, PullError, PushError, RegistryError

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from tests.integration.helpers import path_source, unique, write_context, write_plugin_file
 from tests.integration.hostile.conftest import Outcome
 from tests.support.env import BaseImage, Registry
@@ -24,7 +24,7 @@ from tests.support.env import BaseImage, Registry
 LEAKY_PLUGINS = '''
 import logging
 
-from atomic_reactor._auth import resolve_auth
+from atomic_reactor._registry.auth import resolve_auth
 from atomic_reactor.plugin import ExitPlugin, PostBuildPlugin, PreBuildPlugin
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._results import BuildResults
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, run_cli, unique, write_context

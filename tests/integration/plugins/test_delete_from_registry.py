@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from atomic_reactor._registry import ManifestNotFound, RegistryClient
+from atomic_reactor._registry.client import ManifestNotFound, RegistryClient
 from atomic_reactor.api import build_image_here
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.delete_from_registry import DeleteFromRegistryPlugin

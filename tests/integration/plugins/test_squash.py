@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from atomic_reactor._archive import checksum_file
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage, Registry

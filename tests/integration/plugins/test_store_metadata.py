@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import build_image_here
 from atomic_reactor.errors import BuildCancelled
 from atomic_reactor.plugins.store_metadata import metadata_schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import BuildResults, build_image_here
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage, Registry

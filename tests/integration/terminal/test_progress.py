@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from atomic_reactor._registry import RegistryClient
+from atomic_reactor._registry.client import RegistryClient
 from tests.integration.helpers import run_cli, unique, write_context
 from tests.support.env import BaseImage, Registry
 

@@ -1,4 +1,4 @@
-"""atomic_reactor._dfedit: Dockerfile editing helpers (no engine)."""
+"""atomic_reactor._dockerfile.edit: Dockerfile editing helpers (no engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from atomic_reactor import _dfedit
+from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import DockerfileError, ImageNotFound
 from tests.unit.plugins.dockerfile_fakes import FakeTasker, image

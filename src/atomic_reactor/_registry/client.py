@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from atomic_reactor._auth import resolve_auth
 from atomic_reactor._engine.base import RegistryAuth
+from atomic_reactor._registry.auth import resolve_auth
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AuthenticationError, ImageNotFound, RegistryError
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atomic_reactor._dockerfile import parse_stages, read_dockerfile
+from atomic_reactor._dockerfile.parse import parse_stages, read_dockerfile
 from atomic_reactor.errors import DockerfileError, ImageNotFound
 
 if TYPE_CHECKING:

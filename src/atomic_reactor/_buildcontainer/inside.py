@@ -243,7 +243,7 @@ def build_inside(
 
     Errors in the input are raised after a results file recording them was written;
     build failures are in the returned results, as for ``build_image_here``.
-    ``relay_dir`` holds the host's loopback relays (see :mod:`atomic_reactor._relay`).
+    ``relay_dir`` holds the host's loopback relays (see ``_buildcontainer.relay``).
     """
     target = results_file or default_results_file()
     try:
@@ -290,7 +290,7 @@ def _forwarding(relay_dir: str | None) -> Iterator[None]:
     if not relay_dir:
         yield
         return
-    from atomic_reactor._relay import LoopbackForwarder
+    from atomic_reactor._buildcontainer.relay import LoopbackForwarder
 
     with LoopbackForwarder(relay_dir):
         yield

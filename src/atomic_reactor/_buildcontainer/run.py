@@ -15,7 +15,7 @@ live (as build output), waits, and returns those results with ``container_id`` a
     the build container runs an engine of its own (the build image's entrypoint
     starts ``dockerd``) in a network namespace of its own; loopback addresses the
     request names (``127.0.0.1:5000``) are relayed to the host's (see
-    :mod:`atomic_reactor._relay`). When the engine refuses ``--privileged`` (a kernel
+    :mod:`atomic_reactor._buildcontainer.relay`). When the engine refuses ``--privileged`` (a kernel
     withholding a capability: "unable to apply caps"), the container runs with every
     capability but ``CAP_SYS_RESOURCE`` and without seccomp/AppArmor confinement
     instead, which is enough for a nested engine; a warning says so.
@@ -217,7 +217,7 @@ class _Share:
         """
         import base64
 
-        from atomic_reactor._auth import resolve_auth
+        from atomic_reactor._registry.auth import resolve_auth
         from atomic_reactor._secrets import write_private_file
 
         secrets: dict[str, str | None] = {}
@@ -586,7 +586,10 @@ def run_in_build_container(
                         binds[os.path.realpath(socket_path)] = (DOCKER_SOCKET, "rw")
                     spec_args["network_mode"] = "host"
                 else:
-                    from atomic_reactor._relay import LoopbackRelay, loopback_endpoints
+                    from atomic_reactor._buildcontainer.relay import (
+                        LoopbackRelay,
+                        loopback_endpoints,
+                    )
 
                     endpoints = loopback_endpoints(share.data, share.dockerfile_text)
                     if endpoints:

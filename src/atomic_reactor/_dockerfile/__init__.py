@@ -1,0 +1,1 @@
+"""Dockerfiles: reading them and their stages (``parse``), editing them (``edit``)."""

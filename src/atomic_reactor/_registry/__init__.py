@@ -1,0 +1,1 @@
+"""Talking to registries directly: the HTTP API client and where credentials come from."""
