@@ -80,9 +80,11 @@ def test_forwards_on_one_kept_alive_connection(proxy: FaultProxy) -> None:
                  encode_chunked=True)
     assert conn.getresponse().read() == b"PATCH /v2/a/blobs/uploads/u 7"
     conn.close()
-    assert [(s.method, s.outcome) for s in proxy.log] == [
-        ("GET", "forwarded"), ("GET", "forwarded"), ("HEAD", "forwarded"),
-        ("PATCH", "forwarded")]
+    expected = [("GET", "forwarded"), ("GET", "forwarded"), ("HEAD", "forwarded"),
+                ("PATCH", "forwarded")]
+    # the proxy records a request once it relayed the whole response: wait for it
+    assert proxy.wait_for(lambda log: len(log) >= len(expected), timeout=10)
+    assert [(s.method, s.outcome) for s in proxy.log] == expected
 
 
 def test_status_fault_first_n_matching_then_forwards(proxy: FaultProxy) -> None:
@@ -110,6 +112,7 @@ def test_drop_cuts_the_body_after_k_bytes(proxy: FaultProxy) -> None:
     conn = _connection(proxy)  # the next one goes through
     conn.request("PATCH", "/v2/a/blobs/uploads/u", body=b"x" * 100)
     assert conn.getresponse().read() == b"PATCH /v2/a/blobs/uploads/u 100"
+    assert proxy.wait_for(lambda log: len(log) >= 2, timeout=10)
     assert [s.outcome for s in proxy.log] == ["drop", "forwarded"]
 
 
