@@ -13,17 +13,16 @@ import logging
 import shutil
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import BuildResults, ExportedImage, PushedImage, jsonable
 from atomic_reactor._retry import RetryPolicy
+from atomic_reactor._signals import Cancellation
 from atomic_reactor.build import BuildResult, InsideBuilder
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import (
@@ -94,45 +93,6 @@ class TagConf:
     def add_primary_images(self, images: Sequence[ImageName | str]) -> None:
         for image in images:
             self.add_primary_image(image)
-
-
-class _Cancellation:
-    """Turns SIGTERM and SIGINT into :class:`BuildCancelled` while a build runs (main
-    thread only), so a Ctrl-C runs the same clean-up paths as a SIGTERM. SIGINT is
-    taken over only from Python's default handler, never from an application's own.
-    """
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: Any = None
-        self._installed = False
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        del frame
-        if self.signum is None:
-            self.signum = signum
-            raise BuildCancelled(signum)
-        logger.warning("received %s again while cleaning up; finishing clean-up first",
-                       signal.Signals(signum).name)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        self._previous = signal.signal(signal.SIGTERM, self._handler)
-        previous_int = signal.getsignal(signal.SIGINT)
-        take_int = previous_int is signal.default_int_handler
-        if take_int:
-            signal.signal(signal.SIGINT, self._handler)
-        self._installed = True
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, self._previous)
-            if take_int:
-                signal.signal(signal.SIGINT, previous_int)
-            self._installed = False
 
 
 class DockerBuildWorkflow:
@@ -215,7 +175,7 @@ class DockerBuildWorkflow:
         #: set when a signal cancelled the build (exit plugins can look)
         self.cancelled: BuildCancelled | None = None
         self.workdir: str | None = None
-        self._cancellation: _Cancellation | None = None
+        self._cancellation: Cancellation | None = None
         self._started: float | None = None
         self._source_fetched = False
 
@@ -330,7 +290,7 @@ class DockerBuildWorkflow:
             raise
         self.log_file = build_log.path if build_log is not None else None
         self._started = time.monotonic()
-        cancellation = self._cancellation = _Cancellation()
+        cancellation = self._cancellation = Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
         try:
             with cancellation.installed(), \

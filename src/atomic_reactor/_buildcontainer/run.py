@@ -33,11 +33,9 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
-from types import FrameType
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -45,6 +43,7 @@ from atomic_reactor._engine.base import ContainerSpec
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
+from atomic_reactor._signals import Cancellation
 from atomic_reactor.errors import (
     AtomicReactorError,
     BuildCancelled,
@@ -101,36 +100,6 @@ _EXIT_ERRORS: Mapping[int, type[AtomicReactorError]] = {
 
 
 # -- signals --------------------------------------------------------------------------
-
-
-class _Cancellation:
-    """SIGTERM and SIGINT raise :class:`BuildCancelled` once; later ones wait for clean-up."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        #: set once clean-up began: signals then only say that it is under way
-        self.cleaning = False
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        del frame
-        if self.signum is None and not self.cleaning:
-            self.signum = signum
-            raise BuildCancelled(signum)
-        logger.warning("received %s; removing the build container first",
-                       signal.Signals(signum).name)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.signal(sig, self._handler)
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 # -- preparing the shared directory ------------------------------------------------------
@@ -573,7 +542,7 @@ def run_in_build_container(
     relay: Any = None
     relay_dir: str | None = None
     container_id: str | None = None
-    cancellation = _Cancellation()
+    cancellation = Cancellation(busy="removing the build container first")
     with cancellation.installed():
         try:
             try:
