@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -39,11 +38,10 @@ from atomic_reactor._buildcontainer.image import context_digest, create_build_im
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AtomicReactorError
 from tests.integration.helpers import REPO_ROOT
-from tests.support.env import EnvError, check_stream, engine_lock, split_reference
+from tests.support.debian import DEBIAN_IMAGE, ensure_debian_image
+from tests.support.debian import image_id as _image_id
+from tests.support.env import EnvError, engine_lock
 
-DEBIAN_IMAGE = "atomic-reactor-test/debian:bookworm-minbase"
-MIRROR_ENV = "ATOMIC_REACTOR_TEST_DEBIAN_MIRROR"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BUILDERS = {
     "hostdocker": ("images/dockerhost-builder", "atomic-reactor-test/dockerhost-builder"),
     "privileged": ("images/privileged-builder", "atomic-reactor-test/privileged-builder"),
@@ -58,66 +56,6 @@ class BuildImageInfo:
     image: str
     image_id: str
     rebuilt: bool
-
-
-def _image_id(api: docker.APIClient, ref: str) -> str | None:
-    try:
-        return str(api.inspect_image(ref)["Id"])
-    except docker.errors.NotFound:
-        return None
-
-
-def _debootstrap() -> str:
-    found = shutil.which("debootstrap") or (
-        "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
-    if found is None:
-        raise EnvError("debootstrap is missing: install the Debian package debootstrap "
-                       "(bash scripts/ensure-env.sh does)")
-    return found
-
-
-def _rootfs_tarball(scratch: Path) -> Path:
-    root = scratch / "rootfs"
-    mirror = os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-    done = subprocess.run([_debootstrap(), "--variant=minbase", "bookworm", str(root), mirror],
-                          capture_output=True, text=True, check=False, timeout=900)
-    if done.returncode != 0:
-        raise EnvError(f"debootstrap bookworm from {mirror} failed:\n"
-                       f"{(done.stdout + done.stderr).strip()[-800:]}")
-    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for path in (root / leftover).glob("*"):
-            if path.is_file():
-                path.unlink()
-    tarball = scratch / "rootfs.tar"
-    done = subprocess.run(
-        ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(tarball),
-         "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "."],
-        capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise EnvError(f"packing the debootstrap root failed: {done.stderr.strip()[-500:]}")
-    shutil.rmtree(root, ignore_errors=True)
-    return tarball
-
-
-def ensure_debian_image(api: docker.APIClient) -> str:
-    """Id of :data:`DEBIAN_IMAGE`, made with debootstrap when the engine lacks it."""
-    existing = _image_id(api, DEBIAN_IMAGE)
-    if existing is not None:
-        return existing
-    with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-") as scratch:
-        tarball = _rootfs_tarball(Path(scratch))
-        repository, tag = split_reference(DEBIAN_IMAGE)
-        with engine_lock():
-            existing = _image_id(api, DEBIAN_IMAGE)
-            if existing is not None:
-                return existing
-            output = api.import_image(src=str(tarball), repository=repository, tag=tag,
-                                      changes=['CMD ["/bin/bash"]'])
-            check_stream([output], f"docker import {DEBIAN_IMAGE}")
-    image_id = _image_id(api, DEBIAN_IMAGE)
-    if image_id is None:
-        raise EnvError(f"docker import {DEBIAN_IMAGE} reported success but no image exists")
-    return image_id
 
 
 @pytest.fixture(scope="session")
