@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from tests.integration.helpers import Outcome, run_cli, unique
 from tests.support.env import (
     BASE_IMAGE,
     BaseImage,
@@ -137,3 +138,29 @@ def docker_config(
 def workdir(tmp_path: Path) -> Path:
     """A fresh per-test working directory."""
     return tmp_path
+
+
+# -- the command line, and what it leaves behind -------------------------------------
+
+
+@pytest.fixture
+def cli(engine: docker.APIClient, tmp_path: Path) -> Callable[..., Outcome]:
+    """Run ``atomic-reactor`` with a TMPDIR of its own; list what it left there and in
+    the engine (containers, images)."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Outcome:
+        tmp = tmp_path / f"tmpdir-{unique()}"
+        tmp.mkdir()
+        containers = {c["Id"] for c in engine.containers(all=True)}
+        images = {i["Id"] for i in engine.images(all=True)}
+        done = run_cli(list(args), env={"TMPDIR": str(tmp), **(env or {})})
+        leftovers = sorted(p.name for p in tmp.iterdir() if p.name != "atomic-reactor-locks")
+        return Outcome(
+            code=done.returncode, stdout=done.stdout, stderr=done.stderr,
+            tmp_leftovers=leftovers,
+            new_containers=[c["Id"] for c in engine.containers(all=True)
+                            if c["Id"] not in containers],
+            new_images=[i["Id"] for i in engine.images(all=True) if i["Id"] not in images],
+        )
+
+    return run

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +62,18 @@ def run_cli(args: Sequence[str], *, env: Mapping[str, str] | None = None, timeou
 def write_plugin_file(path: Path, source: str) -> Path:
     path.write_text(textwrap.dedent(source).lstrip())
     return path
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    tmp_leftovers: list[str]
+    new_containers: list[str]
+    new_images: list[str]
+
+    def last_line(self) -> str:
+        lines = self.stderr.strip().splitlines()
+        assert lines, "nothing on stderr"
+        return lines[-1]

@@ -8,50 +8,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pytest
 
 from atomic_reactor._registry.client import RegistryClient
-from tests.integration.helpers import git_repo, run_cli, unique, write_context, write_plugin_file
+from tests.integration.helpers import Outcome, git_repo, unique, write_context, write_plugin_file
 from tests.support.env import BaseImage, Registry, find_free_port
 
 SECRET = "s3cr3t-never-printed"
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-    tmp_leftovers: list[str]
-    new_containers: list[str]
-    new_images: list[str]
-
-
-@pytest.fixture
-def cli(engine: docker.APIClient, tmp_path: Path) -> Callable[..., Outcome]:
-    """Run the CLI with its own TMPDIR; report what it left behind."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Outcome:
-        tmp = tmp_path / f"tmpdir-{unique()}"
-        tmp.mkdir()
-        containers = {c["Id"] for c in engine.containers(all=True)}
-        images = {i["Id"] for i in engine.images(all=True)}
-        done = run_cli(list(args), env={"TMPDIR": str(tmp), **(env or {})})
-        leftovers = sorted(p.name for p in tmp.iterdir() if p.name != "atomic-reactor-locks")
-        return Outcome(
-            code=done.returncode, stdout=done.stdout, stderr=done.stderr,
-            tmp_leftovers=leftovers,
-            new_containers=[c["Id"] for c in engine.containers(all=True)
-                            if c["Id"] not in containers],
-            new_images=[i["Id"] for i in engine.images(all=True) if i["Id"] not in images],
-        )
-
-    return run
 
 
 def _assert_clean_failure(outcome: Outcome, code: int, *needles: str) -> None:
@@ -260,8 +227,3 @@ def test_verbose_shows_traceback(cli: Callable[..., Outcome], tmp_path: Path) ->
     out = cli("-v", "build", "path", "--uri", str(tmp_path / "nowhere"), "--image", unique())
     assert out.code == 2
     assert "Traceback" in out.stderr
-
-
-@pytest.fixture(autouse=True)
-def _no_engine_warnings() -> Iterator[None]:
-    yield

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from atomic_reactor._dockerfile.parse import MAX_DOCKERFILE_BYTES
-from tests.integration.helpers import unique
-from tests.integration.hostile.conftest import Outcome
+from tests.integration.helpers import Outcome, unique
 from tests.support.env import BaseImage, Registry
 
 

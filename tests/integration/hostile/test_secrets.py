@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atomic_reactor._registry.client import RegistryClient
-from tests.integration.helpers import path_source, unique, write_context, write_plugin_file
-from tests.integration.hostile.conftest import Outcome
+from tests.integration.helpers import Outcome, path_source, unique, write_context, write_plugin_file
 from tests.support.env import BaseImage, Registry
 
 LEAKY_PLUGINS = '''
