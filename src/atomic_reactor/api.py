@@ -21,9 +21,11 @@ from typing import Any
 
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
+from atomic_reactor._secrets import register_secret
 
 __all__ = [
     "BuildResults",
+    "register_secret",
     "build_image_here",
     "build_image_in_privileged_container",
     "build_image_using_hosts_docker",
