@@ -25,10 +25,10 @@ from atomic_reactor._secrets import register_secret
 
 __all__ = [
     "BuildResults",
-    "register_secret",
     "build_image_here",
     "build_image_in_privileged_container",
     "build_image_using_hosts_docker",
+    "register_secret",
 ]
 
 
