@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import socket
 import struct
 import threading
@@ -373,8 +374,9 @@ class FaultProxy:
                     self._record(Seen(method.upper(), path, "drop"))
                     reset = fault.reset
                     raise _Cut("dropped on purpose")
-                status, keep = self._relay_response(up_reader, client, method)
-                self._record(Seen(method.upper(), path, "forwarded", status))
+                seen = functools.partial(Seen, method.upper(), path, "forwarded")
+                _, keep = self._relay_response(
+                    up_reader, client, method, lambda code, seen=seen: self._record(seen(code)))
                 if not keep or "close" in headers.get("connection", "").lower():
                     return
         except (_Cut, OSError, ValueError):
@@ -383,14 +385,18 @@ class FaultProxy:
             self._close(upstream, reset)
             self._close(client, reset)
 
-    def _relay_response(self, up_reader: _Reader, client: socket.socket, method: str
-                        ) -> tuple[int, bool]:
+    def _relay_response(self, up_reader: _Reader, client: socket.socket, method: str,
+                        on_status: Callable[[int], None]) -> tuple[int, bool]:
+        """Relay one response; ``on_status`` hears its final status before the client
+        does, so whoever reads the proxy's log after the response sees the request."""
         while True:
             head = up_reader.head()
             if head is None:
                 raise _Cut("upstream closed")
             status_line, headers = _parse_head(head)
             status = int(status_line.split(" ", 2)[1])
+            if status >= 200:
+                on_status(status)
             client.sendall(head)
             if 100 <= status < 200:
                 continue
