@@ -275,6 +275,9 @@ class FaultProxy:
         with self._lock:
             return self._lock.wait_for(lambda: predicate(list(self.log)), timeout=timeout)
 
+    def _record_forward(self, method: str, path: str, status: int) -> None:
+        self._record(Seen(method, path, "forwarded", status))
+
     def _record(self, seen: Seen) -> None:
         with self._lock:
             self.log.append(seen)
@@ -374,9 +377,8 @@ class FaultProxy:
                     self._record(Seen(method.upper(), path, "drop"))
                     reset = fault.reset
                     raise _Cut("dropped on purpose")
-                seen = functools.partial(Seen, method.upper(), path, "forwarded")
-                _, keep = self._relay_response(
-                    up_reader, client, method, lambda code, seen=seen: self._record(seen(code)))
+                record = functools.partial(self._record_forward, method.upper(), path)
+                _, keep = self._relay_response(up_reader, client, method, record)
                 if not keep or "close" in headers.get("connection", "").lower():
                     return
         except (_Cut, OSError, ValueError):
