@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from atomic_reactor.plugin import PHASES, PluginLibrary, plugin_schema
+from atomic_reactor.plugin import PHASES, Plugin, PluginLibrary, plugin_schema
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 PHASE_TITLES = {"prebuild": "Pre-build", "prepublish": "Pre-publish",
@@ -56,7 +56,7 @@ def _params(plugin: type) -> dict[str, str]:
     return found
 
 
-def _section(key: str, plugin: type) -> str:
+def _section(key: str, plugin: type[Plugin]) -> str:
     doc = inspect.getdoc(plugin) or "(undocumented)"
     schema = plugin_schema(plugin)
     params = _params(plugin)
@@ -80,7 +80,7 @@ def _section(key: str, plugin: type) -> str:
 
 def render() -> str:
     library = PluginLibrary()
-    by_phase: dict[str, list[tuple[str, type]]] = {phase: [] for phase in PHASES}
+    by_phase: dict[str, list[tuple[str, type[Plugin]]]] = {phase: [] for phase in PHASES}
     broken = []
     for key in library.names():
         try:

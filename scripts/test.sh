@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (also what CI runs via .ci/run):
 #   1. scripts/ensure-env.sh (packages, dockerd, .venv)
-#   2. ruff check src tests
-#   3. mypy (configured in pyproject.toml)
+#   2. ruff check src tests bench scripts
+#   3. mypy --strict over src, tests, bench and scripts (configured in pyproject.toml)
 #   4. pytest tests/unit
 #   5. pytest tests/integration
 # Every stage runs even if an earlier one failed; the exit status is non-zero
@@ -63,7 +63,7 @@ pytest_stage() {
     esac
 }
 
-stage "ruff check src tests" "$BIN/ruff" check src tests
+stage "ruff check" "$BIN/ruff" check src tests bench scripts
 stage "mypy" "$BIN/mypy"
 pytest_stage "pytest tests/unit" tests/unit "$@"
 pytest_stage "pytest tests/integration" tests/integration "$@"

@@ -98,7 +98,7 @@ def run_payload(engine: docker.APIClient, image: str) -> str:
         engine.start(container["Id"])
         status = engine.wait(container["Id"], timeout=120)
         assert status["StatusCode"] == 0, status
-        return engine.logs(container["Id"]).decode().strip()
+        return str(engine.logs(container["Id"]).decode().strip())
     finally:
         engine.remove_container(container["Id"], force=True)
 

@@ -89,7 +89,7 @@ def test_fifty_builds_keep_memory_and_files_flat(tmp_path: Path, registry: Regis
         """)
     name = unique("memory")
     samples: dict[int, Sample] = {}
-    digests = set()
+    digests: set[str] = set()
     tracemalloc.start()
     try:
         with without_pytest_log_capture():

@@ -74,7 +74,7 @@ def _run(engine: docker.APIClient, image: str, argv: list[str]) -> str:
     try:
         engine.start(container["Id"])
         assert engine.wait(container["Id"], timeout=120)["StatusCode"] == 0
-        return engine.logs(container["Id"], stdout=True, stderr=False).decode()
+        return str(engine.logs(container["Id"], stdout=True, stderr=False).decode())
     finally:
         engine.remove_container(container["Id"], force=True)
 

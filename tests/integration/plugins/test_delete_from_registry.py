@@ -205,6 +205,7 @@ def test_missing_credentials_fail_and_keep_the_manifest(tmp_path: Path, base_ima
     assert results.error["plugin"] == KEY
     assert results.error["category"] == "registry"
     assert "credentials" in results.error["message"]
+    assert auth_registry.password is not None
     assert auth_registry.password not in json.dumps(results.to_dict())
     assert _digest(auth_registry, name, "1", secret=str(docker_config)) == \
         results.digests[target][f"{target}/{name}:1"]

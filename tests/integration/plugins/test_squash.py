@@ -55,7 +55,7 @@ def run_in(engine: docker.APIClient, image: str, script: str) -> str:
     try:
         engine.start(container["Id"])
         assert engine.wait(container["Id"], timeout=60)["StatusCode"] == 0
-        return engine.logs(container["Id"], stdout=True, stderr=True).decode()
+        return str(engine.logs(container["Id"], stdout=True, stderr=True).decode())
     finally:
         engine.remove_container(container["Id"], force=True)
 

@@ -397,7 +397,7 @@ def test_random_layers(tmp_path: Path, seed: int) -> None:
 
 
 def test_squashed_config_keeps_config_and_rewrites_history() -> None:
-    config = {
+    config: dict[str, Any] = {
         "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
         "config": {"Env": ["A=1"], "Cmd": ["sh"], "Entrypoint": ["/e"], "User": "1000",
                    "WorkingDir": "/w", "Labels": {"l": "v"}},
