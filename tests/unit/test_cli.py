@@ -244,3 +244,35 @@ def test_plugins_schema_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert one_error_line(captured.err) == f"{PREFIX} unknown plugin 'no_such_plugin'"
     assert captured.out == ""
+
+
+@pytest.mark.parametrize("option", ["--metadata-file", "--iidfile"])
+def test_unwritable_output_path_is_refused_before_building(
+        option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Dockerfile").write_text("FROM scratch\n")
+    missing = tmp_path / "no" / "such" / "out.json"
+    # the engine address is unusable: reaching it would be a different error
+    code = main(["build", "path", "--uri", str(source), "--image", "x:1",
+                 option, str(missing)])
+    assert code == 2
+    assert one_error_line(capsys.readouterr().err) == (
+        f"atomic-reactor: error: {option} {missing}: the directory {missing.parent} "
+        "does not exist")
+
+
+def test_internal_error_is_one_line_and_traceback_only_with_verbose(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from atomic_reactor.cli import main as cli_main
+
+    def broken(args: Any) -> int:
+        raise TypeError("unexpected thing")
+
+    monkeypatch.setitem(cli_main.COMMANDS, "plugins", broken)
+    assert main(["plugins"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("atomic-reactor: internal error: TypeError: unexpected thing "
+                           "(this is a bug; -v shows the traceback)")
+    assert main(["-v", "plugins"]) == 1
+    assert "Traceback" in capsys.readouterr().err

@@ -321,8 +321,25 @@ def _summary(results: BuildResults) -> None:
         print(f"pushed {pushed.image}@{pushed.digest}")
 
 
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse output files that could not be written, before anything is built."""
+    from atomic_reactor.errors import InputError
+
+    for option, path in (("--metadata-file", args.metadata_file), ("--iidfile", args.iidfile)):
+        if not path:
+            continue
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise InputError(f"{option} {path}: the directory {directory} does not exist")
+        if not os.access(directory, os.W_OK):
+            raise InputError(f"{option} {path}: the directory {directory} is not writable")
+        if os.path.isdir(path):
+            raise InputError(f"{option} {path} is a directory")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     _register_config_secrets()
+    _check_output_paths(args)
     request, method = _request_from_args(args)
     if method == "here":
         from atomic_reactor.inner import DockerBuildWorkflow
@@ -417,6 +434,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # e.g. an output file that cannot be written
+        if verbosity > 0:
+            logger.debug("error details", exc_info=True)
+        from atomic_reactor._secrets import redact
+
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{PROG}: error: {redact(exc.strerror or str(exc))}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback with -v
+        if verbosity > 0:
+            logger.debug("internal error", exc_info=True)
+        from atomic_reactor._secrets import redact
+
+        print(f"{PROG}: internal error: {type(exc).__name__}: {redact(str(exc))} "
+              "(this is a bug; -v shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def run() -> None:
