@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from types import ModuleType
@@ -136,12 +138,15 @@ class TestBuiltImagePlugin(PrePublishPlugin):
         self.tests = list(tests) if tests is not None else None
         self.results_dir = results_dir
         self.kwargs = kwargs
+        self._scratch: str | None = None
 
     def _results_dir(self) -> str:
         if os.path.isabs(self.results_dir):
             path = self.results_dir
         else:
-            base = self.workflow.workdir or os.getcwd()
+            if self.workflow.workdir is None:  # run outside a build: a scratch dir of its own
+                self._scratch = tempfile.mkdtemp(prefix="atomic-reactor-tests-")
+            base = self.workflow.workdir or self._scratch
             path = os.path.join(base, self.key, self.results_dir)
         try:
             os.makedirs(path, exist_ok=True)
@@ -207,6 +212,8 @@ class TestBuiltImagePlugin(PrePublishPlugin):
             if module is not None:
                 sys.modules.pop(module.__name__, None)
             source.cleanup()
+            if self._scratch:
+                shutil.rmtree(self._scratch, ignore_errors=True)
         if not passed:
             self.log.error("tests failed: %s", _summary(results))
             raise ImageTestsFailed(
