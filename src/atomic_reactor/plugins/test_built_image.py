@@ -144,9 +144,9 @@ class TestBuiltImagePlugin(PrePublishPlugin):
         if os.path.isabs(self.results_dir):
             path = self.results_dir
         else:
-            if self.workflow.workdir is None:  # run outside a build: a scratch dir of its own
-                self._scratch = tempfile.mkdtemp(prefix="atomic-reactor-tests-")
-            base = self.workflow.workdir or self._scratch
+            base = self.workflow.workdir
+            if base is None:  # run outside a build: a scratch dir of its own
+                base = self._scratch = tempfile.mkdtemp(prefix="atomic-reactor-tests-")
             path = os.path.join(base, self.key, self.results_dir)
         try:
             os.makedirs(path, exist_ok=True)
