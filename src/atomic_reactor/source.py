@@ -287,19 +287,28 @@ class Source(abc.ABC):
         self._path: str | None = None
         self._created: list[str] = []
         self._cleaned = False
-        if tmpdir is None:
-            self.tmpdir: str = tempfile.mkdtemp(prefix=_TMPDIR_PREFIX)
-            self._owns_tmpdir = True
-        else:
-            self.tmpdir = os.path.abspath(os.fspath(tmpdir))
-            self._owns_tmpdir = not os.path.isdir(self.tmpdir)
+        # without a tmpdir, one is made on first use: a Source that never fetches
+        # (a workflow refused before it ran, say) leaves nothing behind
+        self._tmpdir: str | None = None
+        self._owns_tmpdir = tmpdir is None
+        if tmpdir is not None:
+            self._tmpdir = os.path.abspath(os.fspath(tmpdir))
+            self._owns_tmpdir = not os.path.isdir(self._tmpdir)
             if self._owns_tmpdir:
                 try:
-                    os.makedirs(self.tmpdir)
+                    os.makedirs(self._tmpdir)
                 except OSError as exc:
                     raise SourceError(
-                        f"cannot create source tmpdir {self.tmpdir}: {exc.strerror or exc}"
+                        f"cannot create source tmpdir {self._tmpdir}: {exc.strerror or exc}"
                     ) from None
+
+    @property
+    def tmpdir(self) -> str:
+        """The directory this Source fetches into (made on first use when not given)."""
+        if self._tmpdir is None:
+            self._check_not_cleaned()
+            self._tmpdir = tempfile.mkdtemp(prefix=_TMPDIR_PREFIX)
+        return self._tmpdir
 
     # -- description ---------------------------------------------------------
 
@@ -311,7 +320,7 @@ class Source(abc.ABC):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(provider={self.provider!r}, uri={redact_uri(self.uri)!r}, "
-            f"dockerfile_path={self.dockerfile_path!r}, tmpdir={self.tmpdir!r})"
+            f"dockerfile_path={self.dockerfile_path!r}, tmpdir={self._tmpdir!r})"
         )
 
     # -- fetching ------------------------------------------------------------
@@ -402,7 +411,8 @@ class Source(abc.ABC):
     def cleanup(self) -> None:
         """Remove everything this source created. Safe to call more than once."""
         if self._owns_tmpdir:
-            _rmtree(self.tmpdir)
+            if self._tmpdir is not None:
+                _rmtree(self._tmpdir)
         else:
             for root in self._created:
                 _rmtree(root)
