@@ -252,14 +252,15 @@ def test_unwritable_output_path_is_refused_before_building(
     source = tmp_path / "src"
     source.mkdir()
     (source / "Dockerfile").write_text("FROM scratch\n")
-    missing = tmp_path / "no" / "such" / "out.json"
-    # the engine address is unusable: reaching it would be a different error
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    impossible = blocker / "sub" / "out.json"  # a directory cannot be made under a file
     code = main(["build", "path", "--uri", str(source), "--image", "x:1",
-                 option, str(missing)])
+                 option, str(impossible)])
     assert code == 2
     assert one_error_line(capsys.readouterr().err) == (
-        f"atomic-reactor: error: {option} {missing}: the directory {missing.parent} "
-        "does not exist")
+        f"atomic-reactor: error: {option} {impossible}: cannot create the directory "
+        f"{impossible.parent} (Not a directory)")
 
 
 def test_internal_error_is_one_line_and_traceback_only_with_verbose(

@@ -322,15 +322,19 @@ def _summary(results: BuildResults) -> None:
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:
-    """Refuse output files that could not be written, before anything is built."""
+    """Make the output files' directories; refuse paths that cannot be written, before
+    anything is built."""
     from atomic_reactor.errors import InputError
 
     for option, path in (("--metadata-file", args.metadata_file), ("--iidfile", args.iidfile)):
         if not path:
             continue
         directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise InputError(f"{option} {path}: the directory {directory} does not exist")
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{option} {path}: cannot create the directory {directory} "
+                             f"({exc.strerror or exc})") from None
         if not os.access(directory, os.W_OK):
             raise InputError(f"{option} {path}: the directory {directory} is not writable")
         if os.path.isdir(path):
