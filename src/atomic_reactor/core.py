@@ -298,32 +298,48 @@ class DockerTasker:
         """Pull ``image``; return its name (``reg.com/img:v1``)."""
         return str(self.pull(image, insecure=insecure).image)
 
+    def _transfer(self, kind: Literal["pull", "push"], ref: ImageName, insecure: bool,
+                  auth: RegistryAuth | None,
+                  on_event: EventCallback | None
+                  ) -> tuple[list[EngineEvent], int, list[str]]:
+        """One pull or push with retries and progress events.
+
+        Returns the events that carry a result (digest), the number of attempts and the
+        last attempt's log lines. A registry error gets a hint for plain-HTTP registries.
+        """
+        name = str(ref)
+        open_stream = self.engine.pull if kind == "pull" else self.engine.push
+        error_type = PullError if kind == "pull" else PushError
+        attempts = 0
+        logs: list[str] = []
+
+        def attempt() -> list[EngineEvent]:
+            nonlocal attempts, logs
+            attempts += 1
+            self.last_logs = logs = []
+            self._progress(TransferProgress(kind, name, "start", attempt=attempts))
+            return self._consume(open_stream(name, auth), logs, on_event,
+                                 (kind, name, attempts))
+
+        verb = "pulling" if kind == "pull" else "pushing"
+        try:
+            finals = self.retry.call(f"{verb} {ref}", attempt)
+        except error_type as exc:
+            self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
+            hint = _insecure_hint(str(exc), ref, insecure)
+            raise type(exc)(hint, registry=exc.registry) from None
+        except BaseException:
+            self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
+            raise
+        self._progress(TransferProgress(kind, name, "done", attempt=attempts))
+        return finals, attempts, logs
+
     def pull(self, image: ImageLike, insecure: bool = False, *, dockercfg: str | None = None,
              on_event: EventCallback | None = None) -> PulledImage:
         """Pull ``image`` with retries; return the typed result."""
         ref = _ref(image)
-        auth = self._auth_for(ref, dockercfg)
-        attempts = 0
-
-        def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
-            logs: list[str] = []
-            self.last_logs = logs
-            self._progress(TransferProgress("pull", str(ref), "start", attempt=attempts))
-            self._consume(self.engine.pull(str(ref), auth), logs, on_event,
-                          ("pull", str(ref), attempts))
-
-        try:
-            self.retry.call(f"pulling {ref}", attempt)
-        except PullError as exc:
-            self._progress(TransferProgress("pull", str(ref), "failed", attempt=attempts))
-            hint = _insecure_hint(str(exc), ref, insecure)
-            raise type(exc)(hint, registry=exc.registry) from None
-        except BaseException:
-            self._progress(TransferProgress("pull", str(ref), "failed", attempt=attempts))
-            raise
-        self._progress(TransferProgress("pull", str(ref), "done", attempt=attempts))
+        _, attempts, _ = self._transfer("pull", ref, insecure, self._auth_for(ref, dockercfg),
+                                        on_event)
         try:
             image_id = str(self.engine.inspect_image(str(ref))["Id"])
         except ImageNotFound:
@@ -342,28 +358,8 @@ class DockerTasker:
         ref = _ref(image)
         if ref.registry is None:
             raise PushError(f"cannot push {ref}: the name has no registry")
-        auth = self._auth_for(ref, dockercfg)
-        attempts = 0
-        logs: list[str] = []
-
-        def attempt() -> list[EngineEvent]:
-            nonlocal attempts, logs
-            attempts += 1
-            self.last_logs = logs = []
-            self._progress(TransferProgress("push", str(ref), "start", attempt=attempts))
-            return self._consume(self.engine.push(str(ref), auth), logs, on_event,
-                                 ("push", str(ref), attempts))
-
-        try:
-            finals = self.retry.call(f"pushing {ref}", attempt)
-        except PushError as exc:
-            self._progress(TransferProgress("push", str(ref), "failed", attempt=attempts))
-            hint = _insecure_hint(str(exc), ref, insecure)
-            raise type(exc)(hint, registry=exc.registry) from None
-        except BaseException:
-            self._progress(TransferProgress("push", str(ref), "failed", attempt=attempts))
-            raise
-        self._progress(TransferProgress("push", str(ref), "done", attempt=attempts))
+        finals, attempts, logs = self._transfer("push", ref, insecure,
+                                                self._auth_for(ref, dockercfg), on_event)
         digest = size = None
         for event in finals:
             if event.digest:
