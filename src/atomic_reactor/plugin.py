@@ -17,7 +17,6 @@ plugins from Python files.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import logging
 import sys
@@ -32,6 +31,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from atomic_reactor._modules import NotAModule, exec_file
 from atomic_reactor._plugin_args import plugin_schema, validate_plugin_args
 from atomic_reactor.errors import (
     AtomicReactorError,
@@ -298,15 +298,11 @@ def _load_module(file: Path, path: str, module_name: str) -> list[type[Plugin]]:
     if module_name in sys.modules:
         module = sys.modules[module_name]
     else:
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:
-            raise PluginConfigError(f"plugin file {path} is not a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
+            module = exec_file(file, module_name)
+        except NotAModule:
+            raise PluginConfigError(f"plugin file {path} is not a Python module") from None
         except Exception as exc:
-            del sys.modules[module_name]
             raise PluginConfigError(
                 f"plugin file {path} failed to load: {type(exc).__name__}: {exc}") from exc
     found = [obj for obj in vars(module).values()

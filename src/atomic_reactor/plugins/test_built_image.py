@@ -15,7 +15,6 @@ plugin's extra arguments are passed on as ``kwargs``.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import sys
@@ -26,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from atomic_reactor._git import one_line, redact_uri
+from atomic_reactor._modules import exec_file
 from atomic_reactor._results import jsonable
 from atomic_reactor.errors import (
     ImageTestsFailed,
@@ -158,15 +158,9 @@ class TestBuiltImagePlugin(PrePublishPlugin):
     def _load(self, tests_file: str) -> ModuleType:
         digest = hashlib.sha256(tests_file.encode()).hexdigest()[:12]
         name = f"atomic_reactor_image_tests_{digest}_{time.monotonic_ns()}"
-        spec = importlib.util.spec_from_file_location(name, tests_file)
-        if spec is None or spec.loader is None:
-            raise ImageTestsFailed(f"{self.tests_git_path} is not a loadable Python file")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
+            module = exec_file(tests_file, name)
         except Exception as exc:
-            sys.modules.pop(name, None)
             raise ImageTestsFailed(
                 f"loading {self.tests_git_path} failed: {type(exc).__name__}: "
                 f"{one_line(str(exc))}") from exc
