@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 REPO_ROOT=$(pwd)
 
 PACKAGES=(docker.io docker-registry busybox-static git ca-certificates curl python3 python3-venv
-          go-md2man debootstrap debian-archive-keyring rpm pigz zstd xz-utils)
+          go-md2man debootstrap debian-archive-keyring rpm pigz zstd xz-utils
+          buildah fuse-overlayfs skopeo containers-storage
+          qemu-user-static binfmt-support redis-server iproute2)
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/atomic-reactor-dockerd.log}
 DOCKERD_WAIT=60
 VENV="$REPO_ROOT/.venv"
@@ -122,6 +124,28 @@ ensure_venv() {
     fi
 }
 
+# --------------------------------------------------------------------------- emulation
+# Other architectures run under QEMU user emulation. binfmt_misc is not mounted on
+# a fresh machine; without it nothing foreign runs (multi-platform builds say so).
+ensure_binfmt() {
+    command -v update-binfmts >/dev/null 2>&1 || return 0
+    is_root || return 0
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null \
+            || { say "warning: cannot mount binfmt_misc; foreign platforms will not build"; return 0; }
+        say "mounted binfmt_misc"
+    fi
+    local arch
+    for arch in aarch64; do
+        if [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$arch" ]; then
+            update-binfmts --enable "qemu-$arch" >/dev/null 2>&1 \
+                && say "enabled qemu-$arch emulation" \
+                || say "warning: could not enable qemu-$arch"
+        fi
+    done
+}
+
 ensure_packages
 ensure_engine
+ensure_binfmt
 ensure_venv
