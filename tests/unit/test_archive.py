@@ -1,4 +1,4 @@
-"""``atomic_reactor._archive``: safe extraction, image archives, hashing, streams."""
+"""``atomic_reactor._image``: safe extraction, image archives, hashing, streams."""
 
 from __future__ import annotations
 
@@ -14,19 +14,17 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._archive import (
+from atomic_reactor._image.compression import detect_compression, uncompressed_layer
+from atomic_reactor._image.hashing import ParallelHasher, checksum_file
+from atomic_reactor._image.layout import ImageArchive
+from atomic_reactor._image.tarstream import (
     ArchiveError,
     FanOut,
-    ImageArchive,
-    ParallelHasher,
     StreamConsumer,
-    checksum_file,
-    detect_compression,
     header_bytes,
     normalize_member_name,
     prefetch,
     safe_extract,
-    uncompressed_layer,
 )
 
 # -- building archives -----------------------------------------------------------------------------

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import lzma
 import os
 import shutil
-import subprocess
 import tempfile
-import threading
-import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal
 
-from atomic_reactor._archive import CHUNK_SIZE, ParallelHasher
+from atomic_reactor._image.compression import METHODS, Readable, compress_stream, method_of
+from atomic_reactor._image.hashing import ParallelHasher
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PostBuildPlugin
@@ -25,14 +20,6 @@ __all__ = ["EXPORTED_COMPRESSED_IMAGE_NAME_TEMPLATE", "CompressPlugin", "Compres
 #: file name of the compressed image (``{0}`` is the extension)
 EXPORTED_COMPRESSED_IMAGE_NAME_TEMPLATE = "compressed.tar.{0}"
 
-#: method -> (file extension, lowest level, highest level, default level)
-_METHODS: dict[str, tuple[str, int, int, int]] = {
-    "gzip": ("gz", 1, 9, 6),
-    "xz": ("xz", 0, 9, 6),
-    "zstd": ("zst", 1, 19, 3),
-}
-#: 1.6 called xz "lzma"
-_ALIASES = {"lzma": "xz"}
 
 
 @dataclass(frozen=True)
@@ -55,11 +42,6 @@ class CompressedImage:
     source: str
 
 
-def _which(program: str) -> str | None:
-    """Where ``program`` is (tests replace this to force the Python fallbacks)."""
-    return shutil.which(program)
-
-
 # -- compressing ----------------------------------------------------------------------------
 
 
@@ -74,102 +56,6 @@ class _Output:
         if data:
             self.handle.write(data)
             self.hasher.update(data)
-
-
-def _read_blocks(source: _Readable, size: int) -> Iterator[bytes]:
-    while True:
-        block = source.read(size)
-        if not block:
-            return
-        while len(block) < size:  # pipes return short reads
-            more = source.read(size - len(block))
-            if not more:
-                break
-            block += more
-        yield block
-
-
-def _blocks_in_parallel(source: _Readable, out: _Output, block_size: int,
-                        compress: Callable[[bytes], bytes]) -> None:
-    """Compress independent blocks on every core, written in order.
-
-    Each block is a complete gzip member / xz stream; a file of concatenated
-    members is a valid gzip / xz file (what ``pigz`` and ``xz -T`` do too, in
-    their own way).
-    """
-    workers = os.cpu_count() or 1
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: list[concurrent.futures.Future[bytes]] = []
-        for block in _read_blocks(source, block_size):
-            pending.append(pool.submit(compress, block))
-            if len(pending) >= workers * 2:
-                out.write(pending.pop(0).result())
-        for future in pending:
-            out.write(future.result())
-
-
-def _gzip_block(level: int) -> Callable[[bytes], bytes]:
-    def compress(block: bytes) -> bytes:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip wrapper
-        return compressor.compress(block) + compressor.flush()
-
-    return compress
-
-
-def _xz_block(level: int) -> Callable[[bytes], bytes]:
-    def compress(block: bytes) -> bytes:
-        return lzma.compress(block, format=lzma.FORMAT_XZ, preset=level)
-
-    return compress
-
-
-def _run_program(command: list[str], source: _Readable, out: _Output) -> None:
-    """Pipe ``source`` through ``command`` into ``out``."""
-    feeder_error: list[BaseException] = []
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as process:
-        stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
-        if stdin is None or stdout is None or stderr is None:
-            raise AtomicReactorError(f"plugin compress: could not talk to {command[0]}")
-
-        def feed() -> None:
-            try:
-                while chunk := source.read(CHUNK_SIZE):
-                    stdin.write(chunk)
-            except BrokenPipeError:
-                pass  # the program died; its exit status says why
-            except BaseException as exc:
-                feeder_error.append(exc)
-            finally:
-                with contextlib.suppress(BrokenPipeError):
-                    stdin.close()
-
-        errors: list[bytes] = []
-        error_reader = threading.Thread(target=lambda: errors.append(stderr.read()),
-                                        daemon=True)
-        feeder = threading.Thread(target=feed, name="compress-feed", daemon=True)
-        error_reader.start()
-        feeder.start()
-        try:
-            while chunk := stdout.read(CHUNK_SIZE):
-                out.write(chunk)
-        except BaseException:
-            process.kill()
-            raise
-        finally:
-            feeder.join()
-            error_reader.join()
-        code = process.wait()
-    if feeder_error:
-        raise feeder_error[0]
-    if code != 0:
-        message = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
-        raise AtomicReactorError(f"plugin compress: {command[0]} failed (exit {code})"
-                                 + (f": {message[-1]}" if message else ""))
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _CountingReader:
@@ -239,12 +125,13 @@ class CompressPlugin(PostBuildPlugin):
         :param export_dir: directory for the compressed file (created if missing)
         """  # noqa: E501
         super().__init__(tasker, workflow)
-        canonical = _ALIASES.get(method, method)
-        if canonical not in _METHODS:
+        found = method_of(method)
+        if found is None:
             raise PluginConfigError(f"plugin compress: argument 'method': unknown method "
                                     f"{method!r} (gzip, xz, zstd)", plugin=self.key,
                                     argument="method")
-        _, lowest, highest, default = _METHODS[canonical]
+        canonical, lowest, highest, default = (found.name, found.lowest, found.highest,
+                                               found.default)
         if level is not None and not lowest <= level <= highest:
             raise PluginConfigError(f"plugin compress: argument 'level': {canonical} levels are "
                                     f"{lowest} to {highest}, not {level}", plugin=self.key,
@@ -271,7 +158,7 @@ class CompressPlugin(PostBuildPlugin):
             directory, created = os.path.dirname(exported.path), None
         else:
             directory = created = tempfile.mkdtemp(prefix="atomic-reactor-export-")
-        extension = _METHODS[self.method][0]
+        extension = METHODS[self.method].extension
         path = os.path.join(os.path.abspath(directory),
                             EXPORTED_COMPRESSED_IMAGE_NAME_TEMPLATE.format(extension))
         if os.path.lexists(path):
@@ -279,36 +166,10 @@ class CompressPlugin(PostBuildPlugin):
                                      "not overwriting it")
         return path, created
 
-    def _compress(self, source: _Readable, out: _Output) -> str:
+    def _compress(self, source: Readable, out: _Output) -> str:
         """Compress ``source`` into ``out``; return the tool used."""
-        level = self.level
-        if self.method == "gzip":
-            pigz = _which("pigz")
-            if pigz is not None:
-                _run_program([pigz, f"-{level}", "-c", "-p", str(os.cpu_count() or 1)],
-                             source, out)
-                return "pigz"
-            _blocks_in_parallel(source, out, 4 * CHUNK_SIZE, _gzip_block(level))
-            return "python-zlib"
-        if self.method == "xz":
-            xz = _which("xz")
-            if xz is not None:
-                _run_program([xz, f"-{level}", "-T0", "-c"], source, out)
-                return "xz"
-            _blocks_in_parallel(source, out, 24 * CHUNK_SIZE, _xz_block(level))
-            return "python-lzma"
-        zstd = _which("zstd")
-        if zstd is not None:
-            _run_program([zstd, f"-{level}", "-T0", "-q", "-c"], source, out)
-            return "zstd"
-        try:
-            import zstandard  # type: ignore[import-not-found]
-        except ImportError:
-            raise AtomicReactorError("plugin compress: zstd needs the zstd program or the "
-                                     "zstandard Python package; neither is installed") from None
-        compressor = zstandard.ZstdCompressor(level=level, threads=-1)
-        compressor.copy_stream(source, out)
-        return "python-zstandard"
+        return compress_stream(source, out.write, self.method, self.level,
+                               what="plugin compress")
 
     def run(self) -> CompressedImage:
         exported = self._exported() if self.load_exported_image is not False else None

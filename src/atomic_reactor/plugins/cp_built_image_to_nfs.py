@@ -10,7 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from atomic_reactor._archive import CHUNK_SIZE, ParallelHasher, normalize_member_name
+from atomic_reactor._image.hashing import ParallelHasher
+from atomic_reactor._image.tarstream import CHUNK_SIZE, normalize_member_name
 from atomic_reactor.errors import AtomicReactorError, InputError, PluginConfigError
 from atomic_reactor.plugin import PostBuildPlugin
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._archive import checksum_file
+from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage

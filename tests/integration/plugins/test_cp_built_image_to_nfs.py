@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from atomic_reactor._archive import checksum_file
+from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage

@@ -11,7 +11,7 @@ from typing import Any
 import docker
 import pytest
 
-from atomic_reactor._archive import checksum_file
+from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import build_image_here
 from tests.integration.helpers import path_source, unique, write_context

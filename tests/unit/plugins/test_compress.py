@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._archive import checksum_file
+from atomic_reactor._image import compression
+from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
-from atomic_reactor.plugins import compress
 from atomic_reactor.plugins.compress import CompressPlugin
 
 
@@ -69,10 +69,10 @@ def test_compresses_the_exported_image(tmp_path: Path, payload: bytes, method: s
     if fallback:
         if method == "zstd":
             pytest.importorskip("zstandard")
-        monkeypatch.setattr(compress, "_which", lambda program: None)
+        monkeypatch.setattr(compression, "_which", lambda program: None)
     else:
         program = {"gzip": "pigz", "xz": "xz", "zstd": "zstd"}[method]
-        if compress._which(program) is None:
+        if compression._which(program) is None:
             pytest.skip(f"{program} is not installed")
     sequence = [exported_file(tmp_path / "export", payload)]
     result = make_plugin(sequence, method=method, level=1).run()
@@ -116,7 +116,7 @@ def test_load_exported_image_true_needs_an_export(tmp_path: Path) -> None:
 
 def test_lzma_is_xz_and_compressed_exports_are_skipped(tmp_path: Path, payload: bytes,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_which", lambda program: None)
+    monkeypatch.setattr(compression, "_which", lambda program: None)
     sequence = [exported_file(tmp_path / "export", payload)]
     first = make_plugin(sequence, method="gzip").run()
     second = make_plugin(sequence, method="lzma", level=0).run()  # compresses image.tar again
@@ -143,7 +143,7 @@ def test_never_overwrites(tmp_path: Path, payload: bytes) -> None:
 
 def test_zstd_without_any_implementation(tmp_path: Path, payload: bytes,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_which", lambda program: None)
+    monkeypatch.setattr(compression, "_which", lambda program: None)
     monkeypatch.setitem(__import__("sys").modules, "zstandard", None)
     sequence = [exported_file(tmp_path / "export", payload)]
     with pytest.raises(AtomicReactorError, match="zstd program or the zstandard"):
@@ -158,7 +158,7 @@ def test_failing_program_is_reported(tmp_path: Path, payload: bytes,
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\ncat >/dev/null\necho 'pigz: out of cheese' >&2\nexit 3\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(compress, "_which", lambda program: str(fake))
+    monkeypatch.setattr(compression, "_which", lambda program: str(fake))
     sequence = [exported_file(tmp_path / "export", payload)]
     with pytest.raises(AtomicReactorError, match=r"exit 3.*out of cheese"):
         make_plugin(sequence).run()

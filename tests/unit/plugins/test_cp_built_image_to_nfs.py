@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._archive import checksum_file
+from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.errors import AtomicReactorError, InputError, PluginConfigError
 from atomic_reactor.plugins import cp_built_image_to_nfs as module

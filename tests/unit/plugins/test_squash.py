@@ -19,17 +19,17 @@ from typing import Any
 
 import pytest
 
-from atomic_reactor._archive import ArchiveError
-from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import ImageNotFound, PluginConfigError
-from atomic_reactor.plugins.squash import (
-    SquashPlugin,
+from atomic_reactor._image.merge import (
     layer_size,
     merge_layers,
     read_members,
     squashed_config,
     write_layer,
 )
+from atomic_reactor._image.tarstream import ArchiveError
+from atomic_reactor._reference import ImageName
+from atomic_reactor.errors import ImageNotFound, PluginConfigError
+from atomic_reactor.plugins.squash import SquashPlugin
 
 # -- making layers ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tar archives, safely and in streams.
+"""Tar streams: safe streaming extraction, hand-written members, fan-out.
 
 * :func:`safe_extract` unpacks a tar stream into a directory and never writes
   outside it: absolute names, ``..``, links pointing out, writing through a
@@ -6,34 +6,26 @@
   :class:`ArchiveError`. It reads the archive as a stream (a file object or an
   iterator of byte chunks, e.g. ``docker save`` output), never holding a member
   in memory.
-* :class:`ImageArchive` reads an unpacked ``docker save`` archive, both layouts:
-  ``<id>/layer.tar`` (Docker before 25) and ``blobs/sha256/<hex>`` (OCI layout).
-* :func:`header_bytes`, :func:`padding` and :data:`END_OF_ARCHIVE` write tar
-  streams by hand (so a member's size can be announced before its data is made).
-* :class:`ParallelHasher` computes several digests of one stream, each in its own
-  thread (hashlib releases the GIL), :func:`checksum_file` uses it for files.
+* :func:`header_bytes`, :func:`padding`, :func:`file_member`, :func:`dir_member`
+  and :data:`END_OF_ARCHIVE` write tar streams by hand (so a member's size can be
+  announced before its data is made).
+* :func:`normalized_info` and :class:`TarWriter` write deterministic tars: fixed
+  order, times clamped, owners' names dropped, no variable pax records.
 * :class:`FanOut` and :class:`StreamConsumer` tee one produced stream into a file,
   hashers and a consumer running in another thread (an engine loading an image).
 """
 
 from __future__ import annotations
 
-import bz2
 import copy
-import gzip
-import hashlib
 import io
-import json
-import lzma
 import os
 import queue
 import shutil
 import stat
-import subprocess
 import tarfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Generic, TypeVar
 
 from atomic_reactor.errors import ArchiveError
@@ -43,20 +35,20 @@ __all__ = [
     "CHUNK_SIZE",
     "END_OF_ARCHIVE",
     "ArchiveError",
-    "Checksums",
     "FanOut",
-    "ImageArchive",
     "IteratorReader",
-    "ParallelHasher",
     "StreamConsumer",
-    "checksum_file",
-    "detect_compression",
+    "TarWriter",
+    "copy_file",
+    "copy_range",
+    "dir_member",
+    "file_member",
     "header_bytes",
     "normalize_member_name",
+    "normalized_info",
     "padding",
     "prefetch",
     "safe_extract",
-    "uncompressed_layer",
 ]
 
 BLOCK_SIZE = tarfile.BLOCKSIZE
@@ -66,9 +58,6 @@ CHUNK_SIZE = 1 << 20
 END_OF_ARCHIVE = bytes(2 * BLOCK_SIZE)
 
 T = TypeVar("T")
-
-
-
 
 # -- names ----------------------------------------------------------------------------
 
@@ -344,97 +333,6 @@ def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str,
     return extractor.names
 
 
-# -- checksums --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checksums:
-    size: int
-    sha256: str
-    md5: str
-
-
-class ParallelHasher:
-    """Digests of one stream in several algorithms, each hashed in its own thread.
-
-    Use as a context manager (or call :meth:`close`) so the threads end even when
-    the producer fails.
-    """
-
-    _STOP = object()
-
-    def __init__(self, algorithms: Sequence[str] = ("sha256", "md5"), *,
-                 threaded: bool = True, queue_size: int = 16) -> None:
-        self.algorithms = tuple(algorithms)
-        self.size = 0
-        self._hashes = {name: hashlib.new(name) for name in self.algorithms}
-        self._threaded = threaded
-        self._queues: list[queue.Queue[object]] = []
-        self._threads: list[threading.Thread] = []
-        self._digests: dict[str, str] | None = None
-        if self._threaded:
-            for name, digest in self._hashes.items():
-                chunks: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-                thread = threading.Thread(target=self._work, args=(digest, chunks),
-                                          name=f"hash-{name}", daemon=True)
-                thread.start()
-                self._queues.append(chunks)
-                self._threads.append(thread)
-
-    @classmethod
-    def _work(cls, digest: Any, chunks: queue.Queue[object]) -> None:
-        while True:
-            chunk = chunks.get()
-            if chunk is cls._STOP:
-                return
-            digest.update(chunk)
-
-    def update(self, data: bytes) -> None:
-        """Feed ``data`` (must not change afterwards: pass ``bytes``)."""
-        if not data:
-            return
-        self.size += len(data)
-        if self._threaded:
-            for chunks in self._queues:
-                chunks.put(data)
-        else:
-            for digest in self._hashes.values():
-                digest.update(data)
-
-    def close(self) -> None:
-        for chunks in self._queues:
-            chunks.put(self._STOP)
-        for thread in self._threads:
-            thread.join()
-        self._queues = []
-        self._threads = []
-
-    def hexdigests(self) -> dict[str, str]:
-        """Stop feeding and return ``{algorithm: hex digest}``."""
-        if self._digests is None:
-            self.close()
-            self._digests = {name: digest.hexdigest() for name, digest in self._hashes.items()}
-        return dict(self._digests)
-
-    def checksums(self) -> Checksums:
-        digests = self.hexdigests()
-        return Checksums(size=self.size, sha256=digests["sha256"], md5=digests["md5"])
-
-    def __enter__(self) -> ParallelHasher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def checksum_file(path: str) -> Checksums:
-    """Size, sha256 and md5 of the file at ``path`` (read once, hashed in parallel)."""
-    with ParallelHasher() as hasher, open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            hasher.update(chunk)
-        return hasher.checksums()
-
-
 # -- producing streams --------------------------------------------------------------------------
 
 
@@ -547,129 +445,119 @@ class StreamConsumer(Generic[T]):
         self._thread.join()
 
 
-# -- compression ----------------------------------------------------------------------------------
 
 
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"BZh", "bzip2"),
-)
+# -- writing members ------------------------------------------------------------------------------
 
 
-def detect_compression(path: str) -> str | None:
-    """``"gzip"``, ``"zstd"``, ``"xz"``, ``"bzip2"`` or None (not compressed)."""
-    with open(path, "rb") as handle:
-        head = handle.read(6)
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return None
+def file_member(name: str, size: int, mode: int = 0o644) -> bytes:
+    """The header of a regular file ``name`` of ``size`` bytes (root-owned, time 0)."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode
+    info.mtime = 0
+    return header_bytes(info)
 
 
-def _decompress(path: str, kind: str, out_path: str) -> None:
-    modules: dict[str, Any] = {"gzip": gzip, "xz": lzma, "bzip2": bz2}
-    if kind in modules:
-        with modules[kind].open(path, "rb") as source, open(out_path, "wb") as out:
-            shutil.copyfileobj(source, out, CHUNK_SIZE)
-        return
-    zstd = shutil.which("zstd")
-    if zstd is not None:
-        result = subprocess.run([zstd, "-q", "-d", "-f", "-o", out_path, path],
-                                capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise ArchiveError(f"zstd could not decompress {path}: {result.stderr.strip()}")
-        return
-    try:
-        import zstandard  # type: ignore[import-not-found]
-    except ImportError:
-        raise ArchiveError(f"{path} is zstd-compressed, but neither the zstd program nor "
-                           "the zstandard module is available") from None
-    with open(path, "rb") as source, open(out_path, "wb") as out:
-        zstandard.ZstdDecompressor().copy_stream(source, out)
+def dir_member(name: str) -> bytes:
+    """The header of a directory ``name`` (mode 0755, root-owned, time 0)."""
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    info.mtime = 0
+    return header_bytes(info)
 
 
-def uncompressed_layer(path: str, scratch_dir: str) -> str:
-    """``path`` if it is a plain tar, else a decompressed copy made in ``scratch_dir``."""
-    kind = detect_compression(path)
-    if kind is None:
-        return path
-    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
-    out_path = os.path.join(scratch_dir, f"{digest}.tar")
-    if not os.path.exists(out_path):
-        _decompress(path, kind, out_path + ".part")
-        os.replace(out_path + ".part", out_path)
-    return out_path
+def copy_range(fd: int, offset: int, size: int, write: Callable[[bytes], object]) -> None:
+    """Write ``size`` bytes of the open file ``fd`` from ``offset`` on."""
+    end = offset + size
+    while offset < end:
+        chunk = os.pread(fd, min(CHUNK_SIZE, end - offset), offset)
+        if not chunk:
+            raise ArchiveError("a layer file is shorter than its tar headers say")
+        write(chunk)
+        offset += len(chunk)
 
 
-# -- docker save archives ---------------------------------------------------------------------
+def copy_file(path: str, write: Callable[[bytes], object]) -> None:
+    """Write the whole file at ``path``, in chunks."""
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            write(chunk)
 
 
-@dataclass(frozen=True)
-class ImageArchive:
-    """An unpacked ``docker save`` archive holding one image.
+#: pax records that vary from one run to the next (never in a deterministic tar)
+_VARIABLE_PAX_KEYS = frozenset({"atime", "ctime", "mtime"})
 
-    ``layers`` are the layer paths as ``manifest.json`` names them (bottom first),
-    ``layer_files`` the files on disk (links resolved), ``diff_ids`` the config's.
+
+def normalized_info(info: tarfile.TarInfo, *, mtime: int | None = None,
+                    clamp: bool = True, uid: int | None = None,
+                    gid: int | None = None) -> tarfile.TarInfo:
+    """A copy of ``info`` made deterministic.
+
+    The time becomes ``mtime`` (with ``clamp``: only when ``info``'s is later, as
+    ``SOURCE_DATE_EPOCH`` is meant), whole seconds; user and group names are
+    dropped (the numeric ids say it; ``uid``/``gid`` replace them when given);
+    access/change times and the sub-second time are left out of the pax records.
+    Extended attributes and long names are kept.
+    """
+    clean = copy.copy(info)
+    when = int(info.mtime)
+    if mtime is not None and (not clamp or when > mtime):
+        when = mtime
+    clean.mtime = when
+    clean.uname = ""
+    clean.gname = ""
+    if uid is not None:
+        clean.uid = uid
+    if gid is not None:
+        clean.gid = gid
+    clean.pax_headers = {key: value for key, value in info.pax_headers.items()
+                         if key not in _VARIABLE_PAX_KEYS and key not in _DERIVED_PAX_KEYS}
+    return clean
+
+
+class TarWriter:
+    """Writes a tar stream member by member to ``write`` (pax format, by hand).
+
+    Members go out in the order given; :meth:`close` ends the archive.
+    :attr:`position` counts the bytes written.
     """
 
-    root: str
-    config_name: str
-    config_bytes: bytes
-    config: dict[str, Any]
-    layers: tuple[str, ...]
-    layer_files: tuple[str, ...]
-    repo_tags: tuple[str, ...]
+    def __init__(self, write: Callable[[bytes], object]) -> None:
+        self._write = write
+        self.position = 0
+        self.closed = False
 
-    @property
-    def diff_ids(self) -> list[str]:
-        return list(self.config.get("rootfs", {}).get("diff_ids") or [])
+    def _out(self, data: bytes) -> None:
+        if data:
+            self._write(data)
+            self.position += len(data)
 
-    @classmethod
-    def open(cls, root: str) -> ImageArchive:
-        real_root = os.path.realpath(root)
+    def add(self, info: tarfile.TarInfo, data: IO[bytes] | bytes | None = None) -> None:
+        """Add ``info``; a regular file's ``info.size`` bytes come from ``data``."""
+        self._out(header_bytes(info))
+        if not info.isreg() or info.size == 0:
+            return
+        if data is None:
+            raise ArchiveError(f"tar member {info.name!r}: no data for {info.size} bytes")
+        if isinstance(data, bytes):
+            if len(data) != info.size:
+                raise ArchiveError(f"tar member {info.name!r}: {len(data)} bytes, "
+                                   f"{info.size} announced")
+            self._out(data)
+        else:
+            left = info.size
+            while left:
+                chunk = data.read(min(CHUNK_SIZE, left))
+                if not chunk:
+                    raise ArchiveError(f"tar member {info.name!r}: its data ended "
+                                       f"{left} bytes early")
+                self._out(chunk)
+                left -= len(chunk)
+        self._out(padding(info.size))
 
-        def inside(name: str, what: str) -> str:
-            clean = normalize_member_name(name, what=what)
-            path = os.path.realpath(os.path.join(real_root, clean))
-            if not path.startswith(real_root + os.sep) or not os.path.isfile(path):
-                raise ArchiveError(f"image archive: {what} {name!r} is not a file in the archive")
-            return path
-
-        manifest_path = os.path.join(real_root, "manifest.json")
-        try:
-            with open(manifest_path, "rb") as handle:
-                manifest = json.loads(handle.read())
-        except FileNotFoundError:
-            raise ArchiveError("image archive has no manifest.json") from None
-        except ValueError as exc:
-            raise ArchiveError(f"image archive: manifest.json is not JSON: {exc}") from None
-        if not isinstance(manifest, list) or len(manifest) != 1 \
-                or not isinstance(manifest[0], dict):
-            raise ArchiveError("image archive: manifest.json must describe exactly one image")
-        entry = manifest[0]
-        config_name = entry.get("Config")
-        layers = entry.get("Layers")
-        if not isinstance(config_name, str) or not isinstance(layers, list) \
-                or not all(isinstance(layer, str) for layer in layers):
-            raise ArchiveError("image archive: manifest.json lacks Config or Layers")
-        config_file = inside(config_name, "config")
-        with open(config_file, "rb") as handle:
-            config_bytes = handle.read()
-        try:
-            config = json.loads(config_bytes)
-        except ValueError as exc:
-            raise ArchiveError(f"image archive: the config is not JSON: {exc}") from None
-        if not isinstance(config, dict):
-            raise ArchiveError("image archive: the config is not a JSON object")
-        layer_files = tuple(inside(layer, "layer") for layer in layers)
-        archive = cls(root=real_root, config_name=normalize_member_name(config_name),
-                      config_bytes=config_bytes, config=config,
-                      layers=tuple(normalize_member_name(layer) for layer in layers),
-                      layer_files=layer_files,
-                      repo_tags=tuple(str(tag) for tag in entry.get("RepoTags") or ()))
-        if len(archive.diff_ids) != len(layer_files):
-            raise ArchiveError(f"image archive: the config lists {len(archive.diff_ids)} "
-                               f"layers, the manifest {len(layer_files)}")
-        return archive
+    def close(self) -> None:
+        if not self.closed:
+            self._out(END_OF_ARCHIVE)
+            self.closed = True

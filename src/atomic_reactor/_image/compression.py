@@ -1,0 +1,288 @@
+"""Compression of layers and image archives, on every core.
+
+* :func:`compress_stream` compresses a stream with gzip (``pigz``, else zlib
+  blocks compressed in parallel), xz (``xz -T0``, else parallel lzma blocks) or
+  zstd (``zstd -T0``, else the ``zstandard`` package with all threads). Output is
+  deterministic for one input, method and level: gzip headers carry no file name
+  and time 0.
+* :func:`detect_compression`, :func:`decompress_file` and
+  :func:`uncompressed_layer` read what others compressed.
+"""
+
+from __future__ import annotations
+
+import bz2
+import concurrent.futures
+import contextlib
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from atomic_reactor._image.tarstream import CHUNK_SIZE
+from atomic_reactor.errors import ArchiveError, AtomicReactorError
+
+__all__ = [
+    "ALIASES",
+    "METHODS",
+    "Method",
+    "Readable",
+    "compress_stream",
+    "decompress_file",
+    "detect_compression",
+    "method_of",
+    "uncompressed_layer",
+]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A compression method: file extension and levels."""
+
+    name: str
+    extension: str
+    lowest: int
+    highest: int
+    default: int
+
+
+METHODS: dict[str, Method] = {
+    "gzip": Method("gzip", "gz", 1, 9, 6),
+    "xz": Method("xz", "xz", 0, 9, 6),
+    "zstd": Method("zstd", "zst", 1, 19, 3),
+}
+#: 1.6 called xz "lzma"
+ALIASES = {"lzma": "xz"}
+
+
+def method_of(name: str) -> Method | None:
+    """The method called ``name`` (aliases too), or None."""
+    return METHODS.get(ALIASES.get(name, name))
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+Write = Callable[[bytes], object]
+
+
+def _which(program: str) -> str | None:
+    """Where ``program`` is (tests replace this to force the Python fallbacks)."""
+    return shutil.which(program)
+
+
+def _zstandard() -> Any:
+    """The ``zstandard`` module (ImportError when it is not installed)."""
+    import zstandard  # type: ignore[import-not-found]
+
+    return zstandard
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else (os.cpu_count() or 1)
+
+
+# -- compressing ----------------------------------------------------------------------------
+
+
+def _read_blocks(source: Readable, size: int) -> Iterator[bytes]:
+    while True:
+        block = source.read(size)
+        if not block:
+            return
+        while len(block) < size:  # pipes return short reads
+            more = source.read(size - len(block))
+            if not more:
+                break
+            block += more
+        yield block
+
+
+def _blocks_in_parallel(source: Readable, write: Write, block_size: int,
+                        compress: Callable[[bytes], bytes]) -> None:
+    """Compress independent blocks on every core, written in order.
+
+    Each block is a complete gzip member / xz stream; a file of concatenated
+    members is a valid gzip / xz file (what ``pigz`` and ``xz -T`` do too, in
+    their own way).
+    """
+    workers = _workers()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: list[concurrent.futures.Future[bytes]] = []
+        for block in _read_blocks(source, block_size):
+            pending.append(pool.submit(compress, block))
+            if len(pending) >= workers * 2:
+                write(pending.pop(0).result())
+        for future in pending:
+            write(future.result())
+
+
+def _gzip_block(level: int) -> Callable[[bytes], bytes]:
+    def compress(block: bytes) -> bytes:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip wrapper
+        return compressor.compress(block) + compressor.flush()
+
+    return compress
+
+
+def _xz_block(level: int) -> Callable[[bytes], bytes]:
+    def compress(block: bytes) -> bytes:
+        return lzma.compress(block, format=lzma.FORMAT_XZ, preset=level)
+
+    return compress
+
+
+def _run_program(command: list[str], source: Readable, write: Write, what: str) -> None:
+    """Pipe ``source`` through ``command`` into ``write``."""
+    feeder_error: list[BaseException] = []
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as process:
+        stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
+        if stdin is None or stdout is None or stderr is None:
+            raise AtomicReactorError(f"{what}: could not talk to {command[0]}")
+
+        def feed() -> None:
+            try:
+                while chunk := source.read(CHUNK_SIZE):
+                    stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # the program died; its exit status says why
+            except BaseException as exc:
+                feeder_error.append(exc)
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    stdin.close()
+
+        errors: list[bytes] = []
+        error_reader = threading.Thread(target=lambda: errors.append(stderr.read()),
+                                        daemon=True)
+        feeder = threading.Thread(target=feed, name="compress-feed", daemon=True)
+        error_reader.start()
+        feeder.start()
+        try:
+            while chunk := stdout.read(CHUNK_SIZE):
+                write(chunk)
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            feeder.join()
+            error_reader.join()
+        code = process.wait()
+    if feeder_error:
+        raise feeder_error[0]
+    if code != 0:
+        message = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
+        raise AtomicReactorError(f"{what}: {command[0]} failed (exit {code})"
+                                 + (f": {message[-1]}" if message else ""))
+
+
+def compress_stream(source: Readable, write: Write, method: str, level: int | None = None,
+                    *, what: str = "compression") -> str:
+    """Compress ``source`` with ``method`` into ``write``; return the tool used.
+
+    ``what`` starts error messages (e.g. ``"plugin compress"``).
+    """
+    found = method_of(method)
+    if found is None:
+        raise AtomicReactorError(f"{what}: unknown method {method!r} (gzip, xz, zstd)")
+    level = found.default if level is None else level
+    if found.name == "gzip":
+        pigz = _which("pigz")
+        if pigz is not None:
+            _run_program([pigz, f"-{level}", "-n", "-c", "-p", str(_workers())], source, write,
+                         what)
+            return "pigz"
+        _blocks_in_parallel(source, write, 4 * CHUNK_SIZE, _gzip_block(level))
+        return "python-zlib"
+    if found.name == "xz":
+        xz = _which("xz")
+        if xz is not None:
+            _run_program([xz, f"-{level}", "-T0", "-c"], source, write, what)
+            return "xz"
+        _blocks_in_parallel(source, write, 24 * CHUNK_SIZE, _xz_block(level))
+        return "python-lzma"
+    zstd = _which("zstd")
+    if zstd is not None:
+        _run_program([zstd, f"-{level}", "-T0", "-q", "-c"], source, write, what)
+        return "zstd"
+    try:
+        zstandard = _zstandard()
+    except ImportError:
+        raise AtomicReactorError(f"{what}: zstd needs the zstd program or the "
+                                 "zstandard Python package; neither is installed") from None
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+
+    class _Sink:
+        def write(self, data: bytes) -> int:
+            write(data)
+            return len(data)
+
+    compressor.copy_stream(source, _Sink())
+    return "python-zstandard"
+
+
+# -- reading compressed files ---------------------------------------------------------------
+
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+)
+
+
+def detect_compression(path: str) -> str | None:
+    """``"gzip"``, ``"zstd"``, ``"xz"``, ``"bzip2"`` or None (not compressed)."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def decompress_file(path: str, kind: str, out_path: str) -> None:
+    modules: dict[str, Any] = {"gzip": gzip, "xz": lzma, "bzip2": bz2}
+    if kind in modules:
+        with modules[kind].open(path, "rb") as source, open(out_path, "wb") as out:
+            shutil.copyfileobj(source, out, CHUNK_SIZE)
+        return
+    zstd = shutil.which("zstd")
+    if zstd is not None:
+        result = subprocess.run([zstd, "-q", "-d", "-f", "-o", out_path, path],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ArchiveError(f"zstd could not decompress {path}: {result.stderr.strip()}")
+        return
+    try:
+        zstandard = _zstandard()
+    except ImportError:
+        raise ArchiveError(f"{path} is zstd-compressed, but neither the zstd program nor "
+                           "the zstandard module is available") from None
+    with open(path, "rb") as source, open(out_path, "wb") as out:
+        zstandard.ZstdDecompressor().copy_stream(source, out)
+
+
+def uncompressed_layer(path: str, scratch_dir: str) -> str:
+    """``path`` if it is a plain tar, else a decompressed copy made in ``scratch_dir``."""
+    kind = detect_compression(path)
+    if kind is None:
+        return path
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
+    out_path = os.path.join(scratch_dir, f"{digest}.tar")
+    if not os.path.exists(out_path):
+        decompress_file(path, kind, out_path + ".part")
+        os.replace(out_path + ".part", out_path)
+    return out_path
+
