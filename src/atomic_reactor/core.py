@@ -4,7 +4,14 @@ The tasker is what plugins receive as ``tasker``. It speaks in
 :class:`~atomic_reactor.util.ImageName` s (or strings), records the logs of the
 last streamed operation in :attr:`DockerTasker.last_logs`, retries network
 operations by its :class:`RetryPolicy`, and delegates to a
-:class:`~atomic_reactor._engine.base.ContainerEngine` (Docker here).
+:class:`~atomic_reactor._engine.base.ContainerEngine` chosen by name
+(``DockerTasker(engine="buildah")``; Docker by default).
+
+Plugins and the workflow reach the engine only through the tasker, and only
+through its typed methods (:meth:`DockerTasker.image_info`,
+:meth:`~DockerTasker.container_state`, :meth:`~DockerTasker.save_image_stream`,
+...); the Docker-shaped dicts of :meth:`~DockerTasker.inspect_image` and the
+``get_image_info_by_*`` methods are there for the 1.6 API contract.
 """
 
 from __future__ import annotations
@@ -15,12 +22,25 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
 from atomic_reactor._buildlog import write_output
-from atomic_reactor._engine.base import ContainerEngine, ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._engine.base import (
+    ArchiveFormat,
+    BuildOptions,
+    BuildSecret,
+    ContainerEngine,
+    ContainerSpec,
+    ContainerState,
+    EngineEvent,
+    ImageInfo,
+    Platform,
+    RegistryAuth,
+    TransferOptions,
+)
+from atomic_reactor._engine.registry import load_engine
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry.auth import resolve_auth
 from atomic_reactor._retry import RetryPolicy
@@ -106,7 +126,10 @@ class DockerTasker:
     :param base_url: engine address (default ``$DOCKER_HOST``, else the local socket)
     :param timeout: seconds to wait for an engine response
     :param retry: policy for pulls and pushes (default: 4 attempts, backoff from 1 s)
-    :param engine: an engine backend to use instead of Docker
+    :param engine: the engine: a registered name (``"docker"``, the default, or
+        ``"buildah"``; see :func:`atomic_reactor._engine.registry.engine_names`) made
+        with ``base_url``, ``timeout`` and ``kwargs``, or a ready
+        :class:`~atomic_reactor._engine.base.ContainerEngine`
     """
 
     def __init__(
@@ -115,13 +138,15 @@ class DockerTasker:
         timeout: int = 120,
         *,
         retry: RetryPolicy | None = None,
-        engine: ContainerEngine | None = None,
+        engine: str | ContainerEngine | None = None,
         **kwargs: Any,
     ) -> None:
-        if engine is None:
-            from atomic_reactor._engine.docker import DockerEngine
-
-            engine = DockerEngine(base_url=base_url, timeout=timeout, **kwargs)
+        if engine is None or isinstance(engine, str):
+            options: dict[str, Any] = dict(kwargs, timeout=timeout)
+            if base_url is not None:
+                options["base_url"] = base_url
+            engine = load_engine(engine or "docker", **options)
+        #: the backend; plugins use the tasker's typed methods, not this
         self.engine: ContainerEngine = engine
         self.retry = retry or RetryPolicy()
         # per thread: builds sharing a tasker must not read each other's logs
@@ -157,8 +182,23 @@ class DockerTasker:
 
     @property
     def d(self) -> Any:
-        """The engine SDK's client (``docker.APIClient`` for Docker)."""
+        """The engine SDK's client (``docker.APIClient`` for Docker; None for engines
+        without one)."""
         return getattr(self.engine, "client", None)
+
+    @property
+    def engine_name(self) -> str:
+        """The engine's registered name (``"docker"``, ``"buildah"``)."""
+        return str(getattr(self.engine, "name", type(self.engine).__name__.lower()))
+
+    @property
+    def engine_address(self) -> str:
+        """Where the engine is reached, for messages."""
+        return str(getattr(self.engine, "address", ""))
+
+    def close(self) -> None:
+        """Drop the engine's connections and streams in flight (it reconnects on use)."""
+        self.engine.close()
 
     # -- helpers ---------------------------------------------------------------------
     def _auth_for(self, image: ImageName, dockercfg: str | None = None) -> RegistryAuth | None:
@@ -193,22 +233,36 @@ class DockerTasker:
         self,
         path: str,
         image: ImageLike,
+        options: BuildOptions | None = None,
         *,
         dockerfile: str | None = None,
-        use_cache: bool = True,
-        remove_im: bool = True,
+        use_cache: bool | None = None,
+        remove_im: bool | None = None,
         buildargs: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        target: str | None = None,
+        pull: bool | None = None,
+        secrets: Sequence[BuildSecret] | None = None,
+        platform: Platform | None = None,
         on_event: EventCallback | None = None,
     ) -> BuiltImage:
         """Build the context at ``path`` and tag it ``image``; :class:`BuildFailed` on error.
 
-        The logs so far are in :attr:`last_logs` either way.
+        ``options`` says how (default :class:`BuildOptions()`); a keyword given here
+        replaces the same field of ``options``. The logs so far are in
+        :attr:`last_logs` either way.
         """
-        target = _ref(image)
+        overrides: dict[str, Any] = {
+            "dockerfile": dockerfile, "use_cache": use_cache, "remove_intermediate": remove_im,
+            "buildargs": buildargs, "labels": labels, "target": target, "pull": pull,
+            "secrets": tuple(secrets) if secrets is not None else None, "platform": platform,
+        }
+        options = replace(options or BuildOptions(),
+                          **{key: value for key, value in overrides.items() if value is not None})
+        built = _ref(image)
         self.last_logs = logs = []
         image_id = None
-        events = self.engine.build(path, str(target), dockerfile=dockerfile, use_cache=use_cache,
-                                   remove_intermediate=remove_im, buildargs=buildargs)
+        events = self.engine.build(path, str(built), options)
         with _closing(events):
             for event in events:
                 if event.message:
@@ -220,8 +274,8 @@ class DockerTasker:
                 if event.image_id:
                     image_id = event.image_id
         if image_id is None:
-            image_id = str(self.engine.inspect_image(str(target))["Id"])
-        return BuiltImage(image=target, image_id=image_id, logs=tuple(logs))
+            image_id = self.engine.image_info(str(built)).id
+        return BuiltImage(image=built, image_id=image_id, logs=tuple(logs))
 
     @overload
     def build_image_from_path(self, path: str, image: ImageLike, stream: Literal[True],
@@ -251,8 +305,8 @@ class DockerTasker:
     def _build_lines(self, path: str, image: ImageLike, *, use_cache: bool, remove_im: bool,
                      dockerfile: str | None = None) -> Iterator[str]:
         self.last_logs = logs = []
-        events = self.engine.build(path, _name(image), dockerfile=dockerfile,
-                                   use_cache=use_cache, remove_intermediate=remove_im)
+        events = self.engine.build(path, _name(image), BuildOptions(
+            dockerfile=dockerfile, use_cache=use_cache, remove_intermediate=remove_im))
         with _closing(events):
             for event in events:
                 if event.message:
@@ -298,8 +352,8 @@ class DockerTasker:
         """Pull ``image``; return its name (``reg.com/img:v1``)."""
         return str(self.pull(image, insecure=insecure).image)
 
-    def _transfer(self, kind: Literal["pull", "push"], ref: ImageName, insecure: bool,
-                  auth: RegistryAuth | None,
+    def _transfer(self, kind: Literal["pull", "push"], ref: ImageName,
+                  options: TransferOptions, auth: RegistryAuth | None,
                   on_event: EventCallback | None
                   ) -> tuple[list[EngineEvent], int, list[str]]:
         """One pull or push with retries and progress events.
@@ -318,7 +372,7 @@ class DockerTasker:
             attempts += 1
             self.last_logs = logs = []
             self._progress(TransferProgress(kind, name, "start", attempt=attempts))
-            return self._consume(open_stream(name, auth), logs, on_event,
+            return self._consume(open_stream(name, auth, options), logs, on_event,
                                  (kind, name, attempts))
 
         verb = "pulling" if kind == "pull" else "pushing"
@@ -326,7 +380,7 @@ class DockerTasker:
             finals = self.retry.call(f"{verb} {ref}", attempt)
         except error_type as exc:
             self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
-            hint = _insecure_hint(str(exc), ref, insecure)
+            hint = _insecure_hint(str(exc), ref, options.insecure)
             raise type(exc)(hint, registry=exc.registry) from None
         except BaseException:
             self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
@@ -335,13 +389,15 @@ class DockerTasker:
         return finals, attempts, logs
 
     def pull(self, image: ImageLike, insecure: bool = False, *, dockercfg: str | None = None,
+             platform: Platform | None = None,
              on_event: EventCallback | None = None) -> PulledImage:
-        """Pull ``image`` with retries; return the typed result."""
+        """Pull ``image`` with retries (for ``platform``, default the engine's own);
+        return the typed result."""
         ref = _ref(image)
-        _, attempts, _ = self._transfer("pull", ref, insecure, self._auth_for(ref, dockercfg),
-                                        on_event)
+        _, attempts, _ = self._transfer("pull", ref, TransferOptions(insecure, platform),
+                                        self._auth_for(ref, dockercfg), on_event)
         try:
-            image_id = str(self.engine.inspect_image(str(ref))["Id"])
+            image_id = self.engine.image_info(str(ref)).id
         except ImageNotFound:
             raise PullError(f"pulling {ref} reported success but the engine has no such image",
                             registry=ref.registry) from None
@@ -358,7 +414,7 @@ class DockerTasker:
         ref = _ref(image)
         if ref.registry is None:
             raise PushError(f"cannot push {ref}: the name has no registry")
-        finals, attempts, logs = self._transfer("push", ref, insecure,
+        finals, attempts, logs = self._transfer("push", ref, TransferOptions(insecure),
                                                 self._auth_for(ref, dockercfg), on_event)
         digest = size = None
         for event in finals:
@@ -386,8 +442,25 @@ class DockerTasker:
         return target
 
     def inspect_image(self, image_id: ImageLike) -> dict[str, Any]:
-        """Detailed metadata of an image (as ``docker inspect``)."""
+        """Detailed metadata of an image in ``docker inspect``'s shape (1.6 contract;
+        use :meth:`image_info` to decide anything)."""
         return self.engine.inspect_image(_name(image_id))
+
+    def image_info(self, image: ImageLike) -> ImageInfo:
+        """What the engine knows of ``image`` (name or id); :class:`ImageNotFound` if none."""
+        return self.engine.image_info(_name(image))
+
+    def find_image(self, image: ImageLike) -> ImageInfo | None:
+        """:meth:`image_info`, or None when the engine has no such image."""
+        try:
+            return self.image_info(image)
+        except ImageNotFound:
+            return None
+
+    def list_images(self, name: ImageLike | None = None) -> list[ImageInfo]:
+        """Local images (``name``: only those of this repository, any tag)."""
+        repository = None if name is None else _ref(name).to_str(tag=False)
+        return self.engine.list_images(name=repository)
 
     def image_exists(self, image_id: ImageLike) -> bool:
         return self.engine.image_exists(_name(image_id))
@@ -395,20 +468,22 @@ class DockerTasker:
     def get_image_info_by_image_id(self, image_id: str) -> dict[str, Any] | None:
         """The ``docker images`` entry of ``image_id`` (full or short id), or None."""
         wanted = image_id.removeprefix("sha256:")
-        for entry in self.engine.list_images():
-            if str(entry.get("Id", "")).removeprefix("sha256:").startswith(wanted):
-                return entry
-        return None
+        if not wanted:
+            return None
+        info = self.find_image(image_id)
+        if info is None or not info.id.removeprefix("sha256:").startswith(wanted):
+            return None
+        return _images_entry(info)
 
     def get_image_info_by_image_name(self, image: ImageLike, exact_tag: bool = True
                                      ) -> list[dict[str, Any]]:
         """``docker images`` entries for ``image`` (any tag unless ``exact_tag``)."""
         ref = _ref(image)
-        entries = self.engine.list_images(name=ref.to_str(tag=False))
-        if not exact_tag:
-            return entries
-        wanted = str(ref)
-        return [entry for entry in entries if wanted in (entry.get("RepoTags") or [])]
+        infos = self.list_images(ref)
+        if exact_tag:
+            wanted = str(ref)
+            infos = [info for info in infos if wanted in info.names]
+        return [_images_entry(info) for info in infos]
 
     def remove_image(self, image_id: ImageLike, force: bool = False, noprune: bool = False
                      ) -> None:
@@ -452,6 +527,29 @@ class DockerTasker:
         """Wait for the container to finish; return its exit code."""
         return self.engine.wait_container(container_id)
 
+    def wait_container(self, container_id: str, timeout: float | None = None) -> int:
+        """Wait at most ``timeout`` seconds (then an
+        :class:`~atomic_reactor.errors.EngineError`); return the exit code."""
+        return self.engine.wait_container(container_id, timeout=timeout)
+
+    def container_state(self, container_id: str) -> ContainerState:
+        """Status and exit code of a container."""
+        return self.engine.container_state(container_id)
+
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        """A container in ``docker inspect``'s shape (for callers of the 1.6 API)."""
+        return self.engine.inspect_container(container_id)
+
+    def stop_container(self, container_id: str, timeout: int = 10) -> None:
+        self.engine.stop_container(container_id, timeout=timeout)
+
+    def kill_container(self, container_id: str) -> None:
+        self.engine.kill_container(container_id)
+
+    def export_container(self, container_id: str) -> Iterator[bytes]:
+        """The container's file system as a tar stream."""
+        return self.engine.export_container(container_id)
+
     def logs(self, container_id: str, stderr: bool = True, stream: bool = True
              ) -> Iterator[str] | list[str]:
         """Output of a container: a generator (``stream``) or a list of lines."""
@@ -479,14 +577,37 @@ class DockerTasker:
         """``docker version``."""
         return self.engine.version()
 
-    def save_image_to(self, image: ImageLike, directory: str | None = None) -> str:
-        """Save ``image`` as a ``docker save`` tarball; return its path."""
+    def save_image_stream(self, image: ImageLike, format: ArchiveFormat = "docker-archive"
+                          ) -> Iterator[bytes]:
+        """``image`` as a tar stream (``docker save`` layout, or an OCI archive)."""
+        return self.engine.save_image(_name(image), format)
+
+    def save_image_to(self, image: ImageLike, directory: str | None = None,
+                      format: ArchiveFormat = "docker-archive") -> str:
+        """Save ``image`` as a tarball (``docker save`` by default); return its path."""
         target_dir = directory or tempfile.mkdtemp(prefix="atomic-reactor-save-")
         path = f"{target_dir}/image.tar"
         with open(path, "wb") as out:
-            for chunk in self.engine.save_image(_name(image)):
+            for chunk in self.save_image_stream(image, format):
                 out.write(chunk)
         return path
+
+    def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
+        """Load a ``docker save`` tar stream; return the names (or ids) it held."""
+        return self.engine.load_image(data)
+
+
+def _images_entry(info: ImageInfo) -> dict[str, Any]:
+    """An :class:`ImageInfo` in the shape of a ``docker images`` entry (1.6 contract)."""
+    return {
+        "Id": info.id,
+        "RepoTags": list(info.names),
+        "RepoDigests": list(info.digests),
+        "Created": int(info.created.timestamp()) if info.created else 0,
+        "Size": info.size,
+        "VirtualSize": info.size,
+        "Labels": dict(info.labels),
+    }
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ Each error carries the exit code the command line uses for it (see
     │   ├── SourceError                    source cannot be fetched or is unusable
     │   ├── DockerfileError                Dockerfile missing, empty, not UTF-8, no FROM
     │   ├── BuildJsonError                 malformed build json / substitution
-    │   └── PluginConfigError              unknown plugin, bad plugin argument
+    │   ├── PluginConfigError              unknown plugin, bad plugin argument
+    │   └── EngineConfigError              unknown engine, or an option the engine cannot do
     ├── BuildFailed                        exit 3  the engine reported a failing build step
     ├── RegistryError                      exit 4  pull or push failed
     │   ├── PullError
@@ -45,6 +46,7 @@ __all__ = [
     "BuildFailed",
     "BuildJsonError",
     "DockerfileError",
+    "EngineConfigError",
     "EngineError",
     "EngineUnavailable",
     "ImageNotFound",
@@ -118,6 +120,11 @@ class PluginConfigError(InputError):
         super().__init__(message)
         self.plugin = plugin
         self.argument = argument
+
+
+class EngineConfigError(InputError):
+    """The engine asked for is unknown or unusable, or cannot do what the request
+    asks (e.g. build secrets with the docker engine)."""
 
 
 # -- failures while building --------------------------------------------------

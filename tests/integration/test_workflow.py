@@ -193,13 +193,13 @@ def test_bad_plugin_argument_is_refused_before_anything_runs(
         tmp_path: Path, base_image: BaseImage, registry: Registry) -> None:
     context = _context(tmp_path, base_image)
     tasker = DockerTasker()
-    before = {i["Id"] for i in tasker.engine.list_images()}
+    before = {i.id for i in tasker.list_images()}
     with pytest.raises(PluginConfigError) as info:
         build_image_here(path_source(context), unique(), parent_registry=registry.address,
                          prebuild_plugins=[{"name": "pull_base_image",
                                             "args": {"parent_registy": "typo"}}])
     assert "pull_base_image" in str(info.value) and "parent_registy" in str(info.value)
-    assert {i["Id"] for i in tasker.engine.list_images()} <= before
+    assert {i.id for i in tasker.list_images()} <= before
 
 
 def test_git_source_records_the_commit_built(tmp_path: Path, base_image: BaseImage,

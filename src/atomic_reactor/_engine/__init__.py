@@ -1,5 +1,29 @@
 """Container engine backends behind one narrow interface (private)."""
 
-from atomic_reactor._engine.base import ContainerEngine, ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._engine.base import (
+    ArchiveFormat,
+    BuildOptions,
+    BuildSecret,
+    ContainerEngine,
+    ContainerSpec,
+    ContainerState,
+    EngineEvent,
+    ImageInfo,
+    Platform,
+    RegistryAuth,
+    TransferOptions,
+)
 
-__all__ = ["ContainerEngine", "ContainerSpec", "EngineEvent", "RegistryAuth"]
+__all__ = [
+    "ArchiveFormat",
+    "BuildOptions",
+    "BuildSecret",
+    "ContainerEngine",
+    "ContainerSpec",
+    "ContainerState",
+    "EngineEvent",
+    "ImageInfo",
+    "Platform",
+    "RegistryAuth",
+    "TransferOptions",
+]

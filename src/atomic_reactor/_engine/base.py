@@ -1,18 +1,51 @@
 """The narrow interface every container engine backend implements.
 
-Plugins and the workflow never talk to an engine SDK directly: they go through
+Plugins and the workflow never talk to an engine directly: they go through
 :class:`atomic_reactor.core.DockerTasker`, which delegates to a
-:class:`ContainerEngine`. A second backend (buildah, podman) implements this
-protocol and nothing above it changes.
+:class:`ContainerEngine`. The protocol speaks the project's own typed values
+(:mod:`atomic_reactor._engine.types`, re-exported here): :class:`ImageInfo`,
+:class:`ContainerState`, :class:`BuildOptions`, :class:`TransferOptions`. Docker's
+inspect dicts are produced by every backend only for the names the 1.6 API
+contract has (``inspect_image``, ``inspect_container``); nothing above the seam
+reads them to decide anything.
+
+Backends are found by name through the ``atomic_reactor.engines`` entry-point
+group (see :mod:`atomic_reactor._engine.registry`); the built-in Docker backend
+is registered there like any third-party one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["ContainerEngine", "ContainerSpec", "EngineEvent", "RegistryAuth"]
+from atomic_reactor._engine.types import (
+    BuildOptions,
+    BuildSecret,
+    ContainerState,
+    ImageInfo,
+    Platform,
+    TransferOptions,
+)
+from atomic_reactor._secrets import register_auth_token
+
+__all__ = [
+    "ArchiveFormat",
+    "BuildOptions",
+    "BuildSecret",
+    "ContainerEngine",
+    "ContainerSpec",
+    "ContainerState",
+    "EngineEvent",
+    "ImageInfo",
+    "Platform",
+    "RegistryAuth",
+    "TransferOptions",
+]
+
+#: the archive formats :meth:`ContainerEngine.save_image` writes
+ArchiveFormat = Literal["docker-archive", "oci-archive"]
 
 
 @dataclass(frozen=True)
@@ -24,8 +57,6 @@ class RegistryAuth:
     registry: str = ""
 
     def __post_init__(self) -> None:
-        from atomic_reactor._secrets import register_auth_token
-
         register_auth_token(self.username, self.password)  # masked in all output from now on
 
     def as_docker_auth_config(self) -> dict[str, str]:
@@ -84,41 +115,67 @@ class ContainerSpec:
 
 @runtime_checkable
 class ContainerEngine(Protocol):
-    """Operations the build pipeline needs from an engine."""
+    """Operations the build pipeline needs from an engine.
 
-    #: where the engine is reached (socket path or URL), for messages
+    Every method raises the project's own errors
+    (:class:`~atomic_reactor.errors.EngineError` and its subclasses,
+    :class:`~atomic_reactor.errors.PullError`/``PushError`` for registry failures of
+    a pull or push, :class:`~atomic_reactor.errors.InputError` for a request this
+    engine cannot do); never an SDK's or a subprocess's exception.
+    """
+
+    #: the engine's registered name ("docker", "buildah"), in results and metadata
+    name: str
+    #: where the engine is reached (socket path, URL, storage root), for messages
     address: str
 
     # -- images ------------------------------------------------------------------
-    def build(
-        self,
-        context_dir: str,
-        tag: str,
-        *,
-        dockerfile: str | None = None,
-        use_cache: bool = True,
-        remove_intermediate: bool = True,
-        buildargs: Mapping[str, str] | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> Iterator[EngineEvent]: ...
+    def build(self, context_dir: str, tag: str, options: BuildOptions
+              ) -> Iterator[EngineEvent]:
+        """Build ``context_dir`` and tag the result ``tag``.
 
-    def pull(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]: ...
+        Events carry the log lines; the last event of a successful build has
+        ``image_id``; an event with ``error`` ends a failed build. Closing the
+        iterator early cancels the build and removes what it left behind.
+        """
+        ...
 
-    def push(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]: ...
+    def pull(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
+             ) -> Iterator[EngineEvent]:
+        """Pull ``reference`` (a name with a tag or digest); raises ``PullError``."""
+        ...
+
+    def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
+             ) -> Iterator[EngineEvent]:
+        """Push ``reference``; an event carries the registry's manifest ``digest``."""
+        ...
 
     def tag(self, image: str, target: str, force: bool = False) -> None: ...
 
-    def inspect_image(self, image: str) -> dict[str, Any]: ...
+    def image_info(self, image: str) -> ImageInfo:
+        """What the engine knows of ``image`` (name or id); ``ImageNotFound`` if missing."""
+        ...
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        """``docker inspect`` of an image, in Docker's shape, for the 1.6 contract only."""
+        ...
 
     def image_exists(self, image: str) -> bool: ...
 
-    def list_images(self, name: str | None = None) -> list[dict[str, Any]]: ...
+    def list_images(self, name: str | None = None) -> list[ImageInfo]:
+        """Local images; with ``name`` (a repository, no tag) only those named so."""
+        ...
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None: ...
 
-    def save_image(self, image: str) -> Iterator[bytes]: ...
+    def save_image(self, image: str, format: ArchiveFormat = "docker-archive"
+                   ) -> Iterator[bytes]:
+        """``image`` as a ``docker save`` (or OCI layout) tar stream."""
+        ...
 
-    def load_image(self, data: Iterator[bytes] | bytes) -> list[str]: ...
+    def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
+        """Load a ``docker save`` tar stream; return the names (or ids) loaded."""
+        ...
 
     # -- containers ----------------------------------------------------------------
     def create_container(self, spec: ContainerSpec) -> str: ...
@@ -137,7 +194,13 @@ class ContainerEngine(Protocol):
 
     def remove_container(self, container_id: str, force: bool = False) -> None: ...
 
-    def inspect_container(self, container_id: str) -> dict[str, Any]: ...
+    def container_state(self, container_id: str) -> ContainerState:
+        """Status and exit code of a container; ``EngineError`` if there is none."""
+        ...
+
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        """``docker inspect`` of a container, in Docker's shape, for the 1.6 contract only."""
+        ...
 
     def commit_container(
         self,
@@ -155,4 +218,6 @@ class ContainerEngine(Protocol):
 
     def version(self) -> dict[str, Any]: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Drop connections and cancel streams in flight; the engine reconnects on use."""
+        ...

@@ -16,17 +16,28 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from atomic_reactor._engine.base import ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._engine.base import (
+    ArchiveFormat,
+    BuildOptions,
+    ContainerSpec,
+    ContainerState,
+    EngineEvent,
+    ImageInfo,
+    RegistryAuth,
+    TransferOptions,
+)
 from atomic_reactor._engine.context import stream_context
 from atomic_reactor.errors import (
     AuthenticationError,
+    EngineConfigError,
     EngineError,
     EngineUnavailable,
     ImageNotFound,
@@ -74,6 +85,8 @@ def _api_message(exc: docker.errors.APIError) -> str:
 
 class DockerEngine:
     """A :class:`~atomic_reactor._engine.base.ContainerEngine` talking to dockerd."""
+
+    name = "docker"
 
     def __init__(self, base_url: str | None = None, timeout: int = 120, **kwargs: Any) -> None:
         self._base_url = base_url
@@ -242,28 +255,21 @@ class DockerEngine:
                     self.reset()
 
     # -- images ---------------------------------------------------------------------
-    def build(
-        self,
-        context_dir: str,
-        tag: str,
-        *,
-        dockerfile: str | None = None,
-        use_cache: bool = True,
-        remove_intermediate: bool = True,
-        buildargs: Mapping[str, str] | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> Iterator[EngineEvent]:
+    def build(self, context_dir: str, tag: str, options: BuildOptions
+              ) -> Iterator[EngineEvent]:
+        if options.secrets:
+            raise EngineConfigError(
+                "the docker engine cannot mount build secrets (RUN --mount=type=secret); "
+                "use --engine buildah")
+        kwargs = build_kwargs(options)
+
         def open_stream() -> Iterator[Any]:
             return self.client.build(  # type: ignore[no-any-return]
-                fileobj=stream_context(context_dir, dockerfile), custom_context=True,
-                tag=tag, dockerfile=dockerfile, nocache=not use_cache,
-                rm=remove_intermediate, forcerm=remove_intermediate, decode=True,
-                buildargs=dict(buildargs or {}), labels=dict(labels) if labels else None,
-                pull=False,
-            )
+                fileobj=stream_context(context_dir, options.dockerfile), custom_context=True,
+                tag=tag, decode=True, **kwargs)
 
         events = self._stream(f"building {tag}", open_stream)
-        return self._reaping(events) if remove_intermediate else events
+        return self._reaping(events) if options.remove_intermediate else events
 
     def _reaping(self, events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
         """Pass a build's events on; if the build is abandoned (cancelled, the engine
@@ -328,21 +334,27 @@ class DockerEngine:
             raise
         return True
 
-    def pull(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]:
+    def pull(self, reference: str, auth: RegistryAuth | None = None,
+             options: TransferOptions | None = None) -> Iterator[EngineEvent]:
+        # ``options.insecure``: dockerd decides by its own insecure-registries setting;
+        # the tasker turns an HTTPS-vs-HTTP failure into a hint naming that setting
         auth_config = auth.as_docker_auth_config() if auth else None
+        platform = str(options.platform) if options and options.platform else None
 
         def open_stream() -> Iterator[Any]:
             self._local.timeout = self.timeout  # no progress for that long: timed out
             try:
                 return self.client.pull(  # type: ignore[no-any-return]
-                    reference, stream=True, decode=True, auth_config=auth_config)
+                    reference, stream=True, decode=True, auth_config=auth_config,
+                    platform=platform)
             finally:
                 self._local.timeout = None
 
         return self._stream(f"pulling {reference}", open_stream,
                             lambda msg: _registry_error(PullError, "pulling", reference, msg))
 
-    def push(self, reference: str, auth: RegistryAuth | None = None) -> Iterator[EngineEvent]:
+    def push(self, reference: str, auth: RegistryAuth | None = None,
+             options: TransferOptions | None = None) -> Iterator[EngineEvent]:
         auth_config = auth.as_docker_auth_config() if auth else None
 
         def open_stream() -> Iterator[Any]:
@@ -365,6 +377,9 @@ class DockerEngine:
         return self._call(
             f"inspecting image {image}", lambda: self.client.inspect_image(image))
 
+    def image_info(self, image: str) -> ImageInfo:
+        return image_info_from_inspect(self.inspect_image(image))
+
     def image_exists(self, image: str) -> bool:
         try:
             self.inspect_image(image)
@@ -372,15 +387,19 @@ class DockerEngine:
             return False
         return True
 
-    def list_images(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._call(
-            "listing images", lambda: self.client.images(name=name))
+    def list_images(self, name: str | None = None) -> list[ImageInfo]:
+        entries = self._call("listing images", lambda: self.client.images(name=name))
+        return [image_info_from_list_entry(entry) for entry in entries]
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None:
         self._call(f"removing image {image}",
                    lambda: self.client.remove_image(image, force=force, noprune=noprune))
 
-    def save_image(self, image: str) -> Iterator[bytes]:
+    def save_image(self, image: str, format: ArchiveFormat = "docker-archive"
+                   ) -> Iterator[bytes]:
+        if format != "docker-archive":
+            raise EngineConfigError(
+                f"the docker engine saves images as docker-archive only, not {format}")
         action = f"saving image {image}"
         response = self._call(action, lambda: self.client.get_image(image))
         return self._chunks(action, iter(response))
@@ -486,6 +505,9 @@ class DockerEngine:
     def remove_container(self, container_id: str, force: bool = False) -> None:
         self._call(f"removing container {container_id[:12]}",
                    lambda: self.client.remove_container(container_id, force=force, v=True))
+
+    def container_state(self, container_id: str) -> ContainerState:
+        return container_state_from_inspect(self.inspect_container(container_id))
 
     def inspect_container(self, container_id: str) -> dict[str, Any]:
         return self._call(
@@ -602,4 +624,108 @@ def _decode(message: Any) -> EngineEvent:
         total=int(total) if total is not None else None,
         digest=found.group(1) if found else None,
         size=int(found.group(2)) if found else None,
+    )
+
+
+# -- Docker's shapes -> the seam's typed values -----------------------------------------
+
+def build_kwargs(options: BuildOptions) -> dict[str, Any]:
+    """The Docker SDK's ``build`` arguments for ``options`` (secrets are refused before)."""
+    return {
+        "dockerfile": options.dockerfile,
+        "nocache": not options.use_cache,
+        "rm": options.remove_intermediate,
+        "forcerm": options.remove_intermediate,
+        "buildargs": dict(options.buildargs),
+        "labels": dict(options.labels) or None,
+        "target": options.target,
+        "pull": options.pull,
+        "platform": str(options.platform) if options.platform else None,
+    }
+
+
+def _time(value: Any) -> datetime | None:
+    """Docker's RFC 3339 times (nanoseconds, ``Z``); its zero time means "never"."""
+    if not value or not isinstance(value, str) or value.startswith("0001-01-01"):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)
+
+
+def _command(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else _strings(value)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(name for name in _strings(value) if name and "<none>" not in name)
+
+
+def image_info_from_inspect(inspect: Mapping[str, Any]) -> ImageInfo:
+    """An :class:`ImageInfo` from ``docker inspect`` of an image."""
+    config = inspect.get("Config") or {}
+    rootfs = inspect.get("RootFS") or {}
+    return ImageInfo(
+        id=str(inspect.get("Id", "")),
+        names=_names(inspect.get("RepoTags")),
+        digests=_names(inspect.get("RepoDigests")),
+        labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
+        env=_strings(config.get("Env")),
+        architecture=str(inspect.get("Architecture") or ""),
+        os=str(inspect.get("Os") or ""),
+        variant=str(inspect["Variant"]) if inspect.get("Variant") else None,
+        created=_time(inspect.get("Created")),
+        layers=_strings(rootfs.get("Layers")),
+        size=int(inspect.get("Size") or 0),
+        user=str(config.get("User") or ""),
+        workdir=str(config.get("WorkingDir") or ""),
+        entrypoint=_command(config.get("Entrypoint")),
+        cmd=_command(config.get("Cmd")),
+    )
+
+
+def image_info_from_list_entry(entry: Mapping[str, Any]) -> ImageInfo:
+    """An :class:`ImageInfo` from a ``docker images`` entry (no config, no layers)."""
+    created = entry.get("Created")
+    return ImageInfo(
+        id=str(entry.get("Id", "")),
+        names=_names(entry.get("RepoTags")),
+        digests=_names(entry.get("RepoDigests")),
+        labels={str(k): str(v) for k, v in (entry.get("Labels") or {}).items()},
+        created=(datetime.fromtimestamp(int(created)).astimezone()
+                 if isinstance(created, int) else None),
+        size=int(entry.get("Size") or 0),
+    )
+
+
+_STATUSES: dict[str, Literal["created", "running", "exited", "dead"]] = {
+    "created": "created", "running": "running", "restarting": "running",
+    "paused": "running", "removing": "exited", "exited": "exited", "dead": "dead",
+}
+
+
+def container_state_from_inspect(inspect: Mapping[str, Any]) -> ContainerState:
+    """A :class:`ContainerState` from ``docker inspect`` of a container."""
+    state = inspect.get("State") or {}
+    status = _STATUSES.get(str(state.get("Status") or "").lower(), "unknown")
+    exit_code = state.get("ExitCode")
+    finished = status in ("exited", "dead")
+    return ContainerState(
+        id=str(inspect.get("Id", "")),
+        image=str(inspect.get("Image") or ""),
+        status=status,  # type: ignore[arg-type]
+        exit_code=int(exit_code) if finished and exit_code is not None else None,
+        oom_killed=bool(state.get("OOMKilled")),
+        error=str(state.get("Error") or ""),
+        started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")),
     )

@@ -1,0 +1,55 @@
+"""Finding container engine backends by name.
+
+Backends are classes registered in the ``atomic_reactor.engines`` entry-point
+group (``docker = "atomic_reactor._engine.docker:DockerEngine"``); the built-ins
+are registered there like third-party ones. A backend module is imported only
+when its engine is loaded, so choosing one engine never imports another's SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from atomic_reactor._engine.base import ContainerEngine
+from atomic_reactor.errors import EngineConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ENTRY_POINT_GROUP", "engine_names", "load_engine", "load_engine_class"]
+
+ENTRY_POINT_GROUP = "atomic_reactor.engines"
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def engine_names() -> list[str]:
+    """The names of the installed engine backends, sorted."""
+    return sorted(_entry_points())
+
+
+def load_engine_class(name: str) -> type[ContainerEngine]:
+    """The backend class registered as ``name``; :class:`EngineConfigError` if unknown."""
+    found = _entry_points()
+    entry = found.get(name)
+    if entry is None:
+        known = ", ".join(sorted(found)) or "none installed"
+        raise EngineConfigError(f"unknown engine {name!r} (known engines: {known})")
+    try:
+        loaded = entry.load()
+    except ImportError as exc:
+        raise EngineConfigError(f"engine {name!r} cannot be loaded: {exc}") from None
+    if not isinstance(loaded, type):
+        raise EngineConfigError(f"engine {name!r} ({entry.value}) is not a class")
+    cls: type[ContainerEngine] = loaded
+    return cls
+
+
+def load_engine(name: str, **options: Any) -> ContainerEngine:
+    """A new backend ``name`` made with ``options`` (e.g. ``base_url``, ``timeout``)."""
+    engine = load_engine_class(name)(**options)
+    logger.debug("using the %s engine at %s", name, engine.address)
+    return engine

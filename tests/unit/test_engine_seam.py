@@ -1,0 +1,146 @@
+"""The engine seam without an engine: the backend loader, the Docker backend's
+translation of Docker's JSON into the typed values, and what it refuses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from atomic_reactor import core
+from atomic_reactor._engine.base import (
+    BuildOptions,
+    BuildSecret,
+    ContainerEngine,
+    Platform,
+)
+from atomic_reactor._engine.docker import (
+    DockerEngine,
+    build_kwargs,
+    container_state_from_inspect,
+    image_info_from_inspect,
+    image_info_from_list_entry,
+)
+from atomic_reactor._engine.registry import engine_names, load_engine
+from atomic_reactor.errors import EngineConfigError, InputError
+
+NO_ENGINE = "unix:///nonexistent.sock"
+
+#: ``docker inspect`` of an image built by dockerd 20.10 (trimmed of GraphDriver)
+IMAGE_INSPECT = {
+    "Id": "sha256:f78bed5db3f48b49eef0c11b16d5f1e9f39f79def28626128b74935a591baa17",
+    "RepoTags": ["atomic-reactor-test/debian:bookworm-minbase", "r.example/x:1"],
+    "RepoDigests": ["r.example/x@sha256:" + "a" * 64],
+    "Parent": "sha256:" + "b" * 64,
+    "Created": "2026-12-01T21:56:22.840008854Z",
+    "Config": {
+        "User": "1001", "Env": ["PATH=/usr/bin", "A=b=c"], "Cmd": ["/bin/bash"],
+        "WorkingDir": "/src", "Entrypoint": None, "Labels": {"name": "x", "version": "1"},
+    },
+    "Architecture": "arm",
+    "Variant": "v7",
+    "Os": "linux",
+    "Size": 116668719,
+    "RootFS": {"Type": "layers", "Layers": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]},
+}
+
+
+def test_docker_is_registered_and_an_unknown_engine_is_bad_input() -> None:
+    assert "docker" in engine_names()
+    with pytest.raises(EngineConfigError) as info:
+        load_engine("nosuch")
+    assert isinstance(info.value, InputError) and info.value.exit_code == 2
+    assert "unknown engine 'nosuch'" in str(info.value) and "docker" in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(EngineConfigError):
+        core.DockerTasker(engine="nosuch")
+
+
+def test_tasker_selects_the_engine_by_name_without_contacting_it() -> None:
+    tasker = core.DockerTasker(base_url=NO_ENGINE, engine="docker", timeout=7)
+    assert tasker.engine_name == "docker"
+    assert isinstance(tasker.engine, DockerEngine) and isinstance(tasker.engine, ContainerEngine)
+    assert tasker.engine.address == NO_ENGINE and tasker.engine.timeout == 7
+    engine = DockerEngine(base_url=NO_ENGINE)
+    assert core.DockerTasker(engine=engine).engine is engine
+
+
+def test_docker_refuses_build_secrets_in_one_line_naming_the_engine(tmp_path: object) -> None:
+    engine = DockerEngine(base_url=NO_ENGINE)
+    options = BuildOptions(secrets=(BuildSecret("token", src="/nonexistent"),))
+    with pytest.raises(EngineConfigError) as info:
+        engine.build(str(tmp_path), "x:1", options)
+    assert info.value.exit_code == 2
+    assert "docker engine cannot mount build secrets" in str(info.value)
+    assert "--engine buildah" in str(info.value)
+    with pytest.raises(EngineConfigError, match="docker-archive only"):
+        engine.save_image("x:1", "oci-archive")
+
+
+def test_build_options_become_the_sdk_arguments() -> None:
+    options = BuildOptions(dockerfile="sub/Containerfile", use_cache=False,
+                           remove_intermediate=False, buildargs={"A": "1"},
+                           labels={"l": "v"}, target="final", pull=True,
+                           platform=Platform.parse("linux/arm64"))
+    assert build_kwargs(options) == {
+        "dockerfile": "sub/Containerfile", "nocache": True, "rm": False, "forcerm": False,
+        "buildargs": {"A": "1"}, "labels": {"l": "v"}, "target": "final", "pull": True,
+        "platform": "linux/arm64",
+    }
+    plain = build_kwargs(BuildOptions())
+    assert plain["labels"] is None and plain["platform"] is None and plain["target"] is None
+    assert plain["nocache"] is False and plain["pull"] is False
+
+
+def test_image_info_from_docker_inspect() -> None:
+    info = image_info_from_inspect(IMAGE_INSPECT)
+    assert info.id == IMAGE_INSPECT["Id"]
+    assert info.names == ("atomic-reactor-test/debian:bookworm-minbase", "r.example/x:1")
+    assert info.digest_for("r.example/x") == "sha256:" + "a" * 64
+    assert info.labels == {"name": "x", "version": "1"}
+    assert info.env == ("PATH=/usr/bin", "A=b=c")
+    assert info.platform == Platform("linux", "arm", "v7")
+    assert info.created == datetime(2026, 12, 1, 21, 56, 22, 840008, tzinfo=UTC)
+    assert info.layers == ("sha256:" + "1" * 64, "sha256:" + "2" * 64)
+    assert (info.size, info.user, info.workdir) == (116668719, "1001", "/src")
+    assert info.entrypoint is None and info.cmd == ("/bin/bash",)
+    bare = image_info_from_inspect({"Id": "sha256:x", "RepoTags": None, "Config": None,
+                                    "RepoDigests": ["<none>@<none>"]})
+    assert bare.names == () and bare.digests == () and bare.labels == {} and bare.env == ()
+
+
+def test_image_info_from_a_docker_images_entry() -> None:
+    info = image_info_from_list_entry({
+        "Id": "sha256:c", "RepoTags": ["<none>:<none>"], "RepoDigests": None,
+        "Created": 1764626182, "Size": 5, "Labels": None})
+    assert info.names == () and info.size == 5 and info.created is not None
+    assert int(info.created.timestamp()) == 1764626182
+
+
+def test_container_state_from_docker_inspect() -> None:
+    state = container_state_from_inspect({
+        "Id": "c1", "Image": "sha256:i",
+        "State": {"Status": "exited", "ExitCode": 3, "OOMKilled": True, "Error": "",
+                  "StartedAt": "2026-12-01T21:56:22.1Z", "FinishedAt": "2026-12-01T21:56:23Z"}})
+    assert (state.id, state.image, state.status, state.exit_code) == ("c1", "sha256:i",
+                                                                      "exited", 3)
+    assert state.oom_killed and not state.running
+    assert state.started_at is not None and state.finished_at is not None
+    running = container_state_from_inspect({
+        "Id": "c2", "State": {"Status": "running", "ExitCode": 0,
+                              "FinishedAt": "0001-01-01T00:00:00Z"}})
+    assert running.running and running.exit_code is None and running.finished_at is None
+    odd = container_state_from_inspect({"Id": "c3", "State": {"Status": "weird"}})
+    assert odd.status == "unknown"
+
+
+def test_the_docker_sdk_is_imported_only_by_the_docker_backend() -> None:
+    code = ("import sys, atomic_reactor.api, atomic_reactor.core, atomic_reactor.inner, "
+            "atomic_reactor.cli.main, atomic_reactor._engine.registry as r; "
+            "r.engine_names(); "
+            "print('docker' in sys.modules, 'requests' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["False", "False"]
