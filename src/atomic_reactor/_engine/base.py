@@ -163,7 +163,12 @@ class ContainerEngine(Protocol):
     def image_exists(self, image: str) -> bool: ...
 
     def list_images(self, name: str | None = None) -> list[ImageInfo]:
-        """Local images; with ``name`` (a repository, no tag) only those named so."""
+        """Local images; with ``name`` (a repository, no tag) only those named so.
+
+        Entries carry at least ``id``, ``names``, ``digests``, ``labels``, ``created``
+        and ``size``; a backend may leave the config fields (env, layers, platform)
+        empty here: :meth:`image_info` has them all.
+        """
         ...
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None: ...

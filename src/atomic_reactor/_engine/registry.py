@@ -4,6 +4,11 @@ Backends are classes registered in the ``atomic_reactor.engines`` entry-point
 group (``docker = "atomic_reactor._engine.docker:DockerEngine"``); the built-ins
 are registered there like third-party ones. A backend module is imported only
 when its engine is loaded, so choosing one engine never imports another's SDK.
+
+A backend class is made with keyword arguments only:
+``DockerTasker(engine="name")`` passes ``timeout`` (seconds to wait for the
+engine), ``base_url`` when the caller gave one, and the caller's other keyword
+arguments; a backend accepts (and may ignore) ``timeout`` and ``base_url``.
 """
 
 from __future__ import annotations
