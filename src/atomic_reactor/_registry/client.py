@@ -7,9 +7,12 @@ manifests. Basic and bearer-token auth; requests' exceptions become
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -21,7 +24,7 @@ from atomic_reactor.errors import AuthenticationError, ImageNotFound, RegistryEr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST_TYPES", "RegistryClient"]
+__all__ = ["MANIFEST_TYPES", "RawManifest", "RegistryClient", "sha256_digest"]
 
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -30,6 +33,24 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def sha256_digest(data: bytes) -> str:
+    """The content digest (``sha256:<hex>``) of ``data``, as registries compute it."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """A manifest exactly as the registry stores it (its digest is of ``body``)."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
 
 
 class ManifestNotFound(ImageNotFound):
@@ -195,6 +216,70 @@ class RegistryClient:
             raise ManifestNotFound(f"{self.registry}/{repo}:{reference} not found")
         _expect(response, 200, f"reading manifest {repo}:{reference}")
         return response.headers.get("Docker-Content-Digest", "")
+
+    def get_manifest_raw(self, repo: str, reference: str,
+                         accept: tuple[str, ...] = MANIFEST_TYPES) -> RawManifest:
+        """The manifest's bytes, media type and digest (computed, and checked against the
+        registry's when the reference is a digest)."""
+        response = self._request("GET", f"/v2/{repo}/manifests/{reference}", repo,
+                                 headers={"Accept": ", ".join(accept)})
+        if response.status_code == 404:
+            raise ManifestNotFound(f"{self.registry}/{repo}:{reference} not found")
+        _expect(response, 200, f"reading manifest {repo}:{reference}")
+        body = response.content
+        digest = sha256_digest(body)
+        if reference.startswith("sha256:") and reference != digest:
+            raise RegistryError(f"{self.registry}/{repo}@{reference}: the registry sent a "
+                                f"manifest whose digest is {digest}", registry=self.registry)
+        media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+        if media_type not in MANIFEST_TYPES:
+            with contextlib.suppress(ValueError):
+                media_type = str(response.json().get("mediaType") or media_type)
+        return RawManifest(body=body, media_type=media_type, digest=digest)
+
+    def put_manifest(self, repo: str, reference: str, body: bytes, media_type: str) -> str:
+        """Store ``body`` as the manifest ``reference`` (a tag or its digest); return the
+        digest, checked against what the registry answered."""
+        response = self._request("PUT", f"/v2/{repo}/manifests/{reference}", repo,
+                                 actions="pull,push", data=body,
+                                 headers={"Content-Type": media_type})
+        _expect(response, 201, f"storing manifest {repo}:{reference}")
+        digest = sha256_digest(body)
+        answered = response.headers.get("Docker-Content-Digest", "")
+        if answered and answered != digest:
+            raise RegistryError(f"{self.registry}/{repo}:{reference}: the registry stored the "
+                                f"manifest as {answered}, not {digest}", registry=self.registry)
+        return digest
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        response = self._request("HEAD", f"/v2/{repo}/blobs/{digest}", repo)
+        if response.status_code == 404:
+            return False
+        _expect(response, 200, f"checking blob {digest}")
+        return True
+
+    def upload_blob(self, repo: str, data: bytes, digest: str | None = None) -> str:
+        """Upload ``data`` as a blob of ``repo`` in one request (unless it is there);
+        return its digest."""
+        digest = digest or sha256_digest(data)
+        if self.blob_exists(repo, digest):
+            return digest
+        started = self._request("POST", f"/v2/{repo}/blobs/uploads/", repo,
+                                actions="pull,push")
+        _expect(started, 202, f"starting the upload of blob {digest}")
+        location = started.headers.get("Location", "")
+        if not location:
+            raise RegistryError(f"{self.registry} started an upload without a Location",
+                                registry=self.registry)
+        path = location
+        if location.startswith(("http://", "https://")):
+            path = "/" + location.split("://", 1)[1].split("/", 1)[1]
+        separator = "&" if "?" in path else "?"
+        done = self._request("PUT", f"{path}{separator}digest={digest}", repo,
+                             actions="pull,push", data=data,
+                             headers={"Content-Type": "application/octet-stream"})
+        _expect(done, 201, f"uploading blob {digest}")
+        return digest
 
     def get_blob(self, repo: str, digest: str) -> bytes:
         response = self._request("GET", f"/v2/{repo}/blobs/{digest}", repo)
