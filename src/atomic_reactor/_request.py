@@ -18,11 +18,13 @@ from atomic_reactor.errors import BuildJsonError
 __all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_value"]
 
 PLUGIN_LISTS = ("prebuild_plugins", "prepublish_plugins", "postbuild_plugins", "exit_plugins")
-_OPTIONS = ("retry", "buildargs", "use_cache", "log_file")
+_OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "source_date_epoch")
+#: what ``sbom``/``provenance`` (true) add after the push
+_ATTACH = {"sbom": "sbom", "provenance": "provenance"}
 _CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
 _KEYS = ("source", "image", "parent_registry", "target_registries", "parent_registry_insecure",
          "target_registries_insecure", "dont_pull_base_image", "plugin_files",
-         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS)
+         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH)
 
 
 def _check(data: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], what: str) -> None:
@@ -47,6 +49,8 @@ class BuildRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
     build_image: str | None = None
     push_buildroot_to: str | None = None
+    sbom: bool = False
+    provenance: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BuildRequest:
@@ -64,7 +68,7 @@ class BuildRequest:
         ImageName.parse(data["image"])
         _check(data, "parent_registry", str, "a string")
         for flag in ("parent_registry_insecure", "target_registries_insecure",
-                     "dont_pull_base_image", "use_cache"):
+                     "dont_pull_base_image", "use_cache", "reproducible", *_ATTACH):
             _check(data, flag, bool, "true or false")
         targets = data.get("target_registries") or ()
         if isinstance(targets, str) or not isinstance(targets, Sequence) or \
@@ -81,6 +85,11 @@ class BuildRequest:
         files = data.get("plugin_files") or ()
         if not isinstance(files, (list, tuple)) or not all(isinstance(f, str) for f in files):
             raise BuildJsonError("build json: 'plugin_files' must be a list of paths")
+        epoch = data.get("source_date_epoch")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)
+                                  or epoch < 0):
+            raise BuildJsonError("build json: 'source_date_epoch' must be a whole number of "
+                                 "seconds since 1970 (0 or more)")
         _check(data, "retry", Mapping, "an object")
         _check(data, "log_file", str, "a string")
         _check(data, "buildargs", Mapping, "an object")
@@ -100,6 +109,8 @@ class BuildRequest:
             options={k: data[k] for k in _OPTIONS if data.get(k) is not None},
             build_image=data.get("build_image"),
             push_buildroot_to=data.get("push_buildroot_to"),
+            sbom=bool(data.get("sbom", False)),
+            provenance=bool(data.get("provenance", False)),
         )
 
     def plugin_lists(self) -> dict[str, list[dict[str, Any]]]:
@@ -107,7 +118,10 @@ class BuildRequest:
 
         ``pull_base_image`` runs first (unless ``dont_pull_base_image``) and
         ``tag_and_push`` last (when there are target registries), unless the lists
-        already name them, in which case the listed request wins.
+        already name them, in which case the listed request wins. ``reproducible``
+        puts the ``reproducible`` plugin first in the post-build list (after squash and
+        the image tests, before anything tags, exports or pushes); ``sbom`` and
+        ``provenance`` add their plugins after the push.
         """
         lists = {key: [dict(item) if isinstance(item, Mapping) else item
                        for item in self.plugins.get(key, ())] for key in PLUGIN_LISTS}
@@ -127,6 +141,11 @@ class BuildRequest:
                           for registry in self.target_registries}
             lists["postbuild_plugins"].append(
                 {"name": "tag_and_push", "args": {"registries": registries}})
+        if self.options.get("reproducible") and not named("postbuild_plugins", "reproducible"):
+            lists["postbuild_plugins"].insert(0, {"name": "reproducible", "args": {}})
+        for flag, plugin in _ATTACH.items():
+            if getattr(self, flag) and not named("postbuild_plugins", plugin):
+                lists["postbuild_plugins"].append({"name": plugin, "args": {}})
         return lists
 
     def workflow_kwargs(self) -> dict[str, Any]:
@@ -147,6 +166,9 @@ class BuildRequest:
             "dont_pull_base_image": self.dont_pull_base_image,
             "plugin_files": list(self.plugin_files),
         }
+        for flag in _ATTACH:
+            if getattr(self, flag):
+                data[flag] = True
         for key, items in self.plugins.items():
             data[key] = [dict(i) for i in items]
         data.update(self.options)

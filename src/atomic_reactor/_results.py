@@ -13,7 +13,7 @@ from atomic_reactor import errors
 from atomic_reactor._reference import ImageName
 from atomic_reactor._secrets import redact_data
 
-__all__ = ["BuildResults", "ExportedImage", "PushedImage", "jsonable"]
+__all__ = ["AttachedArtifact", "BuildResults", "ExportedImage", "PushedImage", "jsonable"]
 
 RESULTS_VERSION = 1
 
@@ -74,6 +74,27 @@ class ExportedImage:
     compression: str | None = None
 
 
+@dataclass(frozen=True)
+class AttachedArtifact:
+    """An OCI artifact (SBOM, provenance) pushed to a registry with the image as subject.
+
+    ``kind`` is ``sbom`` or ``provenance``; ``digest`` the artifact manifest's digest in
+    ``repository`` of ``registry``; ``subject`` the image manifest's digest; ``via``
+    how clients find it: ``referrers-api`` (the registry indexes it) or ``tag-schema``
+    (the ``sha256-<hex>`` tag holding an index of the referrers, also updated).
+    """
+
+    kind: str
+    registry: str
+    repository: str
+    digest: str
+    subject: str
+    artifact_type: str
+    size: int
+    via: str
+    document_digest: str | None = None
+
+
 def _error_from_dict(data: Mapping[str, Any] | None) -> errors.AtomicReactorError | None:
     if not data:
         return None
@@ -129,6 +150,12 @@ class BuildResults:
     plugins_durations: dict[str, float] = field(default_factory=dict)
     plugins_errors: dict[str, str] = field(default_factory=dict)
     exported_images: tuple[ExportedImage, ...] = ()
+    #: SOURCE_DATE_EPOCH of a reproducible build (None: not reproducible)
+    source_date_epoch: int | None = None
+    #: SBOM and provenance artifacts pushed with the image as their subject
+    attached: tuple[AttachedArtifact, ...] = ()
+    #: ``--check-reproducible``: how the two builds' images compare
+    reproducibility: dict[str, Any] | None = None
     fail_reason: str | None = None
     error: dict[str, Any] | None = None
     log_file: str | None = None
@@ -199,6 +226,7 @@ class BuildResults:
         values["pushed"] = tuple(PushedImage(**p) for p in values.get("pushed") or ())
         values["exported_images"] = tuple(
             ExportedImage(**e) for e in values.get("exported_images") or ())
+        values["attached"] = tuple(AttachedArtifact(**a) for a in values.get("attached") or ())
         return cls(**values)
 
     def replace(self, **changes: Any) -> BuildResults:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
-from atomic_reactor._engine.base import EngineEvent
+from atomic_reactor._engine.base import BuildOptions, EngineEvent
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import BuildFailed, ImageNotFound
 
@@ -69,6 +69,8 @@ class InsideBuilder:
         self.image = ImageName.parse(image)
         self.buildargs: dict[str, str] = dict(kwargs.pop("buildargs", None) or {})
         self.use_cache: bool = bool(kwargs.pop("use_cache", True))
+        #: SOURCE_DATE_EPOCH for engines that stamp times themselves (buildah --timestamp)
+        self.timestamp: int | None = kwargs.pop("timestamp", None)
         self.image_id: str | None = None
         self.built_image_info: dict[str, Any] | None = None
         self.base_image_id: str | None = None
@@ -106,7 +108,8 @@ class InsideBuilder:
         self._built_inspect = None
         try:
             built = self.tasker.build_image(
-                self.df_dir, self.image, dockerfile=dockerfile, use_cache=self.use_cache,
+                self.df_dir, self.image, BuildOptions(timestamp=self.timestamp),
+                dockerfile=dockerfile, use_cache=self.use_cache,
                 buildargs=self.buildargs, on_event=on_event or _log_event)
         except BuildFailed as exc:
             self.last_logs = list(self.tasker.last_logs)

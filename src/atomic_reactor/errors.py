@@ -23,6 +23,7 @@ Each error carries the exit code the command line uses for it (see
     │   └── AuthenticationError            wrong or missing credentials
     ├── PluginFailed                       exit 5  a plugin raised (or its cause's code)
     ├── ImageTestsFailed                   exit 5  the built image failed its tests
+    ├── NotReproducible                    exit 7  --check-reproducible: two builds differ
     ├── ArchiveError                       exit 1  an archive is malformed or unsafe
     ├── EngineError                        exit 6  the container engine failed
     │   ├── EngineUnavailable              no engine answers at the socket
@@ -53,6 +54,7 @@ __all__ = [
     "ImageTestsFailed",
     "InputError",
     "InvalidImageName",
+    "NotReproducible",
     "PluginConfigError",
     "PluginFailed",
     "PullError",
@@ -196,6 +198,13 @@ class ImageTestsFailed(AtomicReactorError):
 
     exit_code = 5
     category = "test"
+
+
+class NotReproducible(AtomicReactorError):
+    """Two builds of the same source gave different images (``--check-reproducible``)."""
+
+    exit_code = 7
+    category = "reproducibility"
 
 
 class ArchiveError(AtomicReactorError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -20,7 +21,13 @@ from typing import Any
 
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._reference import ImageName
-from atomic_reactor._results import BuildResults, ExportedImage, PushedImage, jsonable
+from atomic_reactor._results import (
+    AttachedArtifact,
+    BuildResults,
+    ExportedImage,
+    PushedImage,
+    jsonable,
+)
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor._signals import Cancellation
 from atomic_reactor.build import BuildResult, InsideBuilder
@@ -53,7 +60,8 @@ BUILD_STEP_KEY = "docker_build"
 SOURCE_STEP_KEY = "fetch_source"
 
 #: workflow keyword arguments beyond the 1.6 signature
-_OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file")
+_OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file", "reproducible",
+            "source_date_epoch")
 
 
 class TagConf:
@@ -107,7 +115,9 @@ class DockerBuildWorkflow:
     :param plugin_files: list of str, load plugins also from these files
     :param kwargs: ``tasker`` (a :class:`DockerTasker`), ``retry`` (a :class:`RetryPolicy`
         or ``{"attempts", "delay", "max_delay"}``), ``buildargs``, ``use_cache``,
-        ``log_file``; anything else is an error
+        ``log_file``, ``reproducible`` (bool) and ``source_date_epoch`` (int: the time
+        a reproducible build stamps; default the source commit's time); anything else
+        is an error
     """
 
     def __init__(
@@ -148,6 +158,19 @@ class DockerBuildWorkflow:
         self.buildargs: dict[str, str] = dict(kwargs.get("buildargs") or {})
         self.use_cache: bool = bool(kwargs.get("use_cache", True))
         self.log_file: str | None = kwargs.get("log_file")
+        #: build a reproducible image (see :mod:`atomic_reactor._image.normalize`)
+        self.reproducible: bool = bool(kwargs.get("reproducible", False))
+        given_epoch = kwargs.get("source_date_epoch")
+        if given_epoch is not None and (isinstance(given_epoch, bool)
+                                        or not isinstance(given_epoch, int) or given_epoch < 0):
+            raise InputError("source_date_epoch must be a whole number of seconds (0 or more)")
+        self._given_epoch: int | None = given_epoch
+        #: SOURCE_DATE_EPOCH of a reproducible build, known once the source is fetched
+        self.source_date_epoch: int | None = None
+        #: OCI artifacts (SBOM, provenance) pushed with the image as their subject
+        self.attached: list[AttachedArtifact] = []
+        #: when the build started (UTC)
+        self.started_at: datetime | None = None
 
         self.plugin_library = PluginLibrary(self.plugin_files)
         # last: a Source owns a temporary directory from here on
@@ -290,6 +313,7 @@ class DockerBuildWorkflow:
             raise
         self.log_file = build_log.path if build_log is not None else None
         self._started = time.monotonic()
+        self.started_at = datetime.now(UTC)
         cancellation = self._cancellation = Cancellation()
         self.workdir = tempfile.mkdtemp(prefix="atomic-reactor-build-")
         try:
@@ -343,8 +367,11 @@ class DockerBuildWorkflow:
         with self._timed(SOURCE_STEP_KEY):
             self.source.get()
             self._source_fetched = True
+            if self.reproducible:
+                self.source_date_epoch = self._resolve_source_date_epoch()
             self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
-                                         buildargs=self.buildargs, use_cache=self.use_cache)
+                                         buildargs=self.buildargs, use_cache=self.use_cache,
+                                         timestamp=self.source_date_epoch)
         self._raise_if_cancelled()
         self._runner(PHASE_PREBUILD).run()
         self._raise_if_cancelled()
@@ -356,6 +383,21 @@ class DockerBuildWorkflow:
         self._runner(PHASE_PREPUBLISH).run()
         self._raise_if_cancelled()
         self._runner(PHASE_POSTBUILD).run()
+
+    def _resolve_source_date_epoch(self) -> int:
+        """The given time, else the commit's, else ``$SOURCE_DATE_EPOCH``."""
+        if self._given_epoch is not None:
+            return self._given_epoch
+        epoch = self.source.source_date_epoch()
+        if epoch is not None:
+            logger.info("reproducible build: SOURCE_DATE_EPOCH %d (the commit's time)", epoch)
+            return epoch
+        env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if env.isdigit():
+            logger.info("reproducible build: SOURCE_DATE_EPOCH %s (from the environment)", env)
+            return int(env)
+        raise InputError("a reproducible build needs a time to stamp: the source is not a git "
+                         "commit, so give --source-date-epoch (or set SOURCE_DATE_EPOCH)")
 
     def _raise_if_cancelled(self) -> None:
         """A signal came but its exception was swallowed: do not start the next phase."""
@@ -435,6 +477,8 @@ class DockerBuildWorkflow:
             plugins_durations=dict(self.plugins_durations),
             plugins_errors=dict(self.plugins_errors),
             exported_images=tuple(self.exported_image_sequence),
+            source_date_epoch=self.source_date_epoch,
+            attached=tuple(self.attached),
             fail_reason=build_result.fail_reason if build_result else None,
             error=_error_dict(self.error),
             log_file=self.log_file,

@@ -386,6 +386,17 @@ class Source(abc.ABC):
         """Version control information about the source, None when there is none."""
         return None
 
+    def source_date_epoch(self) -> int | None:
+        """The time of the source for reproducible builds (``SOURCE_DATE_EPOCH``): the
+        committer time of the commit checked out, None when the source has no commit.
+        Fetches the source if needed."""
+        root = self.path
+        if not os.path.isdir(os.path.join(root, ".git")):
+            return None
+        result = _git.run_git(["log", "-1", "--format=%ct", "HEAD"], cwd=root)
+        text = result.stdout.strip()
+        return int(text) if result.ok and text.isdigit() else None
+
     # -- directories -----------------------------------------------------------
 
     def _check_not_cleaned(self) -> None:

@@ -8,6 +8,9 @@
 * ``layout``: docker-archive and OCI image layout, read and written; media types,
   descriptors and manifests.
 * ``merge``: merging layers (whiteouts, opaque directories, hard links) into one.
+* ``normalize``: reproducible images: new layers and the config rewritten so two
+  builds of one commit are byte-identical (times clamped to SOURCE_DATE_EPOCH).
+* ``compare``: two images compared file by file (``--check-reproducible``).
 * ``push``: uploading an image's blobs and manifests to registries ourselves.
 
 The plugins ``squash`` and ``compress`` (and the push of ``tag_and_push``) are

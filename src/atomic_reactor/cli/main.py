@@ -106,13 +106,45 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                        help="the target registries speak plain HTTP")
     group.add_argument("--dont-pull-base-image", action="store_true",
                        help="use the base image the engine already has")
+    group.add_argument("--no-cache", action="store_true",
+                       help="build every step anew (the engine's layer cache is not used)")
     group.add_argument("--load-plugin", metavar="FILE", action="append", default=[],
                        dest="plugin_files", help="load plugins from this Python file "
                                                  "(repeatable)")
     _add_output_options(parser)
 
 
+def _epoch(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds since 1970")
+    return int(text)
+
+
+def _add_image_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reproducible images, SBOM and provenance")
+    group.add_argument("--reproducible", action="store_true", default=None,
+                       help="make the image depend only on the source: file and config times "
+                            "clamped to SOURCE_DATE_EPOCH (the commit's time), fixed layer "
+                            "order and owners names")
+    group.add_argument("--source-date-epoch", metavar="N", type=_epoch,
+                       help="the time a reproducible build stamps (default: the git commit's "
+                            "committer time)")
+    group.add_argument("--check-reproducible", action="store_true",
+                       help="build twice without cache, a few seconds apart, and compare: exit "
+                            "0 if the images are identical, 7 if not (naming what differs); "
+                            "nothing is pushed")
+    group.add_argument("--check-delay", metavar="SECONDS", type=float, default=None,
+                       help="seconds between the two builds of --check-reproducible "
+                            "(default 2)")
+    group.add_argument("--sbom", action="store_true", default=None,
+                       help="attach a CycloneDX SBOM of the image's packages (dpkg, rpm, apk) "
+                            "to the pushed image")
+    group.add_argument("--provenance", action="store_true", default=None,
+                       help="attach SLSA provenance (an in-toto statement) to the pushed image")
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    _add_image_options(parser)
     group = parser.add_argument_group("output")
     group.add_argument("--metadata-file", metavar="PATH",
                        help="write the build results as JSON to PATH")
@@ -227,9 +259,18 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
             "build_image": args.build_image,
             "push_buildroot_to": args.push_buildroot_to,
         }
+        if args.no_cache:
+            data["use_cache"] = False
         method = args.method
     if args.log_file:
         data["log_file"] = os.path.abspath(args.log_file)
+    for flag in ("reproducible", "sbom", "provenance"):
+        if getattr(args, flag):
+            data[flag] = True
+    if args.check_reproducible:
+        data["reproducible"] = True
+    if args.source_date_epoch is not None:
+        data["source_date_epoch"] = args.source_date_epoch
     retry = data.get("retry") or {}
     if isinstance(retry, dict):  # anything else is reported by BuildRequest, not here
         retry = dict(retry)
@@ -345,6 +386,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     _register_config_secrets()
     _check_output_paths(args)
     request, method = _request_from_args(args)
+    if args.check_reproducible:
+        return _check_reproducible(args, request, method)
     if method == "here":
         from atomic_reactor.inner import DockerBuildWorkflow
 
@@ -367,11 +410,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(func: Any, args: argparse.Namespace) -> BuildResults:
+def _check_reproducible(args: argparse.Namespace, request: BuildRequest, method: str) -> int:
+    from atomic_reactor._reproducible import DEFAULT_DELAY, check_reproducible
+    from atomic_reactor.errors import InputError
+
+    if method != "here":
+        raise InputError("--check-reproducible builds here (not with --method "
+                         f"{method})")
+    delay = DEFAULT_DELAY if args.check_delay is None else args.check_delay
+    if delay < 0:
+        raise InputError("--check-delay must be 0 or more seconds")
+    check = _run(lambda: check_reproducible(request, delay=delay), args)
+    results = check.results()
+    _write_outputs(args, results)
+    for line in check.comparison.lines():
+        print(line)
+    check.raise_for_status()
+    return 0
+
+
+def _run(func: Any, args: argparse.Namespace) -> Any:
     from atomic_reactor.errors import BuildCancelled
 
     try:
-        return func()  # type: ignore[no-any-return]
+        return func()
     except BuildCancelled as exc:
         if exc.results is not None:
             _write_outputs(args, exc.results)

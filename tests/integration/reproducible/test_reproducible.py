@@ -1,0 +1,89 @@
+"""Reproducible images on the real engine: two builds of one commit, one digest; the
+check that builds twice and names what differs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from atomic_reactor._registry.client import RegistryClient
+from atomic_reactor.api import build_image_here
+from tests.integration.helpers import Outcome, git, git_repo, unique
+from tests.support.env import BaseImage, Registry
+
+DOCKERFILE = """\
+FROM {base}
+COPY app.txt /srv/app.txt
+RUN mkdir -p /var/app && echo built > /var/app/state && cp /srv/app.txt /var/app/copy
+"""
+
+
+def _repo(tmp_path: Path, base_image: BaseImage, dockerfile: str = DOCKERFILE) -> Path:
+    return git_repo(tmp_path / "repo", dockerfile.format(base=base_image.repo),
+                    {"app.txt": "hello\n"})
+
+
+def test_two_builds_of_one_commit_push_one_digest(tmp_path: Path, base_image: BaseImage,
+                                                   registry: Registry) -> None:
+    repo = _repo(tmp_path, base_image)
+    commit_time = int(git(repo, "log", "-1", "--format=%ct"))
+    name = unique()
+    source = {"provider": "git", "uri": f"file://{repo}"}
+    digests = []
+    image_ids = []
+    for tag in ("first", "second"):
+        if tag == "second":
+            time.sleep(2.1)  # file times of a non-reproducible build would now differ
+        results = build_image_here(source, f"{name}:{tag}", parent_registry=registry.address,
+                                   target_registries=[registry.address],
+                                   reproducible=True, use_cache=False)
+        results.raise_for_status()
+        assert results.source_date_epoch == commit_time
+        digests.append(results.digests[registry.address][f"{registry.address}/{name}:{tag}"])
+        image_ids.append(results.image_id)
+        normalized = results.plugin_results["postbuild"]["reproducible"]
+        assert normalized["rewritten_layers"] == 2
+    assert image_ids[0] == image_ids[1]
+    assert digests[0] == digests[1]
+    with RegistryClient(registry.address) as client:
+        manifest, digest = client.get_manifest(name, "second")
+        assert digest == digests[0]
+        config = json.loads(client.get_blob(name, manifest["config"]["digest"]))
+    assert config["created"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(commit_time))
+    assert "container" not in config
+
+
+def test_check_names_the_file_whose_content_comes_from_date(
+        tmp_path: Path, base_image: BaseImage, registry: Registry,
+        cli: Callable[..., Outcome]) -> None:
+    repo = _repo(tmp_path, base_image, "FROM {base}\nRUN date +%s%N > /built-at\n")
+    name = unique()
+    metadata = tmp_path / "results.json"
+    outcome = cli("build", "git", "--uri", f"file://{repo}", "--image", f"{name}:1",
+                  "--source-registry", registry.address, "--check-reproducible",
+                  "--metadata-file", str(metadata))
+    assert outcome.code == 7, outcome.stderr
+    assert "layer 1 (/bin/sh -c date +%s%N > /built-at): /built-at: content" in outcome.stdout
+    assert "error: two builds of" in outcome.last_line()
+    check = json.loads(metadata.read_text())["reproducibility"]
+    assert check["identical"] is False
+    assert [f["path"] for f in check["layers"][0]["files"]] == ["/built-at"]
+    assert outcome.new_containers == []
+    assert outcome.tmp_leftovers == []
+    # one image is left: the second build's, under the name (the first one is removed)
+    assert len(outcome.new_images) == 1
+
+
+def test_check_passes_when_the_builds_are_identical(
+        tmp_path: Path, base_image: BaseImage, registry: Registry,
+        cli: Callable[..., Outcome]) -> None:
+    repo = _repo(tmp_path, base_image)
+    name = unique()
+    outcome = cli("build", "git", "--uri", f"file://{repo}", "--image", f"{name}:1",
+                  "--source-registry", registry.address, "--check-reproducible",
+                  "--check-delay", "2")
+    assert outcome.code == 0, outcome.stderr
+    assert "identical: both builds are image sha256:" in outcome.stdout
+    assert outcome.new_containers == []
