@@ -19,6 +19,14 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine", choices=("docker", "buildah"), default=None,
+        help="container engine the integration tests run against (default: "
+             "$AR_TEST_ENGINE, else docker); with buildah only the tests marked "
+             "both_engines and those under tests/integration/buildah run")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Build log files (``$XDG_STATE_HOME/atomic-reactor/logs``) go to a temporary

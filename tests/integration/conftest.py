@@ -1,5 +1,14 @@
 """Fixtures for integration tests: a real engine, throw-away registries, a base image.
 
+The engine under test is ONE parameter: ``pytest --engine docker|buildah`` or
+``AR_TEST_ENGINE`` (default docker), the session fixture ``engine_name``. With
+buildah, the library's default engine is buildah (``ATOMIC_REACTOR_ENGINE``), the
+test registries are plain-HTTP registries for it (a registries.conf, as dockerd
+treats loopback registries), ``base_image`` and ``engine_cleanup`` work on
+buildah's storage, and only tests marked ``both_engines`` (plus those under
+``tests/integration/buildah/``) run; under docker, those buildah-only tests are
+left out.
+
 Session scope: ``engine`` (docker ``APIClient``), ``registry`` (open),
 ``auth_registry`` (htpasswd), ``base_image`` (busybox pushed to ``registry``).
 Function scope: ``engine_cleanup`` (autouse: removes what each test created),
@@ -18,6 +27,14 @@ import docker
 import pytest
 
 from tests.integration.helpers import Outcome, run_cli, unique
+from tests.support.buildah_env import (
+    BuildahTracker,
+    buildah_available,
+    ensure_buildah_base_image,
+    insecure_registries_conf,
+    push_buildah_base_image,
+    warn_buildah_leftovers,
+)
 from tests.support.env import (
     BASE_IMAGE,
     BaseImage,
@@ -38,10 +55,66 @@ from tests.support.env import (
 _HERE = Path(__file__).resolve().parent
 
 
+_BUILDAH_ONLY = _HERE / "buildah"
+
+
+def selected_engine(config: pytest.Config) -> str:
+    chosen = config.getoption("--engine", default=None) or os.environ.get("AR_TEST_ENGINE")
+    chosen = chosen or "docker"
+    if chosen not in ("docker", "buildah"):
+        raise pytest.UsageError(f"AR_TEST_ENGINE={chosen!r}: expected docker or buildah")
+    return chosen
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    engine = selected_engine(config)
+    docker_only = pytest.mark.skip(reason="docker-only test (run with AR_TEST_ENGINE=docker)")
+    buildah_only = pytest.mark.skip(reason="buildah test (run with AR_TEST_ENGINE=buildah)")
     for item in items:
-        if item.path.resolve().is_relative_to(_HERE):
-            item.add_marker(pytest.mark.integration)
+        path = item.path.resolve()
+        if not path.is_relative_to(_HERE):
+            continue
+        item.add_marker(pytest.mark.integration)
+        in_buildah_dir = path.is_relative_to(_BUILDAH_ONLY)
+        if engine == "buildah" and not in_buildah_dir and \
+                item.get_closest_marker("both_engines") is None:
+            item.add_marker(docker_only)
+        elif engine == "docker" and in_buildah_dir:
+            item.add_marker(buildah_only)
+
+
+@pytest.fixture(scope="session")
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """The engine under test: "docker" or "buildah"."""
+    return selected_engine(request.config)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine_environment(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """With buildah: the library's default engine is buildah, the test registries are
+    plain HTTP for it; both for this process and the CLI subprocesses."""
+    if engine_name != "buildah":
+        yield
+        return
+    if not buildah_available():
+        pytest.fail("buildah is not installed; run `bash scripts/ensure-env.sh`", pytrace=False)
+    registries = [request.getfixturevalue("registry"), request.getfixturevalue("auth_registry")]
+    conf = insecure_registries_conf(tmp_path_factory.mktemp("containers") / "registries.conf",
+                                    registries)
+    saved = {key: os.environ.get(key) for key in ("ATOMIC_REACTOR_ENGINE",
+                                                  "CONTAINERS_REGISTRIES_CONF")}
+    os.environ["ATOMIC_REACTOR_ENGINE"] = "buildah"
+    os.environ["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -82,11 +155,18 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
 
 
 @pytest.fixture(scope="session")
-def base_image(engine: docker.APIClient, registry: Registry) -> BaseImage:
-    """The busybox base image, local as ``.local`` and pushed to ``registry``."""
+def base_image(engine_name: str, request: pytest.FixtureRequest, registry: Registry
+               ) -> BaseImage:
+    """The busybox base image, local as ``.local`` and pushed to ``registry`` (in the
+    engine under test)."""
     try:
-        image_id = ensure_base_image(BASE_IMAGE)
-        push_base_image(registry, BASE_IMAGE)
+        if engine_name == "buildah":
+            image_id = "sha256:" + ensure_buildah_base_image(BASE_IMAGE)
+            push_buildah_base_image(registry, BASE_IMAGE)
+        else:
+            request.getfixturevalue("engine")
+            image_id = ensure_base_image(BASE_IMAGE)
+            push_base_image(registry, BASE_IMAGE)
     except EnvError as exc:
         pytest.fail(str(exc), pytrace=False)
     repository, tag = split_reference(BASE_IMAGE)
@@ -97,15 +177,22 @@ def base_image(engine: docker.APIClient, registry: Registry) -> BaseImage:
 
 @pytest.fixture(autouse=True)
 def engine_cleanup(
-    engine: docker.APIClient, request: pytest.FixtureRequest
-) -> Iterator[EngineTracker]:
-    """Snapshot the engine before the test; remove containers/tags/images created by it.
+    engine_name: str, request: pytest.FixtureRequest
+) -> Iterator[EngineTracker | BuildahTracker]:
+    """Snapshot the engine under test before the test; remove containers/tags/images
+    created by it.
 
-    Tests may register extra objects with ``engine_cleanup.track_image(ref)`` or
-    ``engine_cleanup.track_container(id)``.  Anything that cannot be removed is
-    reported as an ``EngineCleanupWarning``.
+    Tests may register extra objects with ``engine_cleanup.track_image(ref)`` (and,
+    on docker, ``engine_cleanup.track_container(id)``).  Anything that cannot be
+    removed is reported as an ``EngineCleanupWarning``.
     """
-    tracker = EngineTracker(engine, protected=[BASE_IMAGE])
+    if engine_name == "buildah" or request.node.path.resolve().is_relative_to(_BUILDAH_ONLY):
+        buildah_tracker = BuildahTracker(protected=[BASE_IMAGE])
+        buildah_tracker.snapshot()
+        yield buildah_tracker
+        warn_buildah_leftovers(buildah_tracker.cleanup(), request.node.nodeid)
+        return
+    tracker = EngineTracker(request.getfixturevalue("engine"), protected=[BASE_IMAGE])
     tracker.snapshot()
     yield tracker
     warn_leftovers(tracker.cleanup(), request.node.nodeid)
@@ -143,24 +230,35 @@ def workdir(tmp_path: Path) -> Path:
 # -- the command line, and what it leaves behind -------------------------------------
 
 
+def _engine_objects(engine_name: str, request: pytest.FixtureRequest
+                    ) -> tuple[set[str], set[str]]:
+    """(container ids, image ids) the engine under test has now."""
+    if engine_name == "buildah":
+        state = BuildahTracker(exclusive=False).state()
+        return set(state.container_ids), set(state.image_ids)
+    engine: docker.APIClient = request.getfixturevalue("engine")
+    return ({c["Id"] for c in engine.containers(all=True)},
+            {i["Id"] for i in engine.images(all=True)})
+
+
 @pytest.fixture
-def cli(engine: docker.APIClient, tmp_path: Path) -> Callable[..., Outcome]:
+def cli(engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
+        ) -> Callable[..., Outcome]:
     """Run ``atomic-reactor`` with a TMPDIR of its own; list what it left there and in
-    the engine (containers, images)."""
+    the engine under test (containers, images)."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> Outcome:
         tmp = tmp_path / f"tmpdir-{unique()}"
         tmp.mkdir()
-        containers = {c["Id"] for c in engine.containers(all=True)}
-        images = {i["Id"] for i in engine.images(all=True)}
+        containers, images = _engine_objects(engine_name, request)
         done = run_cli(list(args), env={"TMPDIR": str(tmp), **(env or {})})
         leftovers = sorted(p.name for p in tmp.iterdir() if p.name != "atomic-reactor-locks")
+        containers_after, images_after = _engine_objects(engine_name, request)
         return Outcome(
             code=done.returncode, stdout=done.stdout, stderr=done.stderr,
             tmp_leftovers=leftovers,
-            new_containers=[c["Id"] for c in engine.containers(all=True)
-                            if c["Id"] not in containers],
-            new_images=[i["Id"] for i in engine.images(all=True) if i["Id"] not in images],
+            new_containers=sorted(containers_after - containers),
+            new_images=sorted(images_after - images),
         )
 
     return run

@@ -13,7 +13,7 @@ from typing import Any
 from atomic_reactor._engine.types import ContainerState, ImageInfo
 
 __all__ = ["docker_container_inspect", "docker_image_inspect", "familiar", "image_info",
-           "parse_time", "qualified", "repository"]
+           "parse_size", "parse_time", "qualified", "repo_digests", "repository"]
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _LOCAL = "localhost/"
@@ -108,22 +108,14 @@ def image_info(inspect: Mapping[str, Any], names: Sequence[str] = (), digest: st
     if image_id and not image_id.startswith("sha256:"):
         image_id = f"sha256:{image_id}"
     shown = tuple(dict.fromkeys(familiar(name) for name in names))
-    digests: dict[str, None] = {}
-    pushed = pushed or {}
     stored = digest or str(inspect.get("FromImageDigest") or "")
-    for name in shown:
-        repo = repository(name)
-        if repo in pushed:
-            digests[f"{repo}@{pushed[repo]}"] = None
-        elif stored and _has_registry(name):
-            digests[f"{repo}@{stored}"] = None
     rootfs = document.get("rootfs") if isinstance(document.get("rootfs"), dict) else {}
     assert isinstance(rootfs, dict)
     labels = config.get("Labels") or {}
     return ImageInfo(
         id=image_id,
         names=shown,
-        digests=tuple(digests),
+        digests=repo_digests(shown, stored, pushed or {}),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         env=tuple(str(item) for item in config.get("Env") or ()),
         architecture=str(document.get("architecture") or ""),
@@ -137,6 +129,33 @@ def image_info(inspect: Mapping[str, Any], names: Sequence[str] = (), digest: st
         entrypoint=_strings(config.get("Entrypoint")),
         cmd=_strings(config.get("Cmd")),
     )
+
+
+def repo_digests(names: Sequence[str], stored: str, pushed: Mapping[str, str]
+                 ) -> tuple[str, ...]:
+    """``repo@digest`` references: the digest this process pushed a repository as, else
+    the stored manifest digest for names with a registry (what was pulled)."""
+    digests: dict[str, None] = {}
+    for name in names:
+        repo = repository(name)
+        if repo in pushed:
+            digests[f"{repo}@{pushed[repo]}"] = None
+        elif stored and _has_registry(name):
+            digests[f"{repo}@{stored}"] = None
+    return tuple(digests)
+
+
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+
+
+def parse_size(value: object) -> int:
+    """``buildah images``' human size (``2.14 MB``) in bytes, roughly; 0 if unknown."""
+    if isinstance(value, int):
+        return value
+    found = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGtT]?[bB])\s*", str(value or ""))
+    if not found:
+        return 0
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
 
 
 def _docker_config(config: Mapping[str, Any]) -> dict[str, Any]:

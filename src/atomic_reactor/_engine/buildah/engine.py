@@ -30,7 +30,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from atomic_reactor._engine.base import ContainerSpec, EngineEvent, RegistryAuth
+from atomic_reactor._engine.base import (
+    ArchiveFormat,
+    BuildOptions,
+    ContainerSpec,
+    ContainerState,
+    EngineEvent,
+    ImageInfo,
+    RegistryAuth,
+    TransferOptions,
+)
 from atomic_reactor._engine.buildah import convert
 from atomic_reactor._engine.buildah.process import (
     CONTAINER_ID,
@@ -41,12 +50,6 @@ from atomic_reactor._engine.buildah.process import (
     kill,
     terminate,
     translate,
-)
-from atomic_reactor._engine.types import (
-    BuildOptions,
-    ContainerState,
-    ImageInfo,
-    TransferOptions,
 )
 from atomic_reactor._secrets import register_secret, write_private_file
 from atomic_reactor.errors import (
@@ -61,7 +64,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["BuildahEngine"]
 
 CHUNK = 1024 * 1024
-ArchiveFormat = Literal["docker-archive", "oci-archive"]
 _PUSH_FORMATS = {"docker": "v2s2", "v2s2": "v2s2", "oci": "oci"}
 
 
@@ -442,11 +444,16 @@ class BuildahEngine:
             if not image_id.startswith("sha256:"):
                 image_id = f"sha256:{image_id}"
             names = tuple(convert.familiar(str(n)) for n in entry.get("names") or ())
-            if wanted is not None and not any(
-                    convert.repository(n) == wanted or n == wanted for n in names):
-                continue
-            created = convert.parse_time(entry.get("createdatraw"))
-            images.append(ImageInfo(id=image_id, names=names, created=created))
+            if wanted is None:
+                images.append(ImageInfo(
+                    id=image_id, names=names,
+                    digests=convert.repo_digests(names, str(entry.get("digest") or ""),
+                                                 self._pushed),
+                    created=convert.parse_time(entry.get("createdatraw")),
+                    size=convert.parse_size(entry.get("size"))))
+            elif any(convert.repository(n) == wanted or n == wanted for n in names):
+                with contextlib.suppress(ImageNotFound):  # removed meanwhile
+                    images.append(self.image_info(image_id))
         return images
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None:

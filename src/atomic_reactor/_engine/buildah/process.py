@@ -118,9 +118,15 @@ class StorageConfig:
 def _first_error(output: str) -> str:
     """buildah's own error line (``Error: ...``), else the last line of ``output``."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
         if line.startswith("Error: "):
-            return line[len("Error: "):]
+            message = line[len("Error: "):]
+            if re.fullmatch(r"\d+ errors? occurred:", message):  # a list follows
+                items = [item.lstrip("* ") for item in lines[index + 1:]
+                         if item.startswith("*")]
+                message = "; ".join(items) or message
+            return message
     for line in reversed(lines):
         if "level=error" in line or "level=fatal" in line:
             found = re.search(r'msg="(.*?)"(\s|$)', line)
