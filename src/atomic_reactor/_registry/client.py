@@ -32,6 +32,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 )
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -280,6 +281,20 @@ class RegistryClient:
                              headers={"Content-Type": "application/octet-stream"})
         _expect(done, 201, f"uploading blob {digest}")
         return digest
+
+    def get_referrers(self, repo: str, digest: str) -> dict[str, Any] | None:
+        """The OCI index of the manifests whose ``subject`` is ``digest``, from the
+        registry's referrers API; None when the registry has no referrers API."""
+        response = self._request("GET", f"/v2/{repo}/referrers/{digest}", repo,
+                                 headers={"Accept": OCI_INDEX})
+        if response.status_code in (404, 405):
+            return None
+        _expect(response, 200, f"listing the referrers of {repo}@{digest}")
+        try:
+            index = response.json()
+        except ValueError:
+            return None
+        return index if isinstance(index, dict) else None
 
     def get_blob(self, repo: str, digest: str) -> bytes:
         response = self._request("GET", f"/v2/{repo}/blobs/{digest}", repo)
