@@ -212,10 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list the available plugins")
     plugins.add_argument("--schema", metavar="KEY", help="print one plugin's argument schema")
 
-    from atomic_reactor.cli import build_image, inside_build
+    from atomic_reactor.cli import build_image, farm, inside_build
 
     build_image.add_parser(commands)
     inside_build.add_parser(commands)
+    farm.add_parsers(commands)
     return parser
 
 
@@ -476,8 +477,28 @@ def cmd_inside_build(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from atomic_reactor.cli.farm import cmd_worker as command
+
+    return command(args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from atomic_reactor.cli.farm import cmd_submit as command
+
+    _register_config_secrets()
+    return command(args)
+
+
+def cmd_farm(args: argparse.Namespace) -> int:
+    from atomic_reactor.cli.farm import cmd_farm as command
+
+    return command(args)
+
+
 COMMANDS = {"build": cmd_build, "plugins": cmd_plugins,
-            "create-build-image": cmd_create_build_image, "inside-build": cmd_inside_build}
+            "create-build-image": cmd_create_build_image, "inside-build": cmd_inside_build,
+            "worker": cmd_worker, "submit": cmd_submit, "farm": cmd_farm}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -76,7 +76,7 @@ def pack_path_source(directory: str, limit: int = MAX_SOURCE_BYTES) -> bytes:
     """``directory`` as tar.gz bytes; :class:`InputError` in one line when over ``limit``."""
     sink = _Limited(limit)
     try:
-        with tarfile.open(fileobj=sink, mode="w:gz", compresslevel=6) as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=sink, mode="w:gz", compresslevel=6) as tar:
             tar.add(directory, arcname=".", filter=_no_owner)
     except _TooLarge:
         raise InputError(f"path source {directory} is larger than the farm's limit of "
@@ -96,7 +96,7 @@ def _no_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def unpack_source(archive: bytes, dest: str) -> None:
     """Unpack a packed path source into ``dest`` (safely: nothing lands outside it)."""
-    from atomic_reactor._archive import safe_extract
+    from atomic_reactor._image.tarstream import safe_extract
 
     safe_extract(io.BytesIO(archive), dest)
 

@@ -54,16 +54,16 @@ class WorkerSettings:
     platforms: tuple[str, ...] = ()
 
 
-_settings = WorkerSettings()
+_settings = [WorkerSettings()]
 
 
 def settings() -> WorkerSettings:
-    return _settings
+    return _settings[0]
 
 
 def configure(value: WorkerSettings) -> None:
-    global _settings
-    _settings = value
+    """Set before the pool forks, so every pool process has it."""
+    _settings[0] = value
 
 
 def engine_problem(engine: str) -> str | None:
@@ -88,9 +88,9 @@ def engine_problem(engine: str) -> str | None:
 
 
 def register(app: Celery, config: FarmConfig) -> None:
-    @app.task(name="atomic_reactor.farm.build", bind=True, acks_late=True,
+    @app.task(name="atomic_reactor.farm.build", bind=True, acks_late=True,  # type: ignore[untyped-decorator]
               reject_on_worker_lost=True)
-    def build(self: Task, payload: dict[str, Any]) -> dict[str, Any]:  # type: ignore[type-arg]
+    def build(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
         return run_task(self, payload, config)
 
     from atomic_reactor.farm._multi import register_manifest_task
@@ -214,7 +214,11 @@ class _CancelWatch:
                 self.signalled = True
                 self.requested = True
                 logger.warning("build %s: cancel requested", self._build_id)
-                if threading.main_thread().is_alive() and self._previous is not None:
+                if self._previous is None:  # not the main thread: no signal handlers
+                    return
+                os.kill(os.getpid(), signal.SIGTERM)
+                # once more, for a signal that came just before the workflow's handler
+                if not self._stop.wait(3.0):
                     os.kill(os.getpid(), signal.SIGTERM)
                 return
 
@@ -238,8 +242,7 @@ def _state_of(results: BuildResults) -> State:
     return "succeeded" if results.exit_code == 0 else "failed"
 
 
-def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig  # type: ignore[type-arg]
-             ) -> dict[str, Any]:
+def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig) -> dict[str, Any]:
     from celery.exceptions import Reject
 
     from atomic_reactor.farm._records import Records
@@ -250,10 +253,10 @@ def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig  # type:
     try:
         if records.cancel_requested(build_id):
             logger.info("build %s was cancelled before it started", build_id)
-            results = _error_results(BuildCancelled(signal.SIGTERM))
-            records.finish(build_id, "cancelled", results.exit_code)
+            cancelled = _error_results(BuildCancelled(signal.SIGTERM))
+            records.finish(build_id, "cancelled", cancelled.exit_code)
             records.add_output(build_id, {"event": "end", "attempt": "0", "state": "cancelled"})
-            return results.to_dict()
+            return cancelled.to_dict()
         problem = engine_problem(me.engine)
         if problem is not None:
             logger.warning("engine down (%s): giving build %s back to the queue", problem,
@@ -263,7 +266,7 @@ def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig  # type:
         logger.info("build %s: attempt %d on %s", build_id, attempt, me.name)
         sink = _OutputSink(records, build_id, attempt)
         sink.put({"event": "start", "worker": me.name})
-        results = None
+        results: BuildResults | None = None
         try:
             with _captured(sink), _CancelWatch(records, build_id) as watch:
                 results = _build(payload, build_id, attempt, me, config, watch)
@@ -341,6 +344,9 @@ def _run_request(payload: Mapping[str, Any], builddir: str, log_file: str, me: W
         for item in items:
             register_secret(item.partition("=")[2])
         data = apply_substitutions(data, items, parse=False)
+    for key in ("engine", "platforms"):  # (keys of build json versions to come)
+        if key not in _request._KEYS:
+            data.pop(key, None)
     if "engine" in _request._KEYS and me.engine != "auto":
         data["engine"] = me.engine
     data["log_file"] = log_file
