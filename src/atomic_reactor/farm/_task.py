@@ -80,8 +80,10 @@ def engine_problem(engine: str) -> str | None:
             docker_problem = str(exc)
         finally:
             backend.close()
-        if engine == "docker":
-            return docker_problem
+        from atomic_reactor import _request
+
+        if engine == "docker" or "engine" not in _request._KEYS:
+            return docker_problem  # (no other engine to fall back on for "auto")
     if shutil.which("buildah") is None:
         return docker_problem or "buildah is not installed"
     return None
@@ -245,13 +247,22 @@ def _state_of(results: BuildResults) -> State:
 def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig) -> dict[str, Any]:
     from celery.exceptions import Reject
 
-    from atomic_reactor.farm._records import Records
+    from atomic_reactor.farm._records import FINAL_STATES, Records
 
     build_id = str(task.request.id)
     me = settings()
     records = Records.connect(config.broker)
     try:
-        if records.cancel_requested(build_id):
+        record = records.record(build_id)
+        if record.get("state") in FINAL_STATES:
+            # delivered again after it finished (its acknowledgement was lost, say, in a
+            # Redis restart): the build is done, its results stand
+            stored = task.AsyncResult(build_id)
+            if stored.state == "SUCCESS" and isinstance(stored.result, dict):
+                logger.warning("build %s was delivered again after it finished (%s): "
+                               "not running it again", build_id, record.get("state"))
+                return stored.result
+        if record.get("cancel") == "1":
             logger.info("build %s was cancelled before it started", build_id)
             cancelled = _error_results(BuildCancelled(signal.SIGTERM))
             records.finish(build_id, "cancelled", cancelled.exit_code)
@@ -280,6 +291,7 @@ def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig) -> dict
             sink.put({"event": "end", "state": state, "exit_code": str(exit_code)})
             sink.close()
             records.finish(build_id, state, exit_code)
+            logger.info("build %s %s (exit %d) on %s", build_id, state, exit_code, me.name)
         return results.to_dict()
     finally:
         records.close()

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -145,6 +146,9 @@ def run_worker(config: FarmConfig, *, name: str | None = None, concurrency: int 
     configure(WorkerSettings(name=name, workdir=directory, engine=engine,
                              platforms=tuple(declared)))
     app = make_app(config)
+    # the task's return value is the whole BuildResults: the worker says less than that
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*superuser privileges.*")
     for step in _steps(config, engine):
         app.steps["consumer"].add(step)
     logger.info("worker %s: broker %s, queues %s, platforms %s, builds in %s", name,
