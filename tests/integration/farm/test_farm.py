@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -106,8 +107,8 @@ def _redis_dump(farm: Farm) -> bytes:
     """Every key and value in the farm's Redis (to look for what must not be there)."""
     import redis
 
-    client = redis.Redis.from_url(farm.broker)
-    out = []
+    client: Any = redis.Redis.from_url(farm.broker)
+    out: list[bytes] = []
     try:
         for key in client.scan_iter(count=1000):
             kind = client.type(key)
