@@ -130,7 +130,7 @@ def test_bad_requests_are_refused_before_anything_is_sent(tmp_path: Path) -> Non
 
 
 def test_an_unreachable_broker_is_one_farm_error() -> None:
-    with pytest.raises(farm.FarmError, match="cannot reach the farm at redis://127.0.0.1:6399"):
+    with pytest.raises(farm.FarmError, match=r"cannot reach the farm at redis://127\.0\.0\.1:6399"):
         farm.submit({"source": {"provider": "git", "uri": "https://example.invalid/x.git"},
                      "image": "a:1"}, broker=NO_REDIS)
 
