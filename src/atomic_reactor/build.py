@@ -6,12 +6,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
-from atomic_reactor._engine.base import BuildOptions, EngineEvent
+from atomic_reactor._engine.base import BuildOptions, EngineEvent, ImageInfo
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import BuildFailed, ImageNotFound
 
@@ -41,6 +41,8 @@ class BuildResult:
     image_id: str | None = None
     fail_reason: str | None = None
     duration: float = 0.0
+    #: images the build's steps made and the engine keeps (not the final one)
+    intermediate_ids: tuple[str, ...] = ()
     annotations: dict[str, Any] = field(default_factory=dict)
 
     def is_failed(self) -> bool:
@@ -56,6 +58,13 @@ class InsideBuilder:
 
     ``df_path`` and ``df_dir`` are the Dockerfile that will be built and its
     directory (the build context): pre-build plugins edit that file.
+
+    Keyword arguments: ``buildargs``, ``use_cache`` and ``build_options`` (a
+    :class:`~atomic_reactor._engine.types.BuildOptions` for the rest: labels, target,
+    pull, secrets, platform; its ``dockerfile`` is this builder's ``df_path``).
+    Plugins read the images as typed values with :meth:`base_info` and
+    :meth:`built_info`; the dict-returning ``inspect_*``/``get_*_info`` methods are
+    the 1.6 contract's.
     """
 
     def __init__(self, source: Source, image: ImageName | str, tasker: DockerTasker | None = None,
@@ -71,6 +80,7 @@ class InsideBuilder:
         self.use_cache: bool = bool(kwargs.pop("use_cache", True))
         #: SOURCE_DATE_EPOCH for engines that stamp times themselves (buildah --timestamp)
         self.timestamp: int | None = kwargs.pop("timestamp", None)
+        self.build_options: BuildOptions = kwargs.pop("build_options", None) or BuildOptions()
         self.image_id: str | None = None
         self.built_image_info: dict[str, Any] | None = None
         self.base_image_id: str | None = None
@@ -82,6 +92,8 @@ class InsideBuilder:
             if final_base(self.stages) != "scratch" else None
         self._base_inspect: dict[str, Any] | None = None
         self._built_inspect: dict[str, Any] | None = None
+        self._base_info: ImageInfo | None = None
+        self._built_info: ImageInfo | None = None
 
     # -- the Dockerfile -------------------------------------------------------------
     def refresh_stages(self) -> list[Stage]:
@@ -98,6 +110,7 @@ class InsideBuilder:
         """Use ``base_image`` as the final stage's base from now on."""
         self.base_image = ImageName.parse(base_image)
         self._base_inspect = None
+        self._base_info = None
 
     # -- building ---------------------------------------------------------------------
     def build(self, on_event: Callable[[EngineEvent], None] | None = None) -> BuildResult:
@@ -106,11 +119,18 @@ class InsideBuilder:
         started = time.monotonic()
         dockerfile = os.path.relpath(self.df_path, self.df_dir)
         self._built_inspect = None
+        self._built_info = None
+        options = replace(self.build_options, dockerfile=dockerfile, use_cache=self.use_cache,
+                          buildargs={**self.build_options.buildargs, **self.buildargs},
+                          timestamp=self.timestamp if self.timestamp is not None
+                          else self.build_options.timestamp)
         try:
             built = self.tasker.build_image(
                 self.df_dir, self.image, BuildOptions(timestamp=self.timestamp),
                 dockerfile=dockerfile, use_cache=self.use_cache,
                 buildargs=self.buildargs, on_event=on_event or _log_event)
+            built = self.tasker.build_image(self.df_dir, self.image, options,
+                                            on_event=on_event or _log_event)
         except BuildFailed as exc:
             self.last_logs = list(self.tasker.last_logs)
             logger.error("build of %s failed: %s", self.image, exc)
@@ -120,33 +140,53 @@ class InsideBuilder:
         self.image_id = built.image_id
         self.built_image_info = self.get_built_image_info()
         return BuildResult(logs=built.logs, image_id=built.image_id,
-                           duration=time.monotonic() - started)
+                           duration=time.monotonic() - started,
+                           intermediate_ids=built.intermediate_ids)
 
     def set_image_id(self, image_id: str) -> None:
         """The built image is now ``image_id`` (a plugin replaced it, e.g. squash)."""
         self.image_id = image_id
         self._built_inspect = None
+        self._built_info = None
         self.built_image_info = self.get_built_image_info()
 
     # -- inspection ---------------------------------------------------------------------
+    def base_info(self) -> ImageInfo | None:
+        """The base image as the engine knows it (None for ``FROM scratch``);
+        :class:`ImageNotFound` if the engine does not have it."""
+        if self.base_image is None:
+            return None
+        if self._base_info is None:
+            self._base_info = self.tasker.image_info(self.base_image)
+            self.base_image_id = self._base_info.id
+        return self._base_info
+
+    def built_info(self) -> ImageInfo:
+        """The built image (after :meth:`set_image_id`, the replacement)."""
+        if self.image_id is None:
+            raise ImageNotFound(f"{self.image} has not been built")
+        if self._built_info is None:
+            self._built_info = self.tasker.image_info(self.image_id)
+        return self._built_info
+
     def inspect_base_image(self) -> dict[str, Any] | None:
-        """``docker inspect`` of the base image (None for ``FROM scratch``)."""
+        """``docker inspect`` of the base image (None for ``FROM scratch``; 1.6 contract)."""
         if self.base_image is None:
             return None
         if self._base_inspect is None:
+            self.base_info()  # sets base_image_id
             self._base_inspect = self.tasker.inspect_image(self.base_image)
-            self.base_image_id = str(self._base_inspect["Id"])
         return self._base_inspect
 
     def get_base_image_info(self) -> dict[str, Any] | None:
-        """The ``docker images`` entry of the base image."""
-        inspect = self.inspect_base_image()
-        if inspect is None:
+        """The ``docker images`` entry of the base image (1.6 contract)."""
+        info = self.base_info()
+        if info is None:
             return None
-        return self.tasker.get_image_info_by_image_id(str(inspect["Id"]))
+        return self.tasker.get_image_info_by_image_id(info.id)
 
     def inspect_built_image(self) -> dict[str, Any]:
-        """``docker inspect`` of the built image."""
+        """``docker inspect`` of the built image (1.6 contract)."""
         if self.image_id is None:
             raise ImageNotFound(f"{self.image} has not been built")
         if self._built_inspect is None:
@@ -154,7 +194,7 @@ class InsideBuilder:
         return self._built_inspect
 
     def get_built_image_info(self) -> dict[str, Any] | None:
-        """The ``docker images`` entry of the built image."""
+        """The ``docker images`` entry of the built image (1.6 contract)."""
         if self.image_id is None:
             return None
         return self.tasker.get_image_info_by_image_id(self.image_id)

@@ -88,6 +88,9 @@ class BuiltImage:
     image: ImageName
     image_id: str
     logs: tuple[str, ...]
+    #: images the build's steps made that the engine keeps (e.g. Docker's step cache);
+    #: the final image is not among them
+    intermediate_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ class DockerTasker:
         built = _ref(image)
         self.last_logs = logs = []
         image_id = None
+        intermediates: list[str] = []
         events = self.engine.build(path, str(built), options)
         with _closing(events):
             for event in events:
@@ -273,9 +277,14 @@ class DockerTasker:
                     raise BuildFailed(event.error.strip())
                 if event.image_id:
                     image_id = event.image_id
+                if event.intermediate_image:
+                    intermediates.append(event.intermediate_image)
         if image_id is None:
             image_id = self.engine.image_info(str(built)).id
-        return BuiltImage(image=built, image_id=image_id, logs=tuple(logs))
+        bare = image_id.removeprefix("sha256:")
+        return BuiltImage(image=built, image_id=image_id, logs=tuple(logs),
+                          intermediate_ids=tuple(i for i in intermediates
+                                                 if not bare.startswith(i.removeprefix("sha256:"))))
 
     @overload
     def build_image_from_path(self, path: str, image: ImageLike, stream: Literal[True],

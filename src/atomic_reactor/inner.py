@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from atomic_reactor._buildlog import BuildLog
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import (
     AttachedArtifact,
@@ -342,7 +343,7 @@ class DockerBuildWorkflow:
             if build_log is not None:
                 build_log.close()
             if self._owns_tasker:
-                self.tasker.engine.close()  # reconnects if the tasker is used again
+                self.tasker.close()  # reconnects if the tasker is used again
         if self.cancelled is not None:
             self.cancelled.results = results
             raise self.cancelled
@@ -413,8 +414,8 @@ class DockerBuildWorkflow:
             if self.error is None:
                 self.error = exc
 
-    def _base_image_digest(self, base_inspect: Mapping[str, Any] | None) -> str | None:
-        """The manifest digest of the base image: as pulled, else from its RepoDigests."""
+    def _base_image_digest(self, base_typed: ImageInfo | None) -> str | None:
+        """The manifest digest of the base image: as pulled, else as the engine has it."""
         builder = self.builder
         if builder is None or builder.base_image is None:
             return None
@@ -422,13 +423,10 @@ class DockerBuildWorkflow:
         digest = _pulled_digest(self.plugin_result("pull_base_image"), str(base))
         if digest is None and base.digest:  # FROM name@sha256:…
             digest = base.digest
-        if digest is None and base_inspect:
-            repo_digests = [str(d) for d in base_inspect.get("RepoDigests") or []]
-            wanted = base.to_str(tag=False) + "@"
-            matching = [d for d in repo_digests if d.startswith(wanted)]
-            chosen = matching or repo_digests
-            if chosen:
-                digest = chosen[0].split("@", 1)[1]
+        if digest is None and base_typed is not None:
+            digest = base_typed.digest_for(base.to_str(tag=False))
+            if digest is None and base_typed.digests:
+                digest = base_typed.digests[0].partition("@")[2] or None
         return digest
 
     def current_results(self) -> BuildResults:
@@ -437,10 +435,12 @@ class DockerBuildWorkflow:
         builder = self.builder
         dockerfile = None
         base_inspect = base_info = built_inspect = built_info = None
+        base_typed: ImageInfo | None = None
         if builder is not None:
             with contextlib.suppress(OSError), open(builder.df_path, encoding="utf-8") as handle:
                 dockerfile = handle.read()
             with contextlib.suppress(AtomicReactorError):
+                base_typed = builder.base_info()
                 base_inspect = builder.inspect_base_image()
                 base_info = builder.get_base_image_info()
             if builder.image_id:
@@ -468,7 +468,7 @@ class DockerBuildWorkflow:
             image_id=builder.image_id if builder else None,
             base_image=str(builder.base_image) if builder and builder.base_image else None,
             base_image_id=builder.base_image_id if builder else None,
-            base_image_digest=self._base_image_digest(base_inspect),
+            base_image_digest=self._base_image_digest(base_typed),
             pushed=tuple(self.pushed_images),
             tags=tuple(tags),
             source=source_info,

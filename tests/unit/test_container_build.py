@@ -26,6 +26,7 @@ from atomic_reactor._buildcontainer.run import (
     buildroot_reference,
     run_in_build_container,
 )
+from atomic_reactor._engine.base import ContainerState
 from atomic_reactor._request import BuildRequest
 from atomic_reactor.errors import (
     BuildFailed,
@@ -58,7 +59,7 @@ def test_buildroot_reference() -> None:
      InputError, "has no atomic-reactor"),
     (137, {}, "Step 2/3", EngineError,
      "killed by SIGKILL (exit 137) and wrote no results (last output: Step 2/3)"),
-    (137, {"OOMKilled": True}, "", EngineError, "ran out of memory"),
+    (137, {"oom_killed": True}, "", EngineError, "ran out of memory"),
     (2, {}, "atomic-reactor: error: cannot read build json x", InputError,
      "exited with 2 and wrote no results (last output: atomic-reactor: error: cannot read"),
     (3, {}, "", BuildFailed, "exited with 3"),
@@ -71,7 +72,9 @@ def test_buildroot_reference() -> None:
 def test_why_no_results(code: int | None, state: dict[str, bool], last: str,
                         kind: type[Exception], needle: str) -> None:
     tail = deque([last] if last else [])
-    error = _no_results_error(code, state, tail, "B", "wrote no results")
+    container = ContainerState(id="c", status="exited", exit_code=code,
+                               oom_killed=state.get("oom_killed", False))
+    error = _no_results_error(code, container, tail, "B", "wrote no results")
     assert type(error) is kind
     assert needle in str(error)
 

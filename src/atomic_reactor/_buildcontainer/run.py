@@ -36,10 +36,10 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from atomic_reactor._engine.base import ContainerSpec
+from atomic_reactor._engine.base import ContainerSpec, ContainerState
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
@@ -56,6 +56,9 @@ from atomic_reactor.errors import (
     PushError,
     RegistryError,
 )
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
 
 __all__ = [
     "CONTAINER_LABEL",
@@ -266,9 +269,9 @@ def _no_atomic_reactor(text: str) -> bool:
     ))
 
 
-def _start(tasker: Any, spec: ContainerSpec, method: str) -> str:
+def _start(tasker: DockerTasker, spec: ContainerSpec, method: str) -> str:
     """Create and start the build container (privileged: falling back when refused)."""
-    address = str(getattr(tasker.engine, "address", ""))
+    address = tasker.engine_address
     if method == "privileged" and address in _PRIVILEGED_REFUSED:
         logger.debug("the engine refuses --privileged: using the capability fallback")
         spec = _fallback(spec)
@@ -301,15 +304,14 @@ def _fallback(spec: ContainerSpec) -> ContainerSpec:
                                security_opt=FALLBACK_CAPS["security_opt"])
 
 
-def _running(tasker: Any, container_id: str) -> bool:
+def _running(tasker: DockerTasker, container_id: str) -> bool:
     try:
-        state = tasker.engine.inspect_container(container_id).get("State") or {}
+        return tasker.container_state(container_id).running
     except EngineError:
         return False
-    return bool(state.get("Running"))
 
 
-def _follow(tasker: Any, container_id: str, tail: deque[str]) -> None:
+def _follow(tasker: DockerTasker, container_id: str, tail: deque[str]) -> None:
     """Log the container's output as it comes, until it exits.
 
     A quiet build outlasts the engine client's read timeout: the stream is then
@@ -335,7 +337,7 @@ def _follow(tasker: Any, container_id: str, tail: deque[str]) -> None:
         return
 
 
-def _wait(tasker: Any, container_id: str) -> int | None:
+def _wait(tasker: DockerTasker, container_id: str) -> int | None:
     try:
         return int(tasker.wait(container_id))
     except EngineError as exc:
@@ -343,9 +345,9 @@ def _wait(tasker: Any, container_id: str) -> int | None:
         return None
 
 
-def _stop(tasker: Any, container_id: str) -> None:
+def _stop(tasker: DockerTasker, container_id: str) -> None:
     try:
-        tasker.engine.stop_container(container_id, timeout=STOP_TIMEOUT)
+        tasker.stop_container(container_id, timeout=STOP_TIMEOUT)
     except EngineError as exc:
         logger.debug("stopping the build container: %s", exc)
 
@@ -361,7 +363,7 @@ def _error_results(exc: AtomicReactorError, request: BuildRequest, container_id:
                         return_code=code, _exception=exc)
 
 
-def _no_results_error(code: int | None, state: Mapping[str, Any], tail: deque[str],
+def _no_results_error(code: int | None, state: ContainerState | None, tail: deque[str],
                       build_image: str, problem: str) -> AtomicReactorError:
     last = tail[-1] if tail else ""
     said = f" (last output: {last})" if last else ""
@@ -371,7 +373,7 @@ def _no_results_error(code: int | None, state: Mapping[str, Any], tail: deque[st
     if code == 127 or _no_atomic_reactor(last):
         return InputError(f"build image {build_image} has no atomic-reactor "
                           f"(exit {code}){said}")
-    if state.get("OOMKilled"):
+    if state is not None and state.oom_killed:
         return EngineError(f"the build container ran out of memory and was killed "
                            f"(exit {code}); it {problem}")
     if code > 128:
@@ -389,7 +391,7 @@ def _no_results_error(code: int | None, state: Mapping[str, Any], tail: deque[st
 
 
 def _read_results(share: _Share, request: BuildRequest, build_image: str,
-                  container_id: str | None, code: int | None, state: Mapping[str, Any],
+                  container_id: str | None, code: int | None, state: ContainerState | None,
                   tail: deque[str]) -> BuildResults:
     path = os.path.join(share.path, RESULTS_JSON)
     problem = "wrote no results"
@@ -466,7 +468,7 @@ def buildroot_reference(target: str, image: str, now: float | None = None) -> Im
     return ImageName.parse(f"{target}:{stamp}")
 
 
-def _push_buildroot(tasker: Any, container_id: str, request: BuildRequest,
+def _push_buildroot(tasker: DockerTasker, container_id: str, request: BuildRequest,
                     results: BuildResults) -> BuildResults:
     target = buildroot_reference(str(request.push_buildroot_to), request.image)
     record: dict[str, Any] = {"image": str(target)}
@@ -503,7 +505,7 @@ def run_in_build_container(
     method: str,
     request: BuildRequest,
     *,
-    tasker: Any = None,
+    tasker: DockerTasker | None = None,
     keep_build_container: bool = False,
 ) -> BuildResults:
     """Build ``request`` in a container from ``request.build_image``; return its results.
@@ -532,7 +534,7 @@ def run_in_build_container(
             except (TypeError, ValueError) as exc:
                 raise InputError(f"invalid retry settings: {exc}") from None
         tasker = DockerTasker(retry=policy)
-    address = str(getattr(tasker.engine, "address", ""))
+    address = tasker.engine_address
     socket_path, environment = _engine_socket(address) if method == "hostdocker" else (None, {})
     if not tasker.image_exists(build_image):
         raise InputError(f"build image {build_image} does not exist on the engine "
@@ -598,7 +600,7 @@ def run_in_build_container(
                 share.remove()
 
 
-def _run(tasker: Any, container_id: str, share: _Share, request: BuildRequest,
+def _run(tasker: DockerTasker, container_id: str, share: _Share, request: BuildRequest,
          build_image: str) -> BuildResults:
     """Follow the started build container to its end; its results (or why there are none)."""
     tail: deque[str] = deque(maxlen=_TAIL)
@@ -611,9 +613,9 @@ def _run(tasker: Any, container_id: str, share: _Share, request: BuildRequest,
         logger.warning("%s; stopping the build container", cancelled)
         _stop(tasker, container_id)
         code = _wait(tasker, container_id)
-    state: dict[str, Any] = {}
+    state: ContainerState | None = None
     with contextlib.suppress(EngineError):
-        state = tasker.engine.inspect_container(container_id).get("State") or {}
+        state = tasker.container_state(container_id)
     results = _read_results(share, request, build_image, container_id, code, state, tail)
     results = _copy_log(share, request, results)
     if cancelled is not None:

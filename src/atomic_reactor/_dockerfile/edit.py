@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile.parse import parse_stages, read_dockerfile
 from atomic_reactor.errors import DockerfileError, ImageNotFound
@@ -260,18 +260,15 @@ def base_image_config(builder: InsideBuilder, plugin: str) -> BaseImageConfig:
     if builder.base_image is None:
         return BaseImageConfig(image=None, labels={}, env={})
     try:
-        inspect = builder.inspect_base_image()
+        info = builder.base_info()
     except ImageNotFound as exc:
         raise ImageNotFound(
             f"{plugin}: the base image {builder.base_image} is not on the engine ({exc}); "
             "pull it first (pull_base_image)") from None
-    config: Mapping[str, Any] = (inspect or {}).get("Config") or {}
-    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
-    env: dict[str, str] = {}
-    for entry in config.get("Env") or []:
-        key, _, value = str(entry).partition("=")
-        env[key] = value
-    return BaseImageConfig(image=str(builder.base_image), labels=labels, env=env)
+    if info is None:
+        return BaseImageConfig(image=None, labels={}, env={})
+    return BaseImageConfig(image=str(builder.base_image), labels=dict(info.labels),
+                           env=info.environment)
 
 
 def final_stage_labels(path: str | Path, build_args: Mapping[str, str] | None = None,

@@ -71,7 +71,10 @@ class EngineEvent:
     ``message`` is a line for humans (empty for pure progress updates); progress
     updates carry ``layer``, ``current`` and ``total`` bytes. The final event of a
     successful build has ``image_id``; of a push, ``digest`` and ``size``. An event
-    with ``error`` means the operation failed.
+    with ``error`` means the operation failed. ``intermediate_image`` names an image
+    a build step made and the engine keeps (Docker's legacy builder keeps one per
+    step as its cache; not for steps taken from the cache): what removes the build's
+    images removes these too.
     """
 
     message: str = ""
@@ -83,6 +86,7 @@ class EngineEvent:
     image_id: str | None = None
     digest: str | None = None
     size: int | None = None
+    intermediate_image: str | None = None
 
     @property
     def is_progress(self) -> bool:

@@ -7,6 +7,7 @@ exception is translated into the project's own types here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import logging
 import os
@@ -60,6 +61,8 @@ _PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 _BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
 _RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12,64})")
 _REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})")
+_STEP = re.compile(r"^Step \d+/\d+ : (\S+)", re.IGNORECASE)
+_STEP_RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
 #: seconds dockerd gets to kill and remove a cancelled build's container before we do
 REAP_GRACE = 3.0
 REAP_TIMEOUT = 15.0
@@ -268,7 +271,7 @@ class DockerEngine:
                 fileobj=stream_context(context_dir, options.dockerfile), custom_context=True,
                 tag=tag, decode=True, **kwargs)
 
-        events = self._stream(f"building {tag}", open_stream)
+        events = _intermediates(self._stream(f"building {tag}", open_stream))
         return self._reaping(events) if options.remove_intermediate else events
 
     def _reaping(self, events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
@@ -540,6 +543,26 @@ class DockerEngine:
 
     def version(self) -> dict[str, Any]:
         return self._call("reading engine version", self.client.version)
+
+
+def _intermediates(events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
+    """Mark the images the legacy builder made per step (`` ---> <id>`` after a step
+    that was neither a FROM nor taken from the cache)."""
+    made_here = False
+    for event in events:
+        made: str | None = None
+        for line in event.message.splitlines():
+            step = _STEP.match(line)
+            if step is not None:
+                made_here = step.group(1).upper() != "FROM"
+            elif line.strip() == "---> Using cache":
+                made_here = False
+            else:
+                result = _STEP_RESULT.match(line)
+                if result is not None and made_here:
+                    made_here = False
+                    made = result.group(1)
+        yield event if made is None else dataclasses.replace(event, intermediate_image=made)
 
 
 def _timed_out(exc: BaseException) -> bool:

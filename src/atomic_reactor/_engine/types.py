@@ -100,6 +100,15 @@ class ImageInfo:
     def platform(self) -> Platform:
         return Platform(self.os or "linux", self.architecture, self.variant)
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """``env`` as a mapping (``KEY=VALUE`` entries; a later entry wins)."""
+        found: dict[str, str] = {}
+        for entry in self.env:
+            key, _, value = entry.partition("=")
+            found[key] = value
+        return found
+
     def digest_for(self, repository: str) -> str | None:
         """The manifest digest recorded for ``repository`` (``reg/ns/name``), if any."""
         for reference in self.digests:

@@ -219,7 +219,7 @@ class AllRpmPackagesPlugin(PostBuildPlugin):
                 raise _Absent(argv[0]) from None
             raise
         try:
-            code = self.tasker.engine.wait_container(container_id, timeout=self.timeout)
+            code = self.tasker.wait_container(container_id, timeout=self.timeout)
             stdout = list(self.tasker.logs(container_id, stderr=False, stream=False))
             output = "".join(self.tasker.logs(container_id, stderr=True, stream=False))
         finally:

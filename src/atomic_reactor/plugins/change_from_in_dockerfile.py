@@ -74,7 +74,7 @@ class ChangeFromPlugin(PreBuildPlugin):
         if ref is not None and ref in pulled:
             return pulled[ref]
         try:
-            return str(self.tasker.inspect_image(image)["Id"])
+            return self.tasker.image_info(image).id
         except ImageNotFound as exc:
             raise ImageNotFound(
                 f"{self.key}: FROM {image} is not on the engine ({exc}); "

@@ -192,7 +192,7 @@ class CompressPlugin(PostBuildPlugin):
                     source_name = self.image_id
                     self.log.info("compressing a docker save of %s with %s", source_name,
                                   self.method)
-                    reader = _CountingReader(chunks=self.tasker.engine.save_image(source_name))
+                    reader = _CountingReader(chunks=self.tasker.save_image_stream(source_name))
                     tool = self._compress(reader, out)
                 handle.flush()
                 sums = hasher.checksums()

@@ -106,12 +106,12 @@ class InjectYumRepoPlugin(PreBuildPlugin):
     # -- users -------------------------------------------------------------------------
     def _image_user(self, image: str) -> str:
         try:
-            inspect = self.tasker.inspect_image(image)
+            info = self.tasker.image_info(image)
         except AtomicReactorError as exc:
             raise AtomicReactorError(
                 f"{self.key}: cannot tell which user base image {image} runs as ({exc}); "
                 "it must be available locally (run pull_base_image first)") from None
-        return str((inspect.get("Config") or {}).get("User") or "")
+        return info.user
 
     def _end_users(self, instructions: list[DockerfileInstruction]
                    ) -> Callable[[int], str]:

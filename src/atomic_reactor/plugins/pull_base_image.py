@@ -66,11 +66,8 @@ class PullBaseImagePlugin(PreBuildPlugin):
             if source != wanted:
                 self.tasker.tag_image(result.image_id, wanted, force=True)
                 self.workflow.pulled_base_images.add(str(wanted))
-            inspect = self.tasker.inspect_image(result.image_id)
-            digest = None
-            for repo_digest in inspect.get("RepoDigests") or []:
-                if repo_digest.startswith(source.to_str(tag=False) + "@"):
-                    digest = repo_digest.split("@", 1)[1]
+            digest = self.tasker.image_info(result.image_id).digest_for(
+                source.to_str(tag=False))
             pulled.append(PulledBaseImage(image=str(wanted), pulled_from=str(source),
                                           image_id=result.image_id, digest=digest,
                                           attempts=result.attempts))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import EngineError, ImageNotFound, InvalidImageName
 from atomic_reactor.inner import BUILD_STEP_KEY
@@ -57,8 +58,9 @@ class RemoveBuiltImagePlugin(ExitPlugin):
     (``workflow.pushed_images``) and the squash plugin's tags, each only while it
     still points to an image this build made (the built one, or the unsquashed
     original). Then those images themselves, and the intermediate images the
-    build created under them, unless they existed before the build started or
-    something else still uses them (another name, a container). With
+    build's steps made (as the build reported them: Docker's step cache; steps
+    taken from the cache made none), unless they existed before the build started
+    or something else still uses them (another name, an image, a container). With
     ``remove_pulled_base_image`` the names ``pull_base_image`` pulled are
     untagged too (only while they point to what was pulled; the engine deletes
     the image with its last name). Names without a registry, which a FROM line
@@ -83,11 +85,8 @@ class RemoveBuiltImagePlugin(ExitPlugin):
         self._missing: list[str] = []
 
     # -- helpers ------------------------------------------------------------------------------
-    def _inspect(self, ref: str) -> dict[str, Any] | None:
-        try:
-            return self.tasker.inspect_image(ref)
-        except ImageNotFound:
-            return None
+    def _info(self, ref: str) -> ImageInfo | None:
+        return self.tasker.find_image(ref)
 
     def _keep(self, ref: str, reason: str) -> None:
         self.log.info("keeping %s: %s", ref, reason)
@@ -109,8 +108,8 @@ class RemoveBuiltImagePlugin(ExitPlugin):
     def _build_started(self) -> datetime | None:
         return _timestamp(self.workflow.plugins_timestamps.get(BUILD_STEP_KEY))
 
-    def _made_by_build(self, inspect: dict[str, Any], started: datetime | None) -> bool:
-        created = _timestamp(inspect.get("Created"))
+    def _made_by_build(self, info: ImageInfo, started: datetime | None) -> bool:
+        created = info.created
         return started is None or created is None or created >= started
 
     # -- what the build made ----------------------------------------------------------------------
@@ -148,14 +147,9 @@ class RemoveBuiltImagePlugin(ExitPlugin):
                 add(tag)
         return names
 
-    def _parents(self, image_id: str) -> list[str]:
-        chain: list[str] = []
-        current = self._inspect(image_id)
-        while current is not None and current.get("Parent"):
-            parent = str(current["Parent"])
-            chain.append(parent)
-            current = self._inspect(parent)
-        return chain
+    def _intermediate_ids(self) -> tuple[str, ...]:
+        result = self.workflow.build_result
+        return result.intermediate_ids if result is not None else ()
 
     def _remove_built(self) -> None:
         ids = self._built_ids()
@@ -163,45 +157,49 @@ class RemoveBuiltImagePlugin(ExitPlugin):
             self.log.info("no built image, nothing to remove")
         started = self._build_started()
         # before any name goes (the engine deletes an image with its last name)
-        lineage = {image_id: self._parents(image_id) for image_id in ids}
-        made = {image_id: inspect is not None and self._made_by_build(inspect, started)
-                for image_id, inspect in ((i, self._inspect(i)) for i in ids)}
+        made = {image_id: info is not None and self._made_by_build(info, started)
+                for image_id, info in ((i, self._info(i)) for i in ids)}
         for name in self._built_names():
-            inspect = self._inspect(name)
-            if inspect is None:
+            info = self._info(name)
+            if info is None:
                 self._missing.append(name)
-            elif str(inspect.get("Id")) not in ids:
-                self._keep(name, f"it points to {inspect.get('Id')}, not to an image of this "
-                                 "build")
+            elif info.id not in ids:
+                self._keep(name, f"it points to {info.id}, not to an image of this build")
             else:
                 self._remove(name)
         for image_id in ids:
-            inspect = self._inspect(image_id)
+            info = self._info(image_id)
             if not made[image_id]:
-                if inspect is not None:
+                if info is not None:
                     self._keep(image_id, "it existed before the build")
                 continue
-            if inspect is None:
+            if info is None:
                 self._removed.append(image_id)  # it went with its last name
-            else:
-                # by id the engine would also drop one remaining name: check first
-                names = list(inspect.get("RepoTags") or []) + \
-                    list(inspect.get("RepoDigests") or [])
-                if names:
-                    self._keep(image_id, f"it is still named {', '.join(sorted(names))}")
-                    continue
-                if not self._remove(image_id):
-                    continue
-            for parent in lineage[image_id]:  # the build's intermediate images, child first
-                inspect = self._inspect(parent)
-                if inspect is None or inspect.get("RepoTags") or inspect.get("RepoDigests") \
-                        or not self._made_by_build(inspect, started):
-                    break
-                try:
-                    self.tasker.remove_image(parent, force=False, noprune=True)
-                except EngineError:
-                    break  # another image or a container still uses it
-                self._removed.append(parent)
+                continue
+            # by id the engine would also drop one remaining name: check first
+            names = info.names + info.digests
+            if names:
+                self._keep(image_id, f"it is still named {', '.join(sorted(names))}")
+                continue
+            self._remove(image_id)
+        self._remove_intermediates(started)
+
+    def _remove_intermediates(self, started: datetime | None) -> None:
+        """The images the build's steps made, the last step's first (a child before its
+        parent); stop at the first one something else still uses."""
+        for image_id in reversed(self._intermediate_ids()):
+            info = self._info(image_id)
+            if info is None:
+                continue  # already gone
+            if info.names or info.digests or not self._made_by_build(info, started):
+                self.log.info("keeping the build's step image %s: named or older", image_id)
+                break
+            try:
+                self.tasker.remove_image(info.id, force=False, noprune=True)
+            except EngineError as exc:  # another image or a container still uses it
+                self.log.info("keeping the build's step image %s: %s", image_id, exc)
+                break
+            self._removed.append(info.id)
 
     def _remove_base(self) -> None:
         pulled = self.workflow.plugin_result("pull_base_image")
@@ -221,13 +219,13 @@ class RemoveBuiltImagePlugin(ExitPlugin):
             if ref.registry is None:
                 self._keep(name, "a local name (no registry): other builds may use it")
                 continue
-            inspect = self._inspect(name)
-            if inspect is None:
+            info = self._info(name)
+            if info is None:
                 self._missing.append(name)
                 continue
             wanted = expected.get(name)
-            if wanted is not None and inspect.get("Id") != wanted:
-                self._keep(name, f"it points to {inspect.get('Id')}, not to the image pulled")
+            if wanted is not None and info.id != wanted:
+                self._keep(name, f"it points to {info.id}, not to the image pulled")
                 continue
             self._remove(name)
 

@@ -180,18 +180,17 @@ class SquashPlugin(PrePublishPlugin):
             if wanted in layers:
                 return layers.index(wanted) + 1
             try:
-                inspect = self.tasker.inspect_image(value)
+                info = self.tasker.image_info(value)
             except (ImageNotFound, InvalidImageName):
                 raise self._config_error(f"{value!r} is neither a layer of the built image "
                                          "nor an image the engine has") from None
-            return self._prefix_of(list(inspect.get("RootFS", {}).get("Layers") or []),
-                                   layers, value)
+            return self._prefix_of(list(info.layers), layers, value)
         if not self.from_base:
             return 0
-        base = self.builder.inspect_base_image()
+        base = self.builder.base_info()
         if base is None:  # FROM scratch
             return 0
-        return self._prefix_of(list(base.get("RootFS", {}).get("Layers") or []), layers,
+        return self._prefix_of(list(base.layers), layers,
                                f"the base image {self.builder.base_image}")
 
     # -- helpers -------------------------------------------------------------------------------
@@ -223,8 +222,7 @@ class SquashPlugin(PrePublishPlugin):
     # -- run ---------------------------------------------------------------------------------------
     def run(self) -> SquashResult:
         original_id = self.image_id
-        inspect = self.tasker.inspect_image(original_id)
-        layers = list(inspect.get("RootFS", {}).get("Layers") or [])
+        layers = list(self.tasker.image_info(original_id).layers)
         keep = self.layers_to_keep(layers)
         count = len(layers) - keep
         if count < 2:
@@ -257,13 +255,11 @@ class SquashPlugin(PrePublishPlugin):
         """``docker save`` of the image as it is, to the export path."""
         path, created = self._export_path()
         name = str(self.workflow.image)
-        try:
-            source = name if self.tasker.inspect_image(name).get("Id") == image_id else image_id
-        except ImageNotFound:
-            source = image_id
+        named = self.tasker.find_image(name)
+        source = name if named is not None and named.id == image_id else image_id
         try:
             with ParallelHasher() as hasher, open(path, "xb") as out:
-                for chunk in self.tasker.engine.save_image(source):
+                for chunk in self.tasker.save_image_stream(source):
                     out.write(chunk)
                     hasher.update(bytes(chunk))
                 sums = hasher.checksums()
@@ -306,7 +302,7 @@ class SquashPlugin(PrePublishPlugin):
             self.log.debug("saving %s into %s", original_id, unpacked)
             started = time.monotonic()
             try:
-                safe_extract(self.tasker.engine.save_image(original_id), unpacked,
+                safe_extract(self.tasker.save_image_stream(original_id), unpacked,
                              on_file=on_file)
                 self.log.debug("saved and unpacked in %.2f s", time.monotonic() - started)
                 started = time.monotonic()
@@ -334,7 +330,7 @@ class SquashPlugin(PrePublishPlugin):
         names = self._names()
         loader: StreamConsumer[list[str]] | None = None
         if not self.dont_load:
-            loader = StreamConsumer(self.tasker.engine.load_image, name="squash-load")
+            loader = StreamConsumer(self.tasker.load_image, name="squash-load")
         out = open(export_path, "xb") if export_path is not None else None  # noqa: SIM115
         export_hasher = ParallelHasher() if out is not None else None
         layer_hasher = ParallelHasher(("sha256",))
@@ -389,7 +385,7 @@ class SquashPlugin(PrePublishPlugin):
             self.log.info("squashed image exported to %s (%d bytes)", export_path, sums.size)
         if loader is not None:
             self.log.debug("engine loaded: %s", ", ".join(loaded))
-            actual = str(self.tasker.inspect_image(names[0]).get("Id"))
+            actual = self.tasker.image_info(names[0]).id
             if actual != new_id:
                 raise EngineError(f"plugin squash: after loading, {names[0]} is {actual}, "
                                   f"expected the squashed image {new_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._files import write_text_atomic
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import BuildResults, jsonable
@@ -65,11 +67,11 @@ def _entries(result: Any) -> list[dict[str, Any]]:
     return [item for item in data if isinstance(item, dict)]
 
 
-def _repo_digest(inspect: Mapping[str, Any] | None, wanted: ImageName | None) -> str | None:
-    """The manifest digest of ``wanted`` among an image's RepoDigests."""
-    if not inspect:
+def _repo_digest(info: ImageInfo | None, wanted: ImageName | None) -> str | None:
+    """The manifest digest of ``wanted`` among the digests the engine has for an image."""
+    if info is None:
         return None
-    repo_digests = [str(d) for d in inspect.get("RepoDigests") or [] if "@" in str(d)]
+    repo_digests = [d for d in info.digests if "@" in d]
     if wanted is not None:
         repository = wanted.to_str(tag=False)
         for repo_digest in repo_digests:
@@ -120,13 +122,22 @@ class StoreMetadataPlugin(ExitPlugin):
         pulled_from = entry.get("pulled_from")
         if not digest:
             source = ImageName.parse(pulled_from) if pulled_from else name
-            digest = _repo_digest(results.base_img_inspect, source)
+            digest = _repo_digest(self._image_info(base=True), source)
         return {
             "name": results.base_image,
             "id": results.base_image_id or entry.get("image_id"),
             "digest": digest or None,
             "pulled_from": pulled_from or None,
         }
+
+    def _image_info(self, base: bool) -> ImageInfo | None:
+        """The base (or built) image as the engine knows it; None if it does not."""
+        builder = self.workflow.builder
+        if builder is None or (not base and builder.image_id is None):
+            return None
+        with contextlib.suppress(AtomicReactorError):
+            return builder.base_info() if base else builder.built_info()
+        return None
 
     def _parent_images(self) -> list[dict[str, Any]]:
         return [{"name": str(entry.get("image")), "pulled_from": entry.get("pulled_from"),
@@ -181,8 +192,8 @@ class StoreMetadataPlugin(ExitPlugin):
         """The metadata document (not yet validated)."""
         results = self.workflow.current_results()
         status = build_status(self.workflow)
-        built = results.built_img_inspect or {}
-        labels = (built.get("Config") or {}).get("Labels") or {}
+        built = self._image_info(base=False)
+        labels = dict(built.labels) if built is not None else {}
         error = results.error
         if error is None and status == "failed":
             error = {"type": "BuildFailed", "category": "build",

@@ -43,9 +43,7 @@ class LabelTags:
 def built_image_labels(plugin: Any) -> dict[str, str]:
     """The labels of the image ``plugin``'s workflow built (empty when it has none)."""
     _ = plugin.image_id  # raises, naming the plugin, when nothing was built
-    inspect = plugin.builder.inspect_built_image()
-    config = inspect.get("Config") or {}
-    return {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+    return dict(plugin.builder.built_info().labels)
 
 
 def preferred_label(labels: Mapping[str, str], kind: str) -> str | None:

@@ -1,4 +1,4 @@
-"""A workflow with a real path source and builder, and a fake tasker (no engine).
+"""A workflow with a real path source and builder, and a real tasker over a fake engine.
 
 For the unit tests of the Dockerfile-editing pre-build plugins.
 """
@@ -10,52 +10,43 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from atomic_reactor._reference import ImageName
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor.build import InsideBuilder
-from atomic_reactor.errors import ImageNotFound
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.source import get_source_instance_for
+from tests.support.fake_engine import FakeEngine
 
 
-class FakeTasker:
-    """Answers inspect/version/info from dicts; records nothing else."""
+def fake_tasker(images: Mapping[str, ImageInfo] | None = None, arch: str = "amd64",
+                host: str = "build-host-1") -> DockerTasker:
+    """A real tasker over a :class:`FakeEngine` holding ``images`` (name -> image)."""
+    engine = FakeEngine(architecture=arch, host=host)
+    for name, info in (images or {}).items():
+        engine.store(info, name)
+    return DockerTasker(engine=engine)
 
-    def __init__(self, images: Mapping[str, Mapping[str, Any]] | None = None,
-                 arch: str = "amd64", host: str = "build-host-1") -> None:
-        self.images = {str(ImageName.parse(k)): dict(v) for k, v in (images or {}).items()}
-        self.arch = arch
-        self.host = host
-        self.inspected: list[str] = []
 
-    def inspect_image(self, image: Any) -> dict[str, Any]:
-        key = str(image)
-        self.inspected.append(key)
-        if key.startswith("sha256:"):
-            for data in self.images.values():
-                if data.get("Id") == key:
-                    return data
-            raise ImageNotFound(f"no such image: {key}")
-        try:
-            return self.images[str(ImageName.parse(key))]
-        except KeyError:
-            raise ImageNotFound(f"no such image: {key}") from None
+def fake_engine(tasker: DockerTasker) -> FakeEngine:
+    assert isinstance(tasker.engine, FakeEngine)
+    return tasker.engine
 
-    def get_version(self) -> dict[str, Any]:
-        return {"Arch": self.arch, "Os": "linux"}
 
-    def get_info(self) -> dict[str, Any]:
-        return {"Name": self.host, "Architecture": "x86_64"}
+def lookups(tasker: DockerTasker) -> list[str]:
+    """The images the engine was asked about (by name or id), in order."""
+    return [str(call[1]) for call in fake_engine(tasker).calls
+            if call[0] in ("image_info", "inspect_image")]
 
 
 def image(image_id: str, labels: Mapping[str, str] | None = None,
-          env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """An inspect result."""
-    return {"Id": image_id, "Config": {"Labels": dict(labels) if labels is not None else None,
-                                       "Env": [f"{k}={v}" for k, v in (env or {}).items()]}}
+          env: Mapping[str, str] | None = None) -> ImageInfo:
+    """An image as the engine knows it."""
+    return ImageInfo(id=image_id, labels=dict(labels or {}),
+                     env=tuple(f"{k}={v}" for k, v in (env or {}).items()))
 
 
 def make_workflow(tmp_path: Path, dockerfile: str, files: Mapping[str, str] | None = None,
-                  tasker: FakeTasker | None = None, source: Mapping[str, Any] | None = None,
+                  tasker: DockerTasker | None = None, source: Mapping[str, Any] | None = None,
                   buildargs: Mapping[str, str] | None = None) -> DockerBuildWorkflow:
     """A workflow whose source is fetched and whose builder exists (as pre-build sees it)."""
     context = tmp_path / "src"
@@ -65,7 +56,7 @@ def make_workflow(tmp_path: Path, dockerfile: str, files: Mapping[str, str] | No
         path = context / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-    fake = tasker or FakeTasker()
+    fake = tasker or fake_tasker()
     # the source's copy goes under tmp_path too: nothing is left behind
     (tmp_path / "source-tmp").mkdir(exist_ok=True)
     spec = dict(source or {"provider": "path", "uri": f"file://{context}"})
@@ -76,7 +67,7 @@ def make_workflow(tmp_path: Path, dockerfile: str, files: Mapping[str, str] | No
     workflow.workdir = str(tmp_path / "workdir")
     Path(workflow.workdir).mkdir()
     workflow.builder = InsideBuilder(workflow.source, workflow.image,
-                                     tasker=fake,  # type: ignore[arg-type]
+                                     tasker=fake,
                                      buildargs=dict(buildargs or {}))
     return workflow
 

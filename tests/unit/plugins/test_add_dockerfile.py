@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from atomic_reactor._plugin_args import validate_plugin_args
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugins.add_dockerfile import AddDockerfilePlugin, AddedDockerfile
 from tests.unit.plugins.dockerfile_fakes import (
-    FakeTasker,
     context_dir,
     dockerfile,
+    fake_tasker,
     image,
     make_workflow,
 )
@@ -22,8 +23,8 @@ KEY = "add_dockerfile"
 NVR_DF = "FROM base:1\nLABEL name=ns/app version=1 release=2\n"
 
 
-def _tasker(labels: dict[str, str] | None = None) -> FakeTasker:
-    return FakeTasker({"base:1": image("sha256:b", labels)})
+def _tasker(labels: dict[str, str] | None = None) -> DockerTasker:
+    return fake_tasker({"base:1": image("sha256:b", labels)})
 
 
 def _run(tmp_path: Path, df: str = NVR_DF, files: dict[str, str] | None = None,

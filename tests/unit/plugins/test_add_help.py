@@ -15,9 +15,9 @@ from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.add_help import AddedHelp, AddHelpPlugin
 from tests.unit.plugins.dockerfile_fakes import (
-    FakeTasker,
     context_dir,
     dockerfile,
+    fake_tasker,
     image,
     make_workflow,
 )
@@ -28,7 +28,7 @@ DF = "FROM base:1\nLABEL maintainer='Jo <jo@example.com>'\n"
 
 def _workflow(tmp_path: Path, files: dict[str, str] | None = None, df: str = DF
               ) -> DockerBuildWorkflow:
-    tasker = FakeTasker({"base:1": image("sha256:b", {"Name": "from-base"})})
+    tasker = fake_tasker({"base:1": image("sha256:b", {"Name": "from-base"})})
     return make_workflow(tmp_path, df, files, tasker=tasker)
 
 

@@ -15,7 +15,7 @@ from atomic_reactor.errors import ImageNotFound, PluginConfigError
 from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.add_labels_in_dockerfile import AddedLabels, AddLabelsPlugin
 from atomic_reactor.source import VcsInfo
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
+from tests.unit.plugins.dockerfile_fakes import dockerfile, fake_tasker, image, make_workflow
 
 KEY = "add_labels_in_dockerfile"
 BASE = "registry.example.com/base:1"
@@ -23,7 +23,7 @@ BASE = "registry.example.com/base:1"
 
 def _workflow(tmp_path: Path, df: str = f"FROM {BASE}\n", labels: dict[str, str] | None = None,
               **kwargs: Any) -> DockerBuildWorkflow:
-    tasker = kwargs.pop("tasker", None) or FakeTasker({BASE: image("sha256:base", labels)})
+    tasker = kwargs.pop("tasker", None) or fake_tasker({BASE: image("sha256:base", labels)})
     return make_workflow(tmp_path, df, tasker=tasker, **kwargs)
 
 
@@ -150,12 +150,12 @@ def test_aliases(tmp_path: Path, base: dict[str, str], df: str, explicit: dict[s
 
 
 def test_scratch_has_no_base_labels(tmp_path: Path) -> None:
-    workflow = _workflow(tmp_path, "FROM scratch\nLABEL Name=x\n", tasker=FakeTasker())
+    workflow = _workflow(tmp_path, "FROM scratch\nLABEL Name=x\n", tasker=fake_tasker())
     assert _run(workflow, aliases={"Name": "name"}).labels == {"name": "x"}
 
 
 def test_base_image_not_pulled_is_a_clear_error(tmp_path: Path) -> None:
-    workflow = _workflow(tmp_path, tasker=FakeTasker())
+    workflow = _workflow(tmp_path, tasker=fake_tasker())
     with pytest.raises(ImageNotFound, match=f"{KEY}: the base image {BASE} is not on"):
         _run(workflow, labels={"a": "b"})
 
@@ -169,7 +169,7 @@ def test_backtick_escape_directive_is_honoured(tmp_path: Path) -> None:
 # -- automatic labels ----------------------------------------------------------------------
 
 def test_automatic_labels(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    tasker = FakeTasker({BASE: image("sha256:b")}, arch="arm64", host="builder.example.com")
+    tasker = fake_tasker({BASE: image("sha256:b")}, arch="arm64", host="builder.example.com")
     workflow = _workflow(tmp_path, tasker=tasker)
     with caplog.at_level(logging.INFO):
         result = _run(workflow, auto_labels=["build-date", "architecture", "vcs-ref",
@@ -197,6 +197,6 @@ def test_automatic_label_by_its_old_name(tmp_path: Path) -> None:
 
 
 def test_unknown_engine_architecture_is_kept(tmp_path: Path) -> None:
-    workflow = _workflow(tmp_path, tasker=FakeTasker({BASE: image("sha256:b")}, arch="s390x"))
+    workflow = _workflow(tmp_path, tasker=fake_tasker({BASE: image("sha256:b")}, arch="s390x"))
     assert _run(workflow, auto_labels=["architecture"], aliases={}).labels == {
         "architecture": "s390x"}

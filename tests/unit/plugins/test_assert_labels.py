@@ -10,7 +10,7 @@ import pytest
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import DockerfileError, PluginConfigError
 from atomic_reactor.plugins.assert_labels import AssertedLabels, AssertLabelsPlugin
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
+from tests.unit.plugins.dockerfile_fakes import fake_tasker, image, make_workflow
 
 KEY = "assert_labels"
 
@@ -18,7 +18,7 @@ KEY = "assert_labels"
 def _run(tmp_path: Path, df: str, base: dict[str, str] | None = None,
          **args: object) -> AssertedLabels:
     validate_plugin_args(KEY, AssertLabelsPlugin, args)
-    workflow = make_workflow(tmp_path, df, tasker=FakeTasker({"b:1": image("sha256:b", base)}))
+    workflow = make_workflow(tmp_path, df, tasker=fake_tasker({"b:1": image("sha256:b", base)}))
     return AssertLabelsPlugin(workflow.tasker, workflow, **args).run()  # type: ignore[arg-type]
 
 

@@ -12,21 +12,22 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.build import InsideBuilder
-from atomic_reactor.errors import DockerfileError, ImageNotFound, PluginConfigError
+from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import DockerfileError, PluginConfigError
 from atomic_reactor.plugins.bump_release import BumpReleasePlugin
 from atomic_reactor.source import Source, get_source_instance_for
+from tests.support.fake_engine import FakeEngine
 
 
-class FakeTasker:
-    def __init__(self, env: list[str] | None) -> None:
-        self.env = env
-
-    def inspect_image(self, image: Any) -> dict[str, Any]:
-        if self.env is None:
-            raise ImageNotFound(f"no such image: {image}")
-        return {"Id": "sha256:" + "1" * 64, "Config": {"Env": self.env, "Labels": {}}}
+def _tasker(env: list[str] | None) -> DockerTasker:
+    """A real tasker over a fake engine that has the base image (with ``env``) or not."""
+    engine = FakeEngine()
+    if env is not None:
+        engine.store(ImageInfo(id="sha256:" + "1" * 64, env=tuple(env)), "base:1")
+    return DockerTasker(engine=engine)
 
 
 @pytest.fixture
@@ -46,9 +47,8 @@ def _plugin(tmp_path: Path, sources: list[Source], dockerfile: str,
     source = get_source_instance_for({"provider": "path", "uri": f"file://{src}"},
                                      tmpdir=tmp_path / "work")
     sources.append(source)
-    tasker = FakeTasker(env)
-    builder = InsideBuilder(source, "built:1", tasker=tasker,  # type: ignore[arg-type]
-                            buildargs=buildargs or {})
+    tasker = _tasker(env)
+    builder = InsideBuilder(source, "built:1", tasker=tasker, buildargs=buildargs or {})
     registries = {registry: {"insecure": True} for registry in (tags or {})}
     workflow = SimpleNamespace(
         builder=builder,

@@ -10,7 +10,13 @@ from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import ImageNotFound, PluginConfigError
 from atomic_reactor.plugins.change_from_in_dockerfile import ChangedFrom, ChangeFromPlugin
 from atomic_reactor.plugins.pull_base_image import PulledBaseImage
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, dockerfile, image, make_workflow
+from tests.unit.plugins.dockerfile_fakes import (
+    dockerfile,
+    fake_tasker,
+    image,
+    lookups,
+    make_workflow,
+)
 
 KEY = "change_from_in_dockerfile"
 A_ID = "sha256:" + "a" * 64
@@ -31,7 +37,7 @@ def test_takes_no_arguments() -> None:
 
 def test_stages_rewritten_to_the_pulled_ids(tmp_path: Path) -> None:
     # the engine's view is stale on purpose: the pulled ids must win
-    tasker = FakeTasker({"a:1": image(STALE), "b:2": image(STALE)})
+    tasker = fake_tasker({"a:1": image(STALE), "b:2": image(STALE)})
     workflow = make_workflow(tmp_path, """\
         ARG B=b:2
         FROM --platform=linux/amd64 a:1 AS build
@@ -59,11 +65,11 @@ def test_stages_rewritten_to_the_pulled_ids(tmp_path: Path) -> None:
         "COPY --from=test /x /x\n")
     assert [stage.image for stage in workflow.builder.stages] == [
         A_ID, B_ID, "build", "scratch", "other"]          # refresh_stages() was called
-    assert tasker.inspected == []
+    assert lookups(tasker) == []
 
 
 def test_falls_back_to_the_engine(tmp_path: Path) -> None:
-    tasker = FakeTasker({"a:1": image(A_ID)})
+    tasker = fake_tasker({"a:1": image(A_ID)})
     workflow = make_workflow(tmp_path, "FROM a:1\nRUN true\n", tasker=tasker)
     result = ChangeFromPlugin(workflow.tasker, workflow).run()
     assert result == [ChangedFrom(0, "a:1", A_ID)]
@@ -85,7 +91,7 @@ def test_nothing_to_change(tmp_path: Path) -> None:
 
 
 def test_idempotent(tmp_path: Path) -> None:
-    workflow = make_workflow(tmp_path, "FROM a:1\n", tasker=FakeTasker({"a:1": image(A_ID)}))
+    workflow = make_workflow(tmp_path, "FROM a:1\n", tasker=fake_tasker({"a:1": image(A_ID)}))
     ChangeFromPlugin(workflow.tasker, workflow).run()
     assert ChangeFromPlugin(workflow.tasker, workflow).run() == []
     assert dockerfile(workflow) == f"FROM {A_ID}\n"

@@ -8,7 +8,6 @@ import lzma
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,8 +17,10 @@ import pytest
 from atomic_reactor._image import compression
 from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._results import ExportedImage
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugins.compress import CompressPlugin
+from tests.support.fake_engine import FakeEngine
 
 
 def decompress(path: Path, method: str) -> bytes:
@@ -50,13 +51,11 @@ def exported_file(directory: Path, data: bytes) -> ExportedImage:
 
 def make_plugin(exported: list[ExportedImage], saved: bytes | None = None,
                 **args: Any) -> CompressPlugin:
-    def save_image(image: str) -> Iterator[bytes]:
-        assert image == "sha256:built"
-        assert saved is not None
-        for start in range(0, len(saved), 65536):
-            yield saved[start:start + 65536]
-
-    tasker = SimpleNamespace(engine=SimpleNamespace(save_image=save_image))
+    engine = FakeEngine()
+    engine.add_image(id="sha256:built")
+    if saved is not None:
+        engine.archives["sha256:built"] = saved
+    tasker = DockerTasker(engine=engine)
     workflow = SimpleNamespace(exported_image_sequence=exported,
                                builder=SimpleNamespace(image_id="sha256:built"))
     return CompressPlugin(tasker, workflow, **args)

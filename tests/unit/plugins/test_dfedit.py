@@ -12,7 +12,7 @@ import pytest
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import DockerfileError, ImageNotFound
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image
+from tests.unit.plugins.dockerfile_fakes import fake_tasker, image
 
 
 def _df(tmp_path: Path, text: str) -> Path:
@@ -172,16 +172,16 @@ def test_aliases() -> None:
 
 
 def test_base_image_config() -> None:
-    tasker = FakeTasker({"a:1": image("sha256:1", {"l": "v"}, {"PATH": "/bin", "E": "x=y"})})
+    tasker = fake_tasker({"a:1": image("sha256:1", {"l": "v"}, {"PATH": "/bin", "E": "x=y"})})
     builder = SimpleNamespace(base_image=ImageName.parse("a:1"),
-                              inspect_base_image=lambda: tasker.inspect_image("a:1"))
+                              base_info=lambda: tasker.image_info("a:1"))
     config = _dfedit.base_image_config(builder, "plug")  # type: ignore[arg-type]
     assert config == _dfedit.BaseImageConfig(image="a:1", labels={"l": "v"},
                                              env={"PATH": "/bin", "E": "x=y"})
     scratch = SimpleNamespace(base_image=None)
     assert _dfedit.base_image_config(scratch, "plug").labels == {}  # type: ignore[arg-type]
     missing = SimpleNamespace(base_image=ImageName.parse("b:1"),
-                              inspect_base_image=lambda: tasker.inspect_image("b:1"))
+                              base_info=lambda: tasker.image_info("b:1"))
     with pytest.raises(ImageNotFound, match=r"plug: the base image b:1 is not on the engine"):
         _dfedit.base_image_config(missing, "plug")  # type: ignore[arg-type]
 

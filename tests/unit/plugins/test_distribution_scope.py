@@ -8,11 +8,11 @@ import pytest
 
 from atomic_reactor.errors import DockerfileError
 from atomic_reactor.plugins.distribution_scope import SCOPES, DistributionScopePlugin, ScopeCheck
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
+from tests.unit.plugins.dockerfile_fakes import fake_tasker, image, make_workflow
 
 
 def _run(tmp_path: Path, df: str, parent: dict[str, str] | None) -> ScopeCheck:
-    workflow = make_workflow(tmp_path, df, tasker=FakeTasker({"p:1": image("sha256:p", parent)}))
+    workflow = make_workflow(tmp_path, df, tasker=fake_tasker({"p:1": image("sha256:p", parent)}))
     return DistributionScopePlugin(workflow.tasker, workflow).run()
 
 

@@ -13,9 +13,11 @@ import pytest
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._repofiles import RepoFile
 from atomic_reactor.build import InsideBuilder
-from atomic_reactor.errors import AtomicReactorError, ImageNotFound, PluginConfigError
+from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugins.inject_yum_repo import InjectYumRepoPlugin
 from atomic_reactor.source import Source, get_source_instance_for
+from tests.support.fake_engine import FakeEngine, image_id_for
 
 REPO_A = RepoFile(filename="a.repo", url="http://x/a.repo", sections=("a",), size=9,
                   content="[a]\nbaseurl=http://x\n")
@@ -23,18 +25,12 @@ REPO_B = RepoFile(filename="b.repo", url="http://x/b.repo", sections=("b",), siz
                   content="[b]\nbaseurl=http://y\n")
 
 
-class FakeTasker:
-    """Answers ``inspect_image`` from a table of image -> user."""
-
-    def __init__(self, users: Mapping[str, str]) -> None:
-        self.users = dict(users)
-        self.inspected: list[str] = []
-
-    def inspect_image(self, image: Any) -> dict[str, Any]:
-        self.inspected.append(str(image))
-        if str(image) not in self.users:
-            raise ImageNotFound(f"no such image: {image}")
-        return {"Id": "sha256:" + "0" * 64, "Config": {"User": self.users[str(image)]}}
+def _tasker(users: Mapping[str, str]) -> DockerTasker:
+    """A real tasker over a fake engine holding one image per name, running as its user."""
+    engine = FakeEngine()
+    for name, user in users.items():
+        engine.add_image(name, id=image_id_for(name), user=user)
+    return DockerTasker(engine=engine)
 
 
 @pytest.fixture
@@ -58,8 +54,8 @@ def _plugin(tmp_path: Path, sources: list[Source], dockerfile: str,
     source = get_source_instance_for({"provider": "path", "uri": f"file://{src}"},
                                      tmpdir=tmp_path / "work")
     sources.append(source)
-    tasker = FakeTasker(users or {"base:1": ""})
-    builder = InsideBuilder(source, "built:1", tasker=tasker)  # type: ignore[arg-type]
+    tasker = _tasker(users or {"base:1": ""})
+    builder = InsideBuilder(source, "built:1", tasker=tasker)
     result = list(repos) if isinstance(repos, tuple) else repos
 
     def plugin_result(key: str, default: Any = None) -> Any:

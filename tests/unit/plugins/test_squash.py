@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._image.merge import (
     layer_size,
     merge_layers,
@@ -28,8 +29,10 @@ from atomic_reactor._image.merge import (
 )
 from atomic_reactor._image.tarstream import ArchiveError
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import ImageNotFound, PluginConfigError
+from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugins.squash import SquashPlugin
+from tests.support.fake_engine import FakeEngine, image_id_for
 
 # -- making layers ------------------------------------------------------------------------------
 
@@ -429,18 +432,16 @@ def test_squashed_config_keeps_config_and_rewrites_history() -> None:
 
 def fake_plugin(tmp_path: Path, layers_of: dict[str, list[str]] | None = None,
                 base_layers: list[str] | None = None, **args: Any) -> SquashPlugin:
-    def inspect_image(ref: str) -> dict[str, Any]:
-        if layers_of is None or ref not in layers_of:
-            raise ImageNotFound(f"no image {ref}")
-        return {"Id": ref, "RootFS": {"Layers": layers_of[ref]}}
-
+    engine = FakeEngine()
+    for ref, layers in (layers_of or {}).items():
+        engine.add_image(ref, id=image_id_for(ref), layers=layers)
     builder = SimpleNamespace(
         image_id="sha256:built", base_image=ImageName.parse("base:1"),
-        inspect_base_image=lambda: None if base_layers is None else
-        {"Id": "sha256:base", "RootFS": {"Layers": base_layers}})
+        base_info=lambda: None if base_layers is None else
+        ImageInfo(id="sha256:base", layers=tuple(base_layers)))
     workflow = SimpleNamespace(image=ImageName.parse("out:1"), workdir=str(tmp_path),
                                exported_image_sequence=[], builder=builder)
-    tasker = SimpleNamespace(inspect_image=inspect_image)
+    tasker = DockerTasker(engine=engine)
     return SquashPlugin(tasker, workflow, **args)
 
 

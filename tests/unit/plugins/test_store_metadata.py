@@ -7,7 +7,6 @@ import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
@@ -153,15 +152,18 @@ def test_result_of_a_failed_pull_plugin_is_ignored(workflow: DockerBuildWorkflow
     assert document["packages"] is None
 
 
-@pytest.mark.parametrize(("inspect", "wanted", "expected"), [
+@pytest.mark.parametrize(("digests", "wanted", "expected"), [
     (None, "r/a:1", None),
-    ({"RepoDigests": []}, "r/a:1", None),
-    ({"RepoDigests": [f"r/a@{DIGEST}", f"q/b@{OTHER}"]}, "q/b:2", OTHER),
-    ({"RepoDigests": [f"r:5000/ns/a@{DIGEST}"]}, "ns/a:1", DIGEST),
-    ({"RepoDigests": [f"x/other@{DIGEST}"]}, "r/a:1", DIGEST),  # the only one
-    ({"RepoDigests": [f"x/o1@{DIGEST}", f"x/o2@{OTHER}"]}, "r/a:1", None),  # ambiguous
+    ((), "r/a:1", None),
+    ((f"r/a@{DIGEST}", f"q/b@{OTHER}"), "q/b:2", OTHER),
+    ((f"r:5000/ns/a@{DIGEST}",), "ns/a:1", DIGEST),
+    ((f"x/other@{DIGEST}",), "r/a:1", DIGEST),  # the only one
+    ((f"x/o1@{DIGEST}", f"x/o2@{OTHER}"), "r/a:1", None),  # ambiguous
 ])
-def test_repo_digest(inspect: dict[str, Any] | None, wanted: str, expected: str | None) -> None:
+def test_repo_digest(digests: tuple[str, ...] | None, wanted: str, expected: str | None
+                     ) -> None:
+    from atomic_reactor._engine.base import ImageInfo
     from atomic_reactor._reference import ImageName
 
-    assert _repo_digest(inspect, ImageName.parse(wanted)) == expected
+    info = None if digests is None else ImageInfo(id="sha256:x", digests=digests)
+    assert _repo_digest(info, ImageName.parse(wanted)) == expected

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.inner import TagConf
@@ -21,8 +22,9 @@ class FakeBuilder:
         self.image_id = "sha256:" + "2" * 64 if built else None
         self.labels = labels
 
-    def inspect_built_image(self) -> dict[str, Any]:
-        return {"Id": self.image_id, "Config": {"Labels": self.labels}}
+    def built_info(self) -> ImageInfo:
+        assert self.image_id is not None
+        return ImageInfo(id=self.image_id, labels=self.labels or {})
 
 
 def _plugin(labels: dict[str, str] | None, built: bool = True, **kwargs: Any

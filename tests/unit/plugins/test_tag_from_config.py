@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
+from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.inner import TagConf
@@ -21,8 +21,8 @@ class FakeBuilder:
         self.image_id = "sha256:" + "3" * 64
         self.labels = labels
 
-    def inspect_built_image(self) -> dict[str, Any]:
-        return {"Id": self.image_id, "Config": {"Labels": self.labels}}
+    def built_info(self) -> ImageInfo:
+        return ImageInfo(id=self.image_id, labels=self.labels)
 
 
 def _plugin(root: Path, tags_file: str | None, labels: dict[str, str] | None = None,
