@@ -90,8 +90,8 @@ def run_ours(tasker: Any, image_id: str, target: str, scratch: Path) -> float:
 
     builder = SimpleNamespace(image_id=image_id, base_image=None,
                               get_built_image_info=lambda: None)
-    workflow = SimpleNamespace(image=ImageName.parse(target), workdir=str(scratch),
-                               exported_image_sequence=[], builder=builder)
+    workflow: Any = SimpleNamespace(image=ImageName.parse(target), workdir=str(scratch),
+                                    exported_image_sequence=[], builder=builder)
     export = scratch / "ours"
     plugin = SquashPlugin(tasker, workflow, from_layer=str(LAYERS), export_dir=str(export))
     started = time.perf_counter()

@@ -74,15 +74,24 @@ def _parameters(plugin: type) -> list[inspect.Parameter]:
     return list(inspect.signature(plugin.__init__).parameters.values())  # type: ignore[misc]
 
 
+def _argument_hints(init: Any) -> dict[str, Any]:
+    """The resolved type hints of a plugin's arguments (``tasker`` and ``workflow`` left
+    out: plugins annotate them with names imported only for type checking)."""
+    annotations = {name: value for name, value in getattr(init, "__annotations__", {}).items()
+                   if name not in _SKIP and name != "return"}
+    holder = types.SimpleNamespace(__annotations__=annotations)
+    try:
+        return typing.get_type_hints(holder, globalns=getattr(init, "__globals__", None))
+    except Exception:  # unresolvable annotations: fall back to no type checks
+        return {}
+
+
 def plugin_schema(plugin: type) -> dict[str, Any]:
     """The JSON Schema of ``plugin``'s arguments."""
     explicit = getattr(plugin, "args_schema", None)
     if explicit is not None:
         return dict(explicit)
-    try:
-        hints = typing.get_type_hints(plugin.__init__)  # type: ignore[misc]
-    except Exception:  # unresolvable annotations: fall back to no type checks
-        hints = {}
+    hints = _argument_hints(plugin.__init__)  # type: ignore[misc]
     properties: dict[str, Any] = {}
     required: list[str] = []
     open_ended = False

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._engine.base import ImageInfo
@@ -50,8 +50,10 @@ from atomic_reactor.plugin import (
     PluginsRunner,
     parse_requests,
 )
+from atomic_reactor.plugins.pull_base_image import PulledBaseImage
 from atomic_reactor.source import Source, get_source_instance_for
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 __all__ = ["BUILD_STEP_KEY", "BuildResults", "DockerBuildWorkflow", "TagConf"]
@@ -242,12 +244,26 @@ class DockerBuildWorkflow:
         return self.plugin_results.setdefault(PHASE_EXIT, {})
 
     def plugin_result(self, key: str, default: Any = None) -> Any:
-        """The result of the plugin ``key`` from whichever phase ran it."""
+        """The result of the plugin ``key`` from whichever phase ran it (its exception if
+        it failed). :meth:`result_of` and :meth:`result_items` give it typed."""
         for phase in PHASES:
             results = self.plugin_results.get(phase, {})
             if key in results:
                 return results[key]
         return default
+
+    def result_of(self, key: str, result_type: type[T]) -> T | None:
+        """The result of plugin ``key`` if it ran and returned a ``result_type``; else None
+        (not requested, not run yet, failed)."""
+        result = self.plugin_result(key)
+        return result if isinstance(result, result_type) else None
+
+    def result_items(self, key: str, item_type: type[T]) -> list[T]:
+        """The ``item_type`` items of plugin ``key``'s list result ([] if there is none)."""
+        result = self.plugin_result(key)
+        if not isinstance(result, (list, tuple)):
+            return []
+        return [item for item in result if isinstance(item, item_type)]
 
     def plugin_args(self, key: str) -> Mapping[str, Any] | None:
         """The arguments the request for plugin ``key`` gave (None if not requested)."""
@@ -420,7 +436,8 @@ class DockerBuildWorkflow:
         if builder is None or builder.base_image is None:
             return None
         base = builder.base_image
-        digest = _pulled_digest(self.plugin_result("pull_base_image"), str(base))
+        digest = _pulled_digest(self.result_items("pull_base_image", PulledBaseImage),
+                                str(base))
         if digest is None and base.digest:  # FROM name@sha256:…
             digest = base.digest
         if digest is None and base_typed is not None:
@@ -487,10 +504,10 @@ class DockerBuildWorkflow:
         )
 
 
-def _pulled_digest(pulled: Any, image: str) -> str | None:
-    for item in pulled if isinstance(pulled, list) else ():
-        if getattr(item, "image", None) == image and getattr(item, "digest", None):
-            return str(item.digest)
+def _pulled_digest(pulled: Sequence[PulledBaseImage], image: str) -> str | None:
+    for item in pulled:
+        if item.image == image and item.digest:
+            return item.digest
     return None
 
 

@@ -39,6 +39,7 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._reference import ImageName
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import (
     EngineConfigError,
     EngineError,
@@ -47,7 +48,8 @@ from atomic_reactor.errors import (
     PushError,
 )
 
-__all__ = ["BuildScript", "ContainerScript", "FakeContainer", "FakeEngine", "image_id_for"]
+__all__ = ["BuildScript", "ContainerScript", "FakeContainer", "FakeEngine", "fake_tasker",
+           "image_id_for"]
 
 #: what a build does: (context_dir, tag, options) -> the events it streams. The image it
 #: makes is added by the engine when the events end without an error.
@@ -429,3 +431,8 @@ def _archive(info: ImageInfo) -> bytes:
     files = {"manifest.json": manifest, config_name: config}
     files.update(dict.fromkeys(layers, empty))
     return _tar(files)
+
+
+def fake_tasker(engine: FakeEngine | None = None, **kwargs: Any) -> DockerTasker:
+    """A real :class:`DockerTasker` over ``engine`` (default: an empty :class:`FakeEngine`)."""
+    return DockerTasker(engine=engine if engine is not None else FakeEngine(), **kwargs)

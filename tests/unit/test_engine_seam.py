@@ -3,9 +3,11 @@ translation of Docker's JSON into the typed values, and what it refuses."""
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +16,12 @@ from atomic_reactor._engine.base import (
     BuildOptions,
     BuildSecret,
     ContainerEngine,
+    EngineEvent,
     Platform,
 )
 from atomic_reactor._engine.docker import (
     DockerEngine,
+    _intermediates,
     build_kwargs,
     container_state_from_inspect,
     image_info_from_inspect,
@@ -25,6 +29,7 @@ from atomic_reactor._engine.docker import (
 )
 from atomic_reactor._engine.registry import engine_names, load_engine
 from atomic_reactor.errors import EngineConfigError, InputError
+from tests.support.fake_engine import FakeEngine
 
 NO_ENGINE = "unix:///nonexistent.sock"
 
@@ -67,7 +72,7 @@ def test_tasker_selects_the_engine_by_name_without_contacting_it() -> None:
     assert core.DockerTasker(engine=engine).engine is engine
 
 
-def test_docker_refuses_build_secrets_in_one_line_naming_the_engine(tmp_path: object) -> None:
+def test_docker_refuses_build_secrets_in_one_line_naming_the_engine(tmp_path: Path) -> None:
     engine = DockerEngine(base_url=NO_ENGINE)
     options = BuildOptions(secrets=(BuildSecret("token", src="/nonexistent"),))
     with pytest.raises(EngineConfigError) as info:
@@ -144,3 +149,83 @@ def test_the_docker_sdk_is_imported_only_by_the_docker_backend() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+# -- every backend implements the whole protocol --------------------------------------------
+
+
+def _protocol_methods() -> dict[str, inspect.Signature]:
+    return {name: inspect.signature(member) for name, member in vars(ContainerEngine).items()
+            if callable(member) and not name.startswith("_")}
+
+
+@pytest.mark.parametrize("backend", [DockerEngine, FakeEngine], ids=["docker", "fake"])
+def test_backend_implements_every_method_of_the_protocol(backend: type) -> None:
+    for name, wanted in _protocol_methods().items():
+        method = getattr(backend, name, None)
+        assert callable(method), f"{backend.__name__} lacks {name}"
+        have = inspect.signature(method)
+        wanted_names = [p for p in wanted.parameters if p != "self"]
+        have_names = [p for p in have.parameters if p != "self"]
+        assert have_names[:len(wanted_names)] == wanted_names, name
+    assert isinstance(getattr(backend, "name", None), str)
+
+
+def test_docker_marks_the_step_images_a_build_made() -> None:
+    """The legacy builder's output (dockerd 20.10): FROM and cached steps made no image."""
+    lines = [
+        "Step 1/4 : FROM busybox:latest\n", " ---> 7d73c9f15b80\n",
+        "Step 2/4 : RUN echo hi > /x\n", " ---> Running in 1234567890ab\n",
+        "Removing intermediate container 1234567890ab\n", " ---> aaaaaaaaaaaa\n",
+        "Step 3/4 : LABEL a=b\n", " ---> Using cache\n", " ---> bbbbbbbbbbbb\n",
+        "Step 4/4 : ENV X=1\n", " ---> Running in 2234567890ab\n",
+        "Removing intermediate container 2234567890ab\n", " ---> cccccccccccc\n",
+        "Successfully built cccccccccccc\n",
+    ]
+    events = list(_intermediates(iter([EngineEvent(message=line) for line in lines])))
+    assert [e.message for e in events] == lines
+    assert [e.intermediate_image for e in events if e.intermediate_image] == [
+        "aaaaaaaaaaaa", "cccccccccccc"]
+
+
+def test_tasker_build_reports_the_step_images_but_not_the_final_one(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    final = "sha256:" + "c" * 64
+    engine.build_script = lambda context, tag, options: [
+        EngineEvent(message="Step 1/2 : RUN x\n", intermediate_image="aaaaaaaaaaaa"),
+        EngineEvent(message="Step 2/2 : ENV X=1\n", intermediate_image="cccccccccccc"),
+        EngineEvent(image_id=final)]
+    tasker = core.DockerTasker(engine=engine)
+    built = tasker.build_image(str(tmp_path), "out:1", BuildOptions(labels={"a": "b"}),
+                               target="final", use_cache=False)
+    assert built.image_id == final and built.intermediate_ids == ("aaaaaaaaaaaa",)
+    options = engine.calls[0][3]
+    assert options == BuildOptions(use_cache=False, labels={"a": "b"}, target="final")
+    assert tasker.image_info("out:1").labels == {"a": "b"}
+
+
+def test_tasker_typed_image_and_container_calls_over_the_fake_engine() -> None:
+    engine = FakeEngine()
+    base = engine.add_image("base:1", labels={"name": "base"}, env={"PATH": "/bin"},
+                            user="1001")
+    tasker = core.DockerTasker(engine=engine)
+    assert tasker.engine_name == "fake"
+    assert tasker.image_info("base:1") == base and tasker.image_info(base.id) == base
+    assert tasker.find_image("nosuch:1") is None
+    assert [i.id for i in tasker.list_images("base")] == [base.id]
+    # the 1.6 dicts agree with the typed values
+    assert tasker.inspect_image("base:1")["Config"]["User"] == "1001"
+    entry = tasker.get_image_info_by_image_id(base.id[7:19])
+    assert entry is not None and entry["RepoTags"] == ["base:1"]
+    assert tasker.get_image_info_by_image_name("base:1")[0]["Id"] == base.id
+    engine.container_script = lambda spec: (3, ["out\n"])
+    container = tasker.run("base:1", ["true"])
+    assert tasker.wait_container(container, timeout=5) == 3
+    state = tasker.container_state(container)
+    assert (state.status, state.exit_code, state.running) == ("exited", 3, False)
+    assert list(tasker.logs(container, stream=False)) == ["out\n"]
+    tasker.remove_container(container)
+    loaded = tasker.load_image(tasker.save_image_stream("base:1"))
+    assert loaded == ["base:1"]
+    tasker.close()
+    assert engine.closed == 1

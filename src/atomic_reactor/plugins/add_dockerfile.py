@@ -7,11 +7,15 @@ import posixpath
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["AddDockerfilePlugin", "AddedDockerfile"]
 
@@ -53,7 +57,7 @@ class AddDockerfilePlugin(PreBuildPlugin):
     key = "add_dockerfile"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, nvr: str | None = None,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, nvr: str | None = None,
                  destdir: str = "/root/buildinfo/", use_final_dockerfile: bool = False) -> None:
         """
         :param nvr: name-version-release for the file name (default: from the labels)

@@ -9,11 +9,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["AddHelpPlugin", "AddedHelp"]
 
@@ -64,7 +68,8 @@ class AddHelpPlugin(PreBuildPlugin):
     key = "add_help"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, help_file: str = "help.md") -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 help_file: str = "help.md") -> None:
         """
         :param help_file: the markdown help file, relative to the build context
         """

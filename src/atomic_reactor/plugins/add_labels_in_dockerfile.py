@@ -6,11 +6,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["AUTO_LABELS", "AddLabelsPlugin", "AddedLabels"]
 
@@ -63,8 +67,8 @@ class AddLabelsPlugin(PreBuildPlugin):
 
     def __init__(
         self,
-        tasker: Any,
-        workflow: Any,
+        tasker: DockerTasker,
+        workflow: DockerBuildWorkflow,
         labels: dict[str, str] | str = {},  # noqa: B006 (copied, never mutated)
         dont_overwrite: list[str] = ["Architecture", "architecture"],  # noqa: B006
         auto_labels: list[str] = list(AUTO_LABELS),  # noqa: B006

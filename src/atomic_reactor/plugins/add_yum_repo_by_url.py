@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -17,6 +17,10 @@ from atomic_reactor._repofiles import (
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["MAX_REPO_FILE_BYTES", "AddYumRepoByUrlPlugin", "RepoFile"]
 
@@ -84,7 +88,7 @@ class AddYumRepoByUrlPlugin(PreBuildPlugin):
     key = "add_yum_repo_by_url"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, repourls: list[str],
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, repourls: list[str],
                  inject_proxy: str | None = None) -> None:
         """
         :param repourls: URLs (http or https) of the yum repo files to fetch

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import DockerfileError, PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["AssertLabelsPlugin", "AssertedLabels"]
 
@@ -38,7 +42,7 @@ class AssertLabelsPlugin(PreBuildPlugin):
     key = "assert_labels"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
                  required_labels: list[str] = ["name", "version", "release"],  # noqa: B006
                  ) -> None:
         """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
@@ -13,6 +13,10 @@ from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import DockerfileError, ImageNotFound, InvalidImageName
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["BumpReleasePlugin", "BumpedRelease"]
 
@@ -59,7 +63,8 @@ class BumpReleasePlugin(PreBuildPlugin):
     key = "bump_release"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, append: bool = False) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 append: bool = False) -> None:
         """
         :param append: append ``.<M>`` to the Dockerfile's release instead of replacing it
         """

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import ImageNotFound, InvalidImageName
 from atomic_reactor.plugin import PreBuildPlugin
+from atomic_reactor.plugins.pull_base_image import PulledBaseImage
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["ChangeFromPlugin", "ChangedFrom"]
 
@@ -49,21 +54,16 @@ class ChangeFromPlugin(PreBuildPlugin):
     key = "change_from_in_dockerfile"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow) -> None:
         super().__init__(tasker, workflow)
 
     def _pulled(self) -> dict[ImageName, str]:
         pulled: dict[ImageName, str] = {}
-        result = self.workflow.plugin_result("pull_base_image")
-        if not isinstance(result, list):
-            return pulled
-        for item in result:
-            image, image_id = getattr(item, "image", None), getattr(item, "image_id", None)
-            if isinstance(image, str) and isinstance(image_id, str):
-                try:
-                    pulled[_same(ImageName.parse(image))] = image_id
-                except InvalidImageName:
-                    continue
+        for item in self.workflow.result_items("pull_base_image", PulledBaseImage):
+            try:
+                pulled[_same(ImageName.parse(item.image))] = item.image_id
+            except InvalidImageName:
+                continue
         return pulled
 
     def _image_id(self, image: str, pulled: dict[ImageName, str]) -> str:

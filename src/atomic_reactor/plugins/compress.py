@@ -7,13 +7,17 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from atomic_reactor._image.compression import METHODS, Readable, compress_stream, method_of
 from atomic_reactor._image.hashing import ParallelHasher
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["EXPORTED_COMPRESSED_IMAGE_NAME_TEMPLATE", "CompressPlugin", "CompressedImage"]
 
@@ -114,7 +118,7 @@ class CompressPlugin(PostBuildPlugin):
     key = "compress"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
                  method: Literal["gzip", "xz", "zstd", "lzma"] = "gzip",
                  load_exported_image: bool | None = None, level: int | None = None,
                  export_dir: str | None = None) -> None:

@@ -8,12 +8,16 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._image.hashing import ParallelHasher
 from atomic_reactor._image.tarstream import CHUNK_SIZE, normalize_member_name
 from atomic_reactor.errors import AtomicReactorError, InputError, PluginConfigError
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["DEFAULT_MOUNTPOINT", "CopiedImage", "CopyBuiltImageToNFSPlugin"]
 
@@ -95,7 +99,7 @@ class CopyBuiltImageToNFSPlugin(PostBuildPlugin):
     key = "cp_built_image_to_nfs"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, nfs_server_path: str,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, nfs_server_path: str,
                  dest_dir: str | None = None, mountpoint: str = DEFAULT_MOUNTPOINT,
                  create_dir: bool = False) -> None:
         """

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry.client import DeleteNotAllowed, RegistryClient
 from atomic_reactor.errors import PluginConfigError, RegistryError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, ExitPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["DeleteFromRegistryPlugin", "DeletedManifest"]
 
@@ -70,7 +74,7 @@ class DeleteFromRegistryPlugin(ExitPlugin):
         "additionalProperties": False,
     }
 
-    def __init__(self, tasker: Any, workflow: Any,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
                  registries: dict[str, dict[str, Any]]) -> None:
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool,

@@ -9,11 +9,15 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._git import redact_uri
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["SOURCES_FILE", "DistgitFetchArtefactsPlugin", "FetchedArtefacts"]
 
@@ -71,7 +75,7 @@ class DistgitFetchArtefactsPlugin(PreBuildPlugin):
     key = "distgit_fetch_artefacts"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, command: str,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, command: str,
                  timeout: float | None = None) -> None:
         """
         :param command: shell command line that fetches the artefacts, run in the source

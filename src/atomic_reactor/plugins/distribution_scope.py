@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor.errors import DockerfileError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["SCOPES", "SCOPE_LABEL", "DistributionScopePlugin", "ScopeCheck"]
 
@@ -47,7 +51,7 @@ class DistributionScopePlugin(PreBuildPlugin):
     key = "distribution_scope"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow) -> None:
         super().__init__(tasker, workflow)
 
     def _skip(self, scope: str | None, parent: str | None, reason: str) -> ScopeCheck:

@@ -8,7 +8,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._dockerfile import edit as _dfedit
 from atomic_reactor._files import write_text_atomic
@@ -23,6 +23,10 @@ from atomic_reactor._repofiles import (
 )
 from atomic_reactor.errors import AtomicReactorError, DockerfileError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["CONTEXT_DIR", "InjectYumRepoPlugin", "InjectedYumRepos"]
 
@@ -74,7 +78,7 @@ class InjectYumRepoPlugin(PreBuildPlugin):
     key = "inject_yum_repo"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow) -> None:
         super().__init__(tasker, workflow)
 
     # -- collecting ------------------------------------------------------------------

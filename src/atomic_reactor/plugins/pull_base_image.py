@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import InputError
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["PullBaseImagePlugin", "PulledBaseImage"]
 
@@ -34,7 +38,8 @@ class PullBaseImagePlugin(PreBuildPlugin):
     key = "pull_base_image"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, parent_registry: str | None = None,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 parent_registry: str | None = None,
                  parent_registry_insecure: bool = False) -> None:
         """
         :param parent_registry: registry (``host[:port]``) to pull the base images from

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import EngineError, ImageNotFound, InvalidImageName
 from atomic_reactor.inner import BUILD_STEP_KEY
 from atomic_reactor.plugin import ExitPlugin
+from atomic_reactor.plugins.pull_base_image import PulledBaseImage
 from atomic_reactor.plugins.squash import SquashResult
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["KeptImage", "RemoveBuiltImagePlugin", "RemovedImages"]
 
@@ -74,7 +79,8 @@ class RemoveBuiltImagePlugin(ExitPlugin):
     key = "remove_built_image"
     is_allowed_to_fail = True
 
-    def __init__(self, tasker: Any, workflow: Any, remove_pulled_base_image: bool = True) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 remove_pulled_base_image: bool = True) -> None:
         """
         :param remove_pulled_base_image: also untag the base images this build pulled
         """
@@ -118,8 +124,8 @@ class RemoveBuiltImagePlugin(ExitPlugin):
         builder = self.workflow.builder
         if builder is not None and builder.image_id:
             ids.append(str(builder.image_id))
-        squash = self.workflow.plugin_result("squash")
-        if isinstance(squash, SquashResult):
+        squash = self.workflow.result_of("squash", SquashResult)
+        if squash is not None:
             for image_id in (squash.original_image_id, squash.squashed_image_id):
                 if image_id and image_id not in ids:
                     ids.append(image_id)
@@ -141,8 +147,8 @@ class RemoveBuiltImagePlugin(ExitPlugin):
             add(image)
         for pushed in self.workflow.pushed_images:
             add(pushed.image)
-        squash = self.workflow.plugin_result("squash")
-        if isinstance(squash, SquashResult):
+        squash = self.workflow.result_of("squash", SquashResult)
+        if squash is not None:
             for tag in squash.tags:
                 add(tag)
         return names
@@ -202,15 +208,10 @@ class RemoveBuiltImagePlugin(ExitPlugin):
             self._removed.append(info.id)
 
     def _remove_base(self) -> None:
-        pulled = self.workflow.plugin_result("pull_base_image")
         expected: dict[str, str] = {}
-        if isinstance(pulled, list):
-            for item in pulled:
-                image_id = getattr(item, "image_id", None)
-                for attr in ("pulled_from", "image"):
-                    name = getattr(item, attr, None)
-                    if isinstance(name, str) and isinstance(image_id, str):
-                        expected[name] = image_id
+        for item in self.workflow.result_items("pull_base_image", PulledBaseImage):
+            expected[item.pulled_from] = item.image_id
+            expected[item.image] = item.image_id
         for name in sorted(self.workflow.pulled_base_images):
             try:
                 ref = ImageName.parse(name)

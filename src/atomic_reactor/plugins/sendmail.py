@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from atomic_reactor._git import one_line
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import ExitPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["SEND_ON_STATES", "MailResult", "SendMailPlugin"]
 
@@ -99,8 +103,8 @@ class SendMailPlugin(ExitPlugin):
 
     def __init__(
         self,
-        tasker: Any,
-        workflow: Any,
+        tasker: DockerTasker,
+        workflow: DockerBuildWorkflow,
         smtp_host: str,
         from_address: str,
         to_addresses: list[str] | None = None,

@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._image.compression import detect_compression, uncompressed_layer
 from atomic_reactor._image.hashing import ParallelHasher
@@ -53,6 +53,10 @@ from atomic_reactor.errors import (
     PluginConfigError,
 )
 from atomic_reactor.plugin import PrePublishPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["EXPORTED_SQUASHED_IMAGE_NAME", "SquashPlugin", "SquashResult"]
 
@@ -114,7 +118,7 @@ class SquashPlugin(PrePublishPlugin):
     key = "squash"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, tag: str | None = None,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, tag: str | None = None,
                  from_base: bool = True, from_layer: str | None = None,
                  dont_load: bool = False, save_archive: bool = True,
                  export_dir: str | None = None) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._files import write_text_atomic
 from atomic_reactor._results import jsonable
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import PHASES, ExitPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["StoreLogsToFilePlugin", "StoredLogs"]
 
@@ -42,7 +46,7 @@ class StoreLogsToFilePlugin(ExitPlugin):
     key = "store_logs_to_file"
     is_allowed_to_fail = True
 
-    def __init__(self, tasker: Any, workflow: Any, file_path: str) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, file_path: str) -> None:
         """
         :param file_path: the file to write (absolute, or relative to the working directory)
         """

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._files import write_text_atomic
@@ -18,6 +18,10 @@ from atomic_reactor._reference import ImageName
 from atomic_reactor._results import BuildResults, jsonable
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import ExitPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["METADATA_VERSION", "StoreMetadataPlugin", "StoredMetadata", "metadata_schema"]
 
@@ -99,7 +103,7 @@ class StoreMetadataPlugin(ExitPlugin):
     key = "store_metadata"
     is_allowed_to_fail = True
 
-    def __init__(self, tasker: Any, workflow: Any, path: str) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, path: str) -> None:
         """
         :param path: the file to write the metadata to (absolute, or relative to the
             working directory)

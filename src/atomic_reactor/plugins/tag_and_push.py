@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._locks import name_lock
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import PushedImage
 from atomic_reactor.errors import AtomicReactorError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["TagAndPushPlugin"]
 
@@ -36,7 +40,7 @@ class TagAndPushPlugin(PostBuildPlugin):
         "additionalProperties": False,
     }
 
-    def __init__(self, tasker: Any, workflow: Any,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
                  registries: dict[str, dict[str, Any]]) -> None:
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":

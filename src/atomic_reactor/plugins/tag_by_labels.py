@@ -6,11 +6,15 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import AtomicReactorError, InvalidImageName
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["MAX_TAG_LENGTH", "LabelTags", "TagByLabelsPlugin", "built_image_labels",
            "image_repository", "preferred_label", "unique_tag"]
@@ -96,7 +100,8 @@ class TagByLabelsPlugin(PostBuildPlugin):
     key = "tag_by_labels"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, unique_tag_only: bool = False) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 unique_tag_only: bool = False) -> None:
         """
         :param unique_tag_only: add only the unique name, not the primary ones
         """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import AtomicReactorError, InvalidImageName
@@ -15,6 +15,10 @@ from atomic_reactor.plugins.tag_by_labels import (
     image_repository,
     preferred_label,
 )
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["TAGS_FILENAME", "TagFromConfigPlugin", "TagsFromConfig"]
 
@@ -58,7 +62,7 @@ class TagFromConfigPlugin(PostBuildPlugin):
     key = "tag_from_config"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow) -> None:
         super().__init__(tasker, workflow)
 
     def _find_file(self) -> str | None:

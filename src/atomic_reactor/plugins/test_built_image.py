@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._git import one_line, redact_uri
 from atomic_reactor._modules import exec_file
@@ -34,6 +34,10 @@ from atomic_reactor.errors import (
 )
 from atomic_reactor.plugin import PrePublishPlugin
 from atomic_reactor.source import GitSource
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["ImageTestResults", "ImageTestsFailed", "TestBuiltImagePlugin"]
 
@@ -94,8 +98,8 @@ class TestBuiltImagePlugin(PrePublishPlugin):
 
     def __init__(
         self,
-        tasker: Any,
-        workflow: Any,
+        tasker: DockerTasker,
+        workflow: DockerBuildWorkflow,
         git_uri: str,
         git_commit: str | None = None,
         image_id: str | None = None,

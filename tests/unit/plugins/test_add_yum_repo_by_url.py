@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -13,17 +13,19 @@ from atomic_reactor._repofiles import RepoFile, display_url, repo_filename, set_
 from atomic_reactor._results import jsonable
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins import add_yum_repo_by_url as module
 from atomic_reactor.plugins.add_yum_repo_by_url import AddYumRepoByUrlPlugin
+from tests.support.fake_engine import fake_tasker
 from tests.support.yum_repo_server import Response, repo_file, serve_repos
 
 KEY = "add_yum_repo_by_url"
 
 
 def _plugin(repourls: list[str], attempts: int = 3, **kwargs: Any) -> AddYumRepoByUrlPlugin:
-    tasker = SimpleNamespace(retry=RetryPolicy(attempts=attempts, delay=0,
-                                               sleep=lambda _s: None))
-    return AddYumRepoByUrlPlugin(tasker, SimpleNamespace(), repourls=repourls, **kwargs)
+    tasker = fake_tasker(retry=RetryPolicy(attempts=attempts, delay=0, sleep=lambda _s: None))
+    return AddYumRepoByUrlPlugin(tasker, cast("DockerBuildWorkflow", SimpleNamespace()),
+                                 repourls=repourls, **kwargs)
 
 
 def _free_port() -> int:

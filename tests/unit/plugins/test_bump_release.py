@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from dockerfile_parse import DockerfileParser
@@ -17,6 +17,7 @@ from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.build import InsideBuilder
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import DockerfileError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.bump_release import BumpReleasePlugin
 from atomic_reactor.source import Source, get_source_instance_for
 from tests.support.fake_engine import FakeEngine
@@ -54,7 +55,7 @@ def _plugin(tmp_path: Path, sources: list[Source], dockerfile: str,
         builder=builder,
         plugin_args=lambda key: {"registries": registries} if key == "tag_and_push" and tags
         else None)
-    plugin = BumpReleasePlugin(tasker, workflow, **kwargs)
+    plugin = BumpReleasePlugin(tasker, cast("DockerBuildWorkflow", workflow), **kwargs)
     plugin._tags = lambda repository: dict(tags or {})  # type: ignore[method-assign]
     return plugin
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -19,6 +19,7 @@ from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.compress import CompressPlugin
 from tests.support.fake_engine import FakeEngine
 
@@ -58,7 +59,7 @@ def make_plugin(exported: list[ExportedImage], saved: bytes | None = None,
     tasker = DockerTasker(engine=engine)
     workflow = SimpleNamespace(exported_image_sequence=exported,
                                builder=SimpleNamespace(image_id="sha256:built"))
-    return CompressPlugin(tasker, workflow, **args)
+    return CompressPlugin(tasker, cast("DockerBuildWorkflow", workflow), **args)
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["program", "python"])

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._results import ExportedImage
 from atomic_reactor.errors import AtomicReactorError, InputError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins import cp_built_image_to_nfs as module
 from atomic_reactor.plugins.cp_built_image_to_nfs import CopyBuiltImageToNFSPlugin, mounted_source
+from tests.support.fake_engine import fake_tasker
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def exported(tmp_path: Path) -> ExportedImage:
 
 def make_plugin(sequence: list[ExportedImage], **args: Any) -> CopyBuiltImageToNFSPlugin:
     workflow = SimpleNamespace(exported_image_sequence=sequence)
-    return CopyBuiltImageToNFSPlugin(SimpleNamespace(), workflow, **args)
+    return CopyBuiltImageToNFSPlugin(fake_tasker(), cast("DockerBuildWorkflow", workflow), **args)
 
 
 def test_copies_into_a_directory(tmp_path: Path, exported: ExportedImage) -> None:

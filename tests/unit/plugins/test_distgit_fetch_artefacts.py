@@ -6,21 +6,24 @@ import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor._results import jsonable
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.distgit_fetch_artefacts import DistgitFetchArtefactsPlugin
+from tests.support.fake_engine import fake_tasker
 
 KEY = "distgit_fetch_artefacts"
 
 
 def _plugin(root: Path, command: str, **kwargs: Any) -> DistgitFetchArtefactsPlugin:
     workflow = SimpleNamespace(source=SimpleNamespace(path=str(root)))
-    return DistgitFetchArtefactsPlugin(None, workflow, command=command, **kwargs)
+    return DistgitFetchArtefactsPlugin(fake_tasker(), cast("DockerBuildWorkflow", workflow),
+                                       command=command, **kwargs)
 
 
 @pytest.fixture

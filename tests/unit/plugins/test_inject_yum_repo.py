@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -15,6 +15,7 @@ from atomic_reactor._repofiles import RepoFile
 from atomic_reactor.build import InsideBuilder
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.inject_yum_repo import InjectYumRepoPlugin
 from atomic_reactor.source import Source, get_source_instance_for
 from tests.support.fake_engine import FakeEngine, image_id_for
@@ -62,7 +63,7 @@ def _plugin(tmp_path: Path, sources: list[Source], dockerfile: str,
         return result if key == "add_yum_repo_by_url" else default
 
     workflow = SimpleNamespace(builder=builder, files=files or {}, plugin_result=plugin_result)
-    return InjectYumRepoPlugin(tasker, workflow)
+    return InjectYumRepoPlugin(tasker, cast("DockerBuildWorkflow", workflow))
 
 
 def _dockerfile(plugin: InjectYumRepoPlugin) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -31,6 +31,7 @@ from atomic_reactor._image.tarstream import ArchiveError
 from atomic_reactor._reference import ImageName
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import PluginConfigError
+from atomic_reactor.inner import DockerBuildWorkflow
 from atomic_reactor.plugins.squash import SquashPlugin
 from tests.support.fake_engine import FakeEngine, image_id_for
 
@@ -442,7 +443,7 @@ def fake_plugin(tmp_path: Path, layers_of: dict[str, list[str]] | None = None,
     workflow = SimpleNamespace(image=ImageName.parse("out:1"), workdir=str(tmp_path),
                                exported_image_sequence=[], builder=builder)
     tasker = DockerTasker(engine=engine)
-    return SquashPlugin(tasker, workflow, **args)
+    return SquashPlugin(tasker, cast("DockerBuildWorkflow", workflow), **args)
 
 
 LAYERS = ["sha256:aa", "sha256:bb", "sha256:cc", "sha256:dd"]

@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
-from atomic_reactor.inner import TagConf
+from atomic_reactor.inner import DockerBuildWorkflow, TagConf
 from atomic_reactor.plugin import Plugin
 from atomic_reactor.plugins.tag_by_labels import TagByLabelsPlugin, unique_tag
+from tests.support.fake_engine import fake_tasker
 
 
 class FakeBuilder:
@@ -30,7 +31,7 @@ class FakeBuilder:
 def _plugin(labels: dict[str, str] | None, built: bool = True, **kwargs: Any
             ) -> TagByLabelsPlugin:
     workflow = SimpleNamespace(builder=FakeBuilder(labels, built), tag_conf=TagConf())
-    return TagByLabelsPlugin(None, workflow, **kwargs)
+    return TagByLabelsPlugin(fake_tasker(), cast("DockerBuildWorkflow", workflow), **kwargs)
 
 
 def _names(images: list[Any]) -> list[str]:
@@ -100,7 +101,7 @@ def test_bad_labels(labels: dict[str, str] | None, message: str) -> None:
 def test_nothing_built() -> None:
     workflow = SimpleNamespace(builder=FakeBuilder({"name": "a"}, built=False),
                                tag_conf=TagConf())
-    plugin = TagByLabelsPlugin(None, workflow)
+    plugin = TagByLabelsPlugin(fake_tasker(), cast("DockerBuildWorkflow", workflow))
     with pytest.raises(AtomicReactorError, match="nothing was built"):
         plugin.run()
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._plugin_args import validate_plugin_args
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
-from atomic_reactor.inner import TagConf
+from atomic_reactor.inner import DockerBuildWorkflow, TagConf
 from atomic_reactor.plugins import tag_from_config as module
 from atomic_reactor.plugins.tag_from_config import TagFromConfigPlugin
+from tests.support.fake_engine import fake_tasker
 
 
 class FakeBuilder:
@@ -35,7 +37,7 @@ def _plugin(root: Path, tags_file: str | None, labels: dict[str, str] | None = N
     workflow = SimpleNamespace(
         builder=FakeBuilder(df_dir, labels if labels is not None else {"name": "ns/app"}),
         source=SimpleNamespace(path=str(root)), tag_conf=TagConf())
-    return TagFromConfigPlugin(None, workflow)
+    return TagFromConfigPlugin(fake_tasker(), cast("DockerBuildWorkflow", workflow))
 
 
 def test_tags(tmp_path: Path) -> None:
