@@ -112,5 +112,5 @@ def check_reproducible(request: BuildRequest, *, delay: float = DEFAULT_DELAY,
                     logger.debug("could not remove the first build's image: %s", exc)
     finally:
         if owns:
-            tasker.engine.close()
+            tasker.close()
     return ReproducibilityCheck(builds[0], builds[1], comparison)
