@@ -125,10 +125,6 @@ class InsideBuilder:
                           timestamp=self.timestamp if self.timestamp is not None
                           else self.build_options.timestamp)
         try:
-            built = self.tasker.build_image(
-                self.df_dir, self.image, BuildOptions(timestamp=self.timestamp),
-                dockerfile=dockerfile, use_cache=self.use_cache,
-                buildargs=self.buildargs, on_event=on_event or _log_event)
             built = self.tasker.build_image(self.df_dir, self.image, options,
                                             on_event=on_event or _log_event)
         except BuildFailed as exc:
