@@ -27,8 +27,10 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -279,6 +281,81 @@ class NormalizedImage:
         return self.image_id != self.original_image_id
 
 
+@dataclass(frozen=True)
+class _Written:
+    name: str
+    diff_id: str
+    rewritten: bool
+
+
+class _LayerWriter:
+    """Writes layers into the archive stream as they arrive, in a thread of its own.
+
+    A layer whose digest is one of the base image's is copied as it is (same digest,
+    same bytes); every other layer is normalised on the way.
+    """
+
+    def __init__(self, writer: DockerArchiveWriter, write: Callable[[bytes], object],
+                 base: frozenset[str], epoch: int, plain_dir: str) -> None:
+        self.writer = writer
+        self.write = write
+        self.base = base
+        self.epoch = epoch
+        self.plain_dir = plain_dir
+        self.done: dict[str, _Written] = {}
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="normalize-layers", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: str) -> None:
+        self._queue.put(path)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (path := self._queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                self.add(path)
+            except BaseException as exc:
+                self.error = exc
+
+    def add(self, path: str) -> _Written:
+        if path in self.done:
+            return self.done[path]
+        name = f"layer{len(self.done):04d}/layer.tar"
+        source = uncompressed_layer(path, self.plain_dir)
+        sha = hashlib.sha256()
+        with open(source, "rb", buffering=0) as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                sha.update(chunk)
+        digest = f"sha256:{sha.hexdigest()}"
+        if digest in self.base:
+            self.writer.add_layer_file(name, source)
+            written = _Written(name, digest, rewritten=False)
+        else:
+            plan = plan_layer(source, self.epoch)
+            size = layer_size(plan)
+            self.writer.begin_layer(name, size)
+            hasher = ParallelHasher(("sha256",), threaded=False)
+            layer = FanOut([hasher.update, self.write])
+            write_layer(plan, source, layer.write)
+            layer.flush()
+            if layer.position != size:
+                raise ArchiveError(f"normalised layer {name} has {layer.position} bytes, "
+                                   f"{size} were announced")
+            self.writer.end_layer()
+            written = _Written(name, "sha256:" + hasher.hexdigests()["sha256"], rewritten=True)
+        self.done[path] = written
+        return written
+
+
 def normalize_image(save: Callable[[str], Iterable[bytes]],
                     load: Callable[[Iterator[bytes]], object], image: str,
                     names: Sequence[str], *, base_diff_ids: Sequence[str], epoch: int,
@@ -287,47 +364,33 @@ def normalize_image(save: Callable[[str], Iterable[bytes]],
 
     ``save(image)`` gives the image as a ``docker save`` tar stream and ``load(chunks)``
     loads one (:meth:`DockerTasker.save_image_stream`/``load_image``); the new image is
-    loaded under ``names``. The layers the image shares with ``base_diff_ids`` (from the
-    bottom) are kept as they are.
+    loaded under ``names``. Layers that are one of ``base_diff_ids`` are kept as they
+    are. The three overlap: each layer is normalised and sent to the engine as soon as
+    the save stream has delivered it.
     """
     started = time.monotonic()
     unpacked = os.path.join(scratch_dir, "saved")
     plain_dir = os.path.join(scratch_dir, "plain")
     os.makedirs(plain_dir, exist_ok=True)
-    safe_extract(save(image), unpacked)
-    archive = ImageArchive.open(unpacked)
-    count = len(archive.layer_files)
-    base_layers = 0
-    for ours, theirs in zip(archive.diff_ids, base_diff_ids, strict=False):
-        if ours != theirs:
-            break
-        base_layers += 1
-    original_id = "sha256:" + hashlib.sha256(archive.config_bytes).hexdigest()
-    sources = {index: uncompressed_layer(archive.layer_files[index], plain_dir)
-               for index in range(base_layers, count)}
-    plans = {index: plan_layer(path, epoch) for index, path in sources.items()}
-
     loader: StreamConsumer[object] = StreamConsumer(load, name="normalize-load")
     try:
         stream = FanOut([loader.send])
         writer = DockerArchiveWriter(stream.write)
-        diff_ids = list(archive.diff_ids)
-        for index, path in enumerate(archive.layer_files):
-            name = f"layer{index:04d}/layer.tar"
-            if index not in plans:
-                writer.add_layer_file(name, path)
-                continue
-            size = layer_size(plans[index])
-            writer.begin_layer(name, size)
-            hasher = ParallelHasher(("sha256",), threaded=False)
-            layer = FanOut([hasher.update, stream.write])
-            write_layer(plans[index], sources[index], layer.write)
-            layer.flush()
-            if layer.position != size:
-                raise ArchiveError(f"normalised layer {index} has {layer.position} bytes, "
-                                   f"{size} were announced")
-            writer.end_layer()
-            diff_ids[index] = "sha256:" + hasher.hexdigests()["sha256"]
+        layers = _LayerWriter(writer, stream.write, frozenset(base_diff_ids), epoch, plain_dir)
+
+        def on_file(name: str, path: str) -> None:
+            if name.endswith("/layer.tar"):  # a layer of the legacy layout: start on it
+                layers.submit(os.path.realpath(path))
+
+        try:
+            safe_extract(save(image), unpacked, on_file=on_file)
+        finally:
+            layers.finish()
+        saved = time.monotonic()
+        archive = ImageArchive.open(unpacked)
+        written = [layers.add(path) for path in archive.layer_files]
+        writer.layers = [item.name for item in written]  # the image's order, bottom first
+        diff_ids = [item.diff_id for item in written]
         config = normalize_config(archive.config, epoch, diff_ids)
         new_id = writer.finish(config_bytes(config), names)
         stream.flush()
@@ -338,9 +401,13 @@ def normalize_image(save: Callable[[str], Iterable[bytes]],
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
         shutil.rmtree(plain_dir, ignore_errors=True)
+    original_id = "sha256:" + hashlib.sha256(archive.config_bytes).hexdigest()
+    rewritten = len({item.name for item in written if item.rewritten})
     seconds = time.monotonic() - started
+    logger.debug("normalising %s: saved, unpacked and layers streamed in %.2f s, loaded in "
+                 "%.2f s", image, saved - started, time.monotonic() - saved)
     logger.info("normalised %s: %d new layers rewritten, image %s (%.2f s)", image,
-                len(plans), new_id[:19], seconds)
+                rewritten, new_id[:19], seconds)
     return NormalizedImage(image_id=new_id, original_image_id=original_id,
-                           source_date_epoch=epoch, rewritten_layers=len(plans),
+                           source_date_epoch=epoch, rewritten_layers=rewritten,
                            diff_ids=tuple(diff_ids), seconds=round(seconds, 3))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from atomic_reactor._image.normalize import (
     format_epoch,
     normalize_config,
+    normalize_image,
     normalize_layer_file,
 )
 
@@ -130,3 +132,72 @@ def test_config_times_and_build_container_fields() -> None:
     assert new["config"] == {"Env": ["PATH=/bin"]}
     assert new["rootfs"]["diff_ids"] == ["sha256:aa", "sha256:cc"]
     assert config["created"] == "2026-12-01T21:57:10.772111449Z"  # the input is not changed
+
+
+def _docker_archive(layers: Sequence[bytes], config: dict[str, object]) -> bytes:
+    """A ``docker save`` archive (legacy layout) of ``layers`` (bottom first)."""
+    buffer = io.BytesIO()
+    names = []
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        # directories in another order than the layers, as docker writes them
+        for index, blob in sorted(enumerate(layers), key=lambda item: -item[0]):
+            name = f"{hashlib.sha256(blob).hexdigest()}/layer.tar"
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+            names.append((index, name))
+        full = dict(config)
+        full["rootfs"] = {"type": "layers",
+                          "diff_ids": ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]}
+        payload = json.dumps(full).encode()
+        for member, data in (("config.json", payload), ("manifest.json", json.dumps(
+                [{"Config": "config.json",
+                  "Layers": [name for _, name in sorted(names)]}]).encode())):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_saved_image_is_normalised_and_loaded_with_the_base_layer_untouched(
+        tmp_path: Path) -> None:
+    base = (_layer(tmp_path / "base.tar", [("bin", "dir", b"", {"mtime": EPOCH + 9})])
+            .read_bytes())
+    archives = []
+    for run, offset in enumerate((10, 20)):
+        new = _layer(tmp_path / f"new{run}.tar", [
+            ("srv/app", "file", b"app", {"mtime": EPOCH + offset}),
+            ("srv", "dir", b"", {"mtime": EPOCH + offset})]).read_bytes()
+        saved = _docker_archive([base, new], {
+            "created": f"2026-12-01T21:00:{offset}Z", "container": f"c{run}",
+            "history": [{"created": "2020-01-01T00:00:00Z"},
+                        {"created": f"2026-12-01T21:00:{offset}Z"}]})
+        loaded: list[bytes] = []
+
+        def save(image: str, data: bytes = saved) -> list[bytes]:
+            return [data]
+
+        def load(chunks: Iterator[bytes], into: list[bytes] = loaded) -> None:
+            into.append(b"".join(chunks))
+
+        result = normalize_image(save, load, "app:1", ["app:1"],
+                                 base_diff_ids=["sha256:" + hashlib.sha256(base).hexdigest()],
+                                 epoch=EPOCH, scratch_dir=str(tmp_path / f"scratch{run}"))
+        assert result.rewritten_layers == 1
+        archives.append((result, loaded[0]))
+    (first, first_bytes), (second, second_bytes) = archives
+    assert first.image_id == second.image_id != first.original_image_id
+    assert first_bytes == second_bytes
+    with tarfile.open(fileobj=io.BytesIO(first_bytes)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+        layers = [tar.extractfile(name).read() for name in manifest[0]["Layers"]]  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == ["app:1"]
+    assert layers[0] == base
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()
+                                            for layer in layers]
+    assert "sha256:" + hashlib.sha256(
+        json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest() == first.image_id
+    with tarfile.open(fileobj=io.BytesIO(layers[1])) as tar:
+        assert [(m.name, m.mtime) for m in tar] == [("srv", EPOCH), ("srv/app", EPOCH)]
