@@ -1,6 +1,6 @@
 """How long ``atomic-reactor --help`` takes, against a bare interpreter start.
 
-    .venv/bin/python bench/cli_startup.py [--runs 20]
+    .venv/bin/python bench/cli_startup.py [--runs 20] [--smoke]
 
 Target: under 0.3 s. Heavy modules (docker SDK, requests, the workflow) must only
 be imported once a command runs.
@@ -27,7 +27,10 @@ def median_time(command: list[str], runs: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="three runs: a figure, no target")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 3
     baseline = median_time([sys.executable, "-c", "pass"], args.runs)
     helped = median_time([sys.executable, "-m", "atomic_reactor", "--help"], args.runs)
     loaded = median_time([sys.executable, "-c", "import atomic_reactor.inner"], args.runs)

@@ -5,6 +5,7 @@
 #   3. mypy --strict over src, tests, bench and scripts (configured in pyproject.toml)
 #   4. pytest tests/unit
 #   5. pytest tests/integration
+#   6. bench/smoke.sh (every benchmark once, tiny, no threshold)
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any stage failed.  Extra arguments are passed to both pytest runs, e.g.
 #   bash scripts/test.sh -x -k registry
@@ -67,6 +68,7 @@ stage "ruff check" "$BIN/ruff" check src tests bench scripts
 stage "mypy" "$BIN/mypy"
 pytest_stage "pytest tests/unit" tests/unit "$@"
 pytest_stage "pytest tests/integration" tests/integration "$@"
+stage "benchmarks (smoke)" bash bench/smoke.sh
 
 header "summary"
 for w in "${warnings[@]+"${warnings[@]}"}"; do

@@ -22,15 +22,48 @@ _OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "sour
 #: what ``sbom``/``provenance`` (true) add after the push
 _ATTACH = {"sbom": "sbom", "provenance": "provenance"}
 _CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
+#: how tag_and_push pushes (its arguments of the same names)
+PUSH_KEYS = ("push_method", "compression", "compression_level", "manifest_format")
+_PUSH_CHOICES: dict[str, tuple[str, ...]] = {
+    "push_method": ("registry", "engine"),
+    "compression": ("gzip", "zstd", "none"),
+    "manifest_format": ("docker", "oci"),
+}
+_LEVELS = {"gzip": (1, 9), "zstd": (1, 19)}
 _KEYS = ("source", "image", "parent_registry", "target_registries", "parent_registry_insecure",
          "target_registries_insecure", "dont_pull_base_image", "plugin_files",
-         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH)
+         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH, *PUSH_KEYS)
 
 
 def _check(data: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], what: str) -> None:
     value = data.get(key)
     if value is not None and not isinstance(value, kinds):
         raise BuildJsonError(f"build json: {key!r} must be {what}, not {type(value).__name__}")
+
+
+def _push_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The push keys of ``data``, checked (choices, level range, zstd needs OCI)."""
+    push = {key: data[key] for key in PUSH_KEYS if data.get(key) is not None}
+    for key, choices in _PUSH_CHOICES.items():
+        if key in push and push[key] not in choices:
+            raise BuildJsonError(f"build json: {key!r} must be one of {', '.join(choices)}, "
+                                 f"not {push[key]!r}")
+    level = push.get("compression_level")
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise BuildJsonError("build json: 'compression_level' must be a whole number")
+        compression = push.get("compression", "gzip")
+        if compression not in _LEVELS:
+            raise BuildJsonError(f"build json: 'compression_level' needs a compression "
+                                 f"(gzip or zstd), not {compression!r}")
+        lowest, highest = _LEVELS[compression]
+        if not lowest <= level <= highest:
+            raise BuildJsonError(f"build json: {compression} compression levels are "
+                                 f"{lowest} to {highest}, not {level}")
+    if push.get("compression") == "zstd" and push.get("manifest_format") == "docker":
+        raise BuildJsonError("build json: zstd layers need an OCI manifest "
+                             "('manifest_format': 'oci')")
+    return push
 
 
 @dataclass(frozen=True)
@@ -51,6 +84,8 @@ class BuildRequest:
     push_buildroot_to: str | None = None
     sbom: bool = False
     provenance: bool = False
+    #: push_method, compression, compression_level, manifest_format (for tag_and_push)
+    push: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BuildRequest:
@@ -111,6 +146,7 @@ class BuildRequest:
             push_buildroot_to=data.get("push_buildroot_to"),
             sbom=bool(data.get("sbom", False)),
             provenance=bool(data.get("provenance", False)),
+            push=_push_settings(data),
         )
 
     def plugin_lists(self) -> dict[str, list[dict[str, Any]]]:
@@ -140,7 +176,14 @@ class BuildRequest:
             registries = {registry: {"insecure": self.target_registries_insecure}
                           for registry in self.target_registries}
             lists["postbuild_plugins"].append(
-                {"name": "tag_and_push", "args": {"registries": registries}})
+                {"name": "tag_and_push", "args": {"registries": registries, **self.push}})
+        elif self.push:
+            # a listed tag_and_push takes the request's push settings it does not set
+            for item in lists["postbuild_plugins"]:
+                if isinstance(item, dict) and item.get("name") == "tag_and_push":
+                    given = item.get("args")
+                    item["args"] = {**self.push,
+                                    **(dict(given) if isinstance(given, Mapping) else {})}
         if self.options.get("reproducible") and not named("postbuild_plugins", "reproducible"):
             lists["postbuild_plugins"].insert(0, {"name": "reproducible", "args": {}})
         for flag, plugin in _ATTACH.items():
@@ -172,6 +215,7 @@ class BuildRequest:
         for key, items in self.plugins.items():
             data[key] = [dict(i) for i in items]
         data.update(self.options)
+        data.update(self.push)
         return data
 
 

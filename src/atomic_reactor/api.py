@@ -66,7 +66,9 @@ def build_image_here(
     :param target_registries_insecure: bool, allow connecting to target registries over plain http
     :param dont_pull_base_image: bool, don't pull or update base image specified in dockerfile
     :param kwargs: plugin lists (``prebuild_plugins`` …), ``plugin_files``, ``retry``,
-        ``buildargs``, ``use_cache``, ``log_file``, ``tasker``
+        ``buildargs``, ``use_cache``, ``log_file``, ``tasker``; push settings
+        ``push_method`` ("registry" or "engine"), ``compression`` ("gzip", "zstd", "none"),
+        ``compression_level`` and ``manifest_format`` ("docker", "oci")
     :return: BuildResults (check ``is_failed()`` or call ``raise_for_status()``)
     """
     from atomic_reactor.inner import DockerBuildWorkflow

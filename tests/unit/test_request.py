@@ -405,3 +405,40 @@ def test_malformed_json_reports_the_line() -> None:
 def test_build_json_must_be_an_object(text: str) -> None:
     with pytest.raises(BuildJsonError, match="must hold a JSON object"):
         parse_build_json(text)
+
+
+# -- push settings -----------------------------------------------------------------------------
+
+
+def test_push_settings_reach_tag_and_push_and_round_trip() -> None:
+    request = BuildRequest.from_mapping(request_data(
+        target_registries=["r:5000"], push_method="registry", compression="zstd",
+        compression_level=9))
+    post = request.plugin_lists()["postbuild_plugins"]
+    assert post[-1] == {"name": "tag_and_push", "args": {
+        "registries": {"r:5000": {"insecure": False}}, "push_method": "registry",
+        "compression": "zstd", "compression_level": 9}}
+    assert BuildRequest.from_mapping(request.to_dict()) == request
+
+
+def test_push_settings_fill_a_listed_tag_and_push() -> None:
+    request = BuildRequest.from_mapping(request_data(
+        push_method="engine", compression="none",
+        postbuild_plugins=[{"name": "tag_and_push",
+                            "args": {"registries": {}, "compression": "gzip"}}]))
+    args = request.plugin_lists()["postbuild_plugins"][0]["args"]
+    assert args == {"registries": {}, "push_method": "engine", "compression": "gzip"}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"push_method": "ftp"}, "'push_method' must be one of registry, engine"),
+    ({"compression": "brotli"}, "'compression' must be one of gzip, zstd, none"),
+    ({"compression_level": 12}, "gzip compression levels are 1 to 9, not 12"),
+    ({"compression": "none", "compression_level": 3}, "needs a compression"),
+    ({"compression_level": "3"}, "whole number"),
+    ({"compression": "zstd", "manifest_format": "docker"}, "zstd layers need an OCI manifest"),
+    ({"manifest_format": "v1"}, "'manifest_format' must be one of docker, oci"),
+])
+def test_push_settings_are_checked(extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(BuildJsonError, match=message):
+        BuildRequest.from_mapping(request_data(**extra))

@@ -236,7 +236,8 @@ class _Extractor:
         self.regular.discard(name)
         return False
 
-    def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo, *,
+                hollow: bool = False) -> None:
         original = member.name
         name = normalize_member_name(original)
         kind = _FORBIDDEN_KINDS.get(member.type)
@@ -269,7 +270,7 @@ class _Extractor:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(full, flags, 0o600)
             with os.fdopen(fd, "wb") as out:
-                data = tar.extractfile(member)
+                data = None if hollow else tar.extractfile(member)
                 if data is not None:
                     shutil.copyfileobj(data, out, CHUNK_SIZE)
                 os.fchmod(out.fileno(), (member.mode & 0o777) | 0o600)
@@ -305,7 +306,9 @@ class _Extractor:
 
 
 def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str,
-                 on_file: Callable[[str, str], object] | None = None) -> list[str]:
+                 on_file: Callable[[str, str], object] | None = None,
+                 consume: Callable[[str, tarfile.TarInfo, IO[bytes]], bool] | None = None
+                 ) -> list[str]:
     """Unpack the tar stream ``source`` (compressed or not) into ``dest``.
 
     Returns the names unpacked (normalised). Refuses (:class:`ArchiveError`)
@@ -317,13 +320,22 @@ def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str,
 
     ``on_file(name, path)`` is called for each regular file once it is complete,
     so work on it can start while the rest of the stream arrives.
+
+    ``consume(name, member, data)`` may take a regular file's data straight from
+    the stream (e.g. into a compressor) instead: when it returns True, the file is
+    left empty in ``dest`` (a placeholder, so links to it stay valid).
     """
     extractor = _Extractor(dest)
     fileobj = _as_file(source)
     try:
         with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK_SIZE) as tar:
             for member in tar:
-                extractor.extract(tar, member)
+                hollow = False
+                if consume is not None and member.isreg():
+                    data = tar.extractfile(member)
+                    if data is not None:
+                        hollow = bool(consume(normalize_member_name(member.name), member, data))
+                extractor.extract(tar, member, hollow=hollow)
                 if on_file is not None and member.isreg():
                     name = extractor.names[-1]
                     on_file(name, extractor.path(name))

@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -105,7 +106,8 @@ class RegistryClient:
             return [f"https://{self.registry}", f"http://{self.registry}"]
         return [f"https://{self.registry}"]
 
-    def _send(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, scope: str, *, _authenticated: bool = False,
+              **kwargs: Any) -> requests.Response:
         last: Exception | None = None
         given_headers = dict(kwargs.pop("headers", {}) or {})
         for base in self._schemes():
@@ -129,9 +131,11 @@ class RegistryClient:
                 raise RegistryError(f"registry {self.registry} timed out",
                                     registry=self.registry) from None
             self._base = base
-            if response.status_code == 401 and not token and \
+            if response.status_code == 401 and not token and not _authenticated and \
                     self._authenticate(response, scope):
-                return self._send(method, path, scope, headers=given_headers, **kwargs)
+                # once: credentials refused again are the caller's 401
+                return self._send(method, path, scope, headers=given_headers,
+                                  _authenticated=True, **kwargs)
             return response
         raise RegistryError(f"registry {self.registry} is unreachable ({_reason(last)})",
                             registry=self.registry)
@@ -170,7 +174,7 @@ class RegistryClient:
         return False
 
     def _request(self, method: str, path: str, repo: str, actions: str = "pull",
-                 **kwargs: Any) -> requests.Response:
+                 *, retry: bool = True, **kwargs: Any) -> requests.Response:
         scope = f"repository:{repo}:{actions}"
 
         def attempt() -> requests.Response:
@@ -185,7 +189,31 @@ class RegistryClient:
                     f"({response.status_code})", registry=self.registry)
             return response
 
+        if not retry:
+            return attempt()
         return self.retry.call(f"{method} {self.registry}{path}", attempt)
+
+    def request(self, method: str, path: str, repo: str, actions: str = "pull", *,
+                retry: bool = True, **kwargs: Any) -> requests.Response:
+        """One API call (auth, scheme fallback; with ``retry`` the retry policy).
+
+        ``path`` is a path under the registry (``/v2/...``) or an absolute URL the
+        registry gave (an upload's ``Location``), which must point at the registry.
+        5xx answers raise :class:`RegistryError`, 401/403 :class:`AuthenticationError`;
+        other statuses are the caller's to judge.
+        """
+        return self._request(method, self.path_of(path), repo, actions, retry=retry,
+                             **kwargs)
+
+    def path_of(self, location: str) -> str:
+        """The path (and query) of ``location``, a path or a URL on this registry."""
+        if "://" not in location:
+            return location if location.startswith("/") else "/" + location
+        parts = urlsplit(location)
+        if parts.netloc != self.registry:
+            raise RegistryError(f"registry {self.registry} sent a location on another host "
+                                f"({parts.netloc}); not following it", registry=self.registry)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
 
     # -- API -------------------------------------------------------------------------------
     def ping(self) -> None:

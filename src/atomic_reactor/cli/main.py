@@ -152,6 +152,18 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log-file", metavar="PATH",
                        help="keep the complete build log in PATH (default: a new file under "
                             "$XDG_STATE_HOME/atomic-reactor/logs; its path is in the results)")
+    push = parser.add_argument_group("push")
+    push.add_argument("--push-method", choices=("registry", "engine"), default=None,
+                      help="registry: atomic-reactor uploads the image itself, compressed "
+                           "once, to all target registries at once (default); engine: the "
+                           "engine's own push")
+    push.add_argument("--compression", choices=("gzip", "zstd", "none"), default=None,
+                      help="layer compression for the registry push (default gzip; zstd "
+                           "makes an OCI manifest)")
+    push.add_argument("--compression-level", metavar="N", type=int, default=None,
+                      help="compression level (gzip 1-9, default 6; zstd 1-19, default 3)")
+    push.add_argument("--manifest-format", choices=("docker", "oci"), default=None,
+                      help="manifest of the registry push: docker (schema 2, default) or oci")
     group.add_argument("--retry-attempts", metavar="N", type=int,
                        help="attempts for each pull and push (default 4)")
     group.add_argument("--retry-delay", metavar="SECONDS", type=float,
@@ -272,6 +284,9 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
         data["reproducible"] = True
     if args.source_date_epoch is not None:
         data["source_date_epoch"] = args.source_date_epoch
+    for key in ("push_method", "compression", "compression_level", "manifest_format"):
+        if getattr(args, key, None) is not None:
+            data[key] = getattr(args, key)
     retry = data.get("retry") or {}
     if isinstance(retry, dict):  # anything else is reported by BuildRequest, not here
         retry = dict(retry)

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from atomic_reactor._image.push import (
+    COMPRESSIONS,
+    ImagePush,
+    PushSettings,
+    RegistryTarget,
+    engine_archive,
+)
 from atomic_reactor._locks import name_lock
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import PushedImage
-from atomic_reactor.errors import AtomicReactorError
+from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
 
 if TYPE_CHECKING:
     from atomic_reactor.core import DockerTasker
     from atomic_reactor.inner import DockerBuildWorkflow
 
-__all__ = ["TagAndPushPlugin"]
+__all__ = ["PUSH_METHODS", "TagAndPushPlugin"]
+
+#: ``registry``: our own push over the registry API; ``engine``: the engine's push
+PUSH_METHODS = ("registry", "engine")
 
 
 class TagAndPushPlugin(PostBuildPlugin):
@@ -25,8 +37,18 @@ class TagAndPushPlugin(PostBuildPlugin):
     otherwise the docker config docker itself would use is read. The names pushed
     are the workflow's image plus every name in ``workflow.tag_conf``.
 
+    With ``push_method`` ``registry`` (the default) atomic-reactor pushes by
+    itself: the image is read from the engine once, every layer is compressed once
+    on every core, and the same blobs go to all registries at the same time over
+    the registry HTTP API (existing blobs skipped, cross-repository mounts,
+    chunked uploads that resume or restart after a failure). ``engine`` uses the
+    engine's own push, one name after the other. ``compression`` (gzip, zstd or
+    none) and ``compression_level`` choose the layers' compression, and
+    ``manifest_format`` (docker: schema 2, oci) the manifest; zstd needs (and
+    defaults to) an OCI manifest. These three apply to the registry method only.
+
     Result: a list of :class:`~atomic_reactor._results.PushedImage` (registry,
-    reference, manifest digest, size, attempts).
+    reference, manifest digest, manifest size, attempts).
     """
 
     key = "tag_and_push"
@@ -35,19 +57,42 @@ class TagAndPushPlugin(PostBuildPlugin):
         "type": "object",
         "properties": {
             "registries": REGISTRIES_ARG_SCHEMA,
+            "push_method": {"enum": list(PUSH_METHODS)},
+            "compression": {"enum": list(COMPRESSIONS)},
+            "compression_level": {"type": ["integer", "null"]},
+            "manifest_format": {"enum": ["docker", "oci", None]},
         },
         "required": ["registries"],
         "additionalProperties": False,
     }
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
-                 registries: dict[str, dict[str, Any]]) -> None:
+                 registries: dict[str, dict[str, Any]], push_method: str = "registry",
+                 compression: str = "gzip", compression_level: int | None = None,
+                 manifest_format: str | None = None) -> None:
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
             path}``; every name of the image is pushed to each
-        """
+        :param push_method: ``registry`` (our own push, default) or ``engine`` (the engine's push)
+        :param compression: layer compression for the registry method: ``gzip`` (default), ``zstd`` or ``none``
+        :param compression_level: the compression level (gzip 1-9, default 6; zstd 1-19, default 3)
+        :param manifest_format: ``docker`` (schema 2) or ``oci``; default docker, oci for zstd
+        """  # noqa: E501
         super().__init__(tasker, workflow)
+        if push_method not in PUSH_METHODS:
+            raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
+                                    f"method {push_method!r} ({', '.join(PUSH_METHODS)})",
+                                    plugin=self.key, argument="push_method")
+        try:
+            self.settings = PushSettings(
+                compression=compression, level=compression_level,
+                manifest_format=manifest_format,  # type: ignore[arg-type]
+                retry=getattr(tasker, "retry", None))
+        except PluginConfigError as exc:
+            raise PluginConfigError(f"plugin tag_and_push: argument '{exc.argument}': {exc}",
+                                    plugin=self.key, argument=exc.argument) from None
         self.registries = registries
+        self.push_method = push_method
 
     def _names(self) -> list[ImageName]:
         names: list[ImageName] = []
@@ -57,14 +102,21 @@ class TagAndPushPlugin(PostBuildPlugin):
                 names.append(local)
         return names
 
-    def _untag(self, target: ImageName) -> None:
-        """Drop the registry name a failed push leaves (the built image stays)."""
-        try:
-            self.tasker.remove_image(target, noprune=True)
-        except AtomicReactorError as exc:
-            self.log.debug("could not remove tag %s: %s", target, exc)
+    def _untag(self, targets: Iterable[ImageName]) -> None:
+        """Drop the registry names a failed push leaves (the built image stays)."""
+        for target in targets:
+            try:
+                self.tasker.remove_image(target, noprune=True)
+            except AtomicReactorError as exc:
+                self.log.debug("could not remove tag %s: %s", target, exc)
 
     def run(self) -> list[PushedImage]:
+        if self.push_method == "engine":
+            return self._engine_push()
+        return self._registry_push()
+
+    # -- the engine's push ---------------------------------------------------------------
+    def _engine_push(self) -> list[PushedImage]:
         image_id = self.image_id
         pushed: list[PushedImage] = []
         for registry, settings in self.registries.items():
@@ -77,11 +129,54 @@ class TagAndPushPlugin(PostBuildPlugin):
                         result = self.tasker.push(target, insecure=bool(conf.get("insecure")),
                                                   dockercfg=conf.get("secret"))
                     except AtomicReactorError:
-                        self._untag(target)
+                        self._untag([target])
                         raise
                 record = PushedImage(registry=registry, image=str(target), digest=result.digest,
                                      size=result.size, attempts=result.attempts)
                 self.log.info("pushed %s (%s)", target, result.digest)
+                self.workflow.record_push(record)
+                pushed.append(record)
+        return pushed
+
+    # -- our own push ----------------------------------------------------------------------
+    def _saved(self) -> Iterable[bytes]:
+        return engine_archive(self.tasker, self.image_id)
+
+    def _registry_push(self) -> list[PushedImage]:
+        image_id = self.image_id
+        names = self._names()
+        targets = [RegistryTarget(registry=registry,
+                                  names=tuple(name.copy(registry=registry) for name in names),
+                                  insecure=bool((conf or {}).get("insecure")),
+                                  secret=(conf or {}).get("secret"))
+                   for registry, conf in self.registries.items()]
+        every = [name for target in targets for name in target.names]
+        with contextlib.ExitStack() as locks:
+            for locked in sorted({str(name) for name in every}):
+                locks.enter_context(name_lock(locked))
+            tagged: list[ImageName] = []
+            try:
+                for name in every:
+                    self.tasker.tag_image(image_id, name, force=True)
+                    tagged.append(name)
+                push = ImagePush(saved=self._saved, settings=self.settings,
+                                 workdir=self.workflow.workdir)
+                prepared, results = push.run(targets)
+            except AtomicReactorError:
+                self._untag(tagged)
+                raise
+        self.log.info("image %s: %d layers compressed once (%s, %s manifest), pushed to %d "
+                      "registries", image_id, len(prepared.layers), prepared.compression,
+                      self.settings.format, len(results))
+        pushed: list[PushedImage] = []
+        for result in results:
+            self.log.info("%s: %d blobs uploaded, %d mounted, %d already there, %d bytes, "
+                          "%.2f s", result.registry, result.uploaded, result.mounted,
+                          result.skipped, result.bytes_sent, result.seconds)
+            for tag in result.tags:
+                record = PushedImage(registry=tag.registry, image=tag.image, digest=tag.digest,
+                                     size=tag.size, attempts=tag.attempts)
+                self.log.info("pushed %s (%s)", tag.image, tag.digest)
                 self.workflow.record_push(record)
                 pushed.append(record)
         return pushed

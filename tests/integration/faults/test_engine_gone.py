@@ -75,7 +75,8 @@ def test_engine_goes_away(engine: docker.APIClient, base_image: BaseImage, proxy
         proxy.add(Fault.delay(600, path="/v2/*/blobs/uploads/*", method="POST", times=None))
         build = cli_build(f"FROM {base_image.local}\nCOPY payload /payload\n",
                           {"payload": needle}, touch_engine=True, dont_pull_base_image=True,
-                          target_registries=[proxy.address], target_registries_insecure=True)
+                          target_registries=[proxy.address], target_registries_insecure=True,
+                          push_method="engine")  # the engine's own push is what breaks off
     before = {c["Id"] for c in engine.containers(all=True)}
     cli = build.start(env={"DOCKER_HOST": engine_proxy.url})
     try:

@@ -1,0 +1,144 @@
+"""Push one build to three registries against pushing it to one (our own push).
+
+Each run builds (untimed) a fresh image whose top layer is made by
+``RUN head -c SIZE /dev/urandom > /big``, then pushes it with atomic-reactor's
+registry push (``_image.push.ImagePush``: read from the engine once, compress once
+on every core, upload to every registry at the same time) to one registry and to
+three, interleaved (alternating which goes first), each time into fresh
+repositories so every blob really travels. Prints per-run timings, the medians and
+the ratio three / one (target: at most 1.3). With ``--engine`` the same is measured
+for ``docker push`` (one registry after the other), for comparison.
+
+    .venv/bin/python bench/push_fanout.py [--runs 5] [--size-mb 40] [--engine] [--smoke]
+
+``--smoke``: one run with a 1 MB layer, a figure printed, no threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.env import (  # noqa: E402
+    BASE_IMAGE,
+    EngineTracker,
+    ensure_base_image,
+    ensure_engine,
+    start_registry,
+    warn_leftovers,
+)
+
+
+def build(context: Path, tag: str, size: int) -> str:
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text(
+        f"FROM {BASE_IMAGE}\nRUN echo {uuid.uuid4().hex} > /nonce && "
+        f"head -c {size} /dev/urandom > /big\n")
+    done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag,
+                           str(context)], capture_output=True, text=True, check=False,
+                          env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    if done.returncode != 0:
+        raise SystemExit(f"bench: docker build failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def ours(tasker: Any, image_id: str, registries: list[str]) -> float:
+    from atomic_reactor._image.push import ImagePush, RegistryTarget, engine_archive
+    from atomic_reactor._reference import ImageName
+
+    repo = f"bench-fanout-{uuid.uuid4().hex[:10]}"
+    targets = [RegistryTarget(registry, names=(ImageName.parse(f"{registry}/{repo}:1"),))
+               for registry in registries]
+    started = time.perf_counter()
+    ImagePush(saved=lambda: engine_archive(tasker, image_id)).run(targets)
+    return time.perf_counter() - started
+
+
+def engine(image_id: str, registries: list[str], created: list[str]) -> float:
+    repo = f"bench-fanout-{uuid.uuid4().hex[:10]}"
+    started = time.perf_counter()
+    for registry in registries:
+        target = f"{registry}/{repo}:1"
+        subprocess.run(["docker", "tag", image_id, target], check=True)
+        created.append(target)
+        done = subprocess.run(["docker", "push", "-q", target], capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: docker push failed: {done.stderr[-1000:]}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mb", type=float, default=40)
+    parser.add_argument("--engine", action="store_true",
+                        help="also measure docker push to one and to three registries")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one tiny run: a figure, no threshold")
+    args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.size_mb = 1, 1
+    logging.basicConfig(level=logging.WARNING)
+    ensure_engine()
+    ensure_base_image(BASE_IMAGE)
+    from atomic_reactor.core import DockerTasker
+
+    tasker = DockerTasker()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    running = [start_registry(scratch / f"registry-{n}") for n in range(3)]
+    registries = [one.registry.address for one in running]
+    tracker = EngineTracker(protected=[BASE_IMAGE])
+    tracker.snapshot()
+    kinds = ["ours-1", "ours-3"] + (["engine-1", "engine-3"] if args.engine else [])
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    created: list[str] = []
+    try:
+        for run in range(args.runs):
+            tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
+            image_id = build(scratch / f"ctx-{run}", tag, int(args.size_mb * 1_000_000))
+            created.append(tag)
+            order = kinds if run % 2 == 0 else list(reversed(kinds))
+            for kind in order:
+                targets = registries[:1] if kind.endswith("-1") else registries
+                if kind.startswith("ours"):
+                    elapsed = ours(tasker, image_id, targets)
+                else:
+                    elapsed = engine(image_id, targets, created)
+                times[kind].append(elapsed)
+                print(f"run {run + 1}: {kind:9} {elapsed:7.2f} s", flush=True)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", *created], capture_output=True, check=False)
+        warn_leftovers(tracker.cleanup(), "bench/push_fanout.py")
+        tracker.close()
+        for one in running:
+            one.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    medians = {kind: statistics.median(values) for kind, values in times.items()}
+    print()
+    for kind, value in medians.items():
+        print(f"median {kind:9} {value:7.2f} s")
+    ratio = medians["ours-3"] / medians["ours-1"]
+    target = "" if args.smoke else "  (target <= 1.3)"
+    print(f"ratio ours 3 registries / 1: {ratio:.3f}{target}")
+    if args.engine:
+        print(f"ratio docker push 3 / 1:     {medians['engine-3'] / medians['engine-1']:.3f}")
+        print(f"ratio ours-3 / docker-3:     {medians['ours-3'] / medians['engine-3']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run every benchmark once in its smoke mode: tiny inputs, a figure printed, no threshold.
+# Every bench/*.py whose source mentions "--smoke" is picked up (new benchmarks too);
+# each gets BENCH_SMOKE_TIMEOUT seconds (default 120). Exit status: non-zero if any failed.
+#   bash bench/smoke.sh            (from the repository root or anywhere)
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+PY=${PYTHON:-.venv/bin/python}
+TIMEOUT=${BENCH_SMOKE_TIMEOUT:-120}
+failed=()
+ran=0
+for bench in bench/*.py; do
+    if ! grep -q -- '"--smoke"' "$bench"; then
+        echo "bench/smoke.sh: $bench has no --smoke mode, skipped"
+        continue
+    fi
+    ran=$((ran + 1))
+    printf '\n--> %s --smoke\n' "$bench"
+    started=$(date +%s%N)
+    timeout --kill-after=10 "$TIMEOUT" "$PY" "$bench" --smoke
+    rc=$?
+    tenths=$(( ($(date +%s%N) - started) / 100000000 ))
+    elapsed="$((tenths / 10)).$((tenths % 10))"
+    if [ "$rc" -eq 0 ]; then
+        echo "--> $bench: ok (${elapsed} s)"
+    else
+        echo "--> $bench: FAILED (exit $rc, ${elapsed} s)"
+        failed+=("$bench")
+    fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "bench/smoke.sh: FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "bench/smoke.sh: $ran benchmarks ran"

@@ -1,0 +1,403 @@
+"""Pushing an image ourselves: read it from the engine once, compress once, upload everywhere.
+
+1. :func:`prepare_image` reads the image as a ``docker save`` stream (any engine's
+   ``save_image``), unpacks it safely and compresses every layer once, on every
+   core (``compression.compress_stream``: pigz, zstd -T0, or library fallbacks);
+   a layer starts compressing as soon as the stream has delivered it. The result
+   (:class:`PreparedImage`) is the config blob, the layer blobs and the manifest
+   (Docker schema 2 or OCI), identical for every registry.
+2. :func:`upload_prepared` sends those blobs to every target registry at the same
+   time (one thread per registry) through :class:`~atomic_reactor._registry.upload.
+   BlobUploader`: HEAD first, cross-repository mounts for the second and later
+   repositories of a registry, chunked uploads with resume or restart, and the
+   manifest PUT under every tag.
+
+Layer media types follow the compression: gzip ``...diff.tar.gzip`` /
+``...layer.v1.tar+gzip``, zstd ``application/vnd.oci.image.layer.v1.tar+zstd``
+(OCI manifests only), none the plain tar types.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from atomic_reactor._buildlog import write_output
+from atomic_reactor._image.compression import (
+    Readable,
+    compress_stream,
+    detect_compression,
+    method_of,
+    uncompressed_layer,
+)
+from atomic_reactor._image.hashing import file_digest, sha256_digest
+from atomic_reactor._image.layout import (
+    DOCKER_CONFIG,
+    OCI_CONFIG,
+    Descriptor,
+    ImageArchive,
+    ManifestFormat,
+    image_manifest,
+    layer_media_type,
+)
+from atomic_reactor._image.tarstream import safe_extract
+from atomic_reactor._reference import ImageName
+from atomic_reactor._registry.client import RegistryClient
+from atomic_reactor._registry.upload import DEFAULT_CHUNK_SIZE, Blob, BlobUploader, UploadStats
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "COMPRESSIONS",
+    "ImagePush",
+    "PreparedImage",
+    "PushSettings",
+    "PushedTag",
+    "RegistryPush",
+    "RegistryTarget",
+    "engine_archive",
+    "prepare_image",
+    "upload_prepared",
+]
+
+Compression = Literal["gzip", "zstd", "none"]
+#: layers from this size on are compressed straight from the engine's stream
+_STREAM_MIN = 1 << 20
+COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd", "none")
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """How layers are compressed and described.
+
+    ``manifest_format`` None: Docker schema 2, or OCI when the compression is zstd
+    (Docker manifests have no zstd layers). ``level`` None: the method's default.
+    """
+
+    compression: str = "gzip"
+    level: int | None = None
+    manifest_format: ManifestFormat | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    retry: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise PluginConfigError(f"unknown compression {self.compression!r} "
+                                    f"({', '.join(COMPRESSIONS)})", argument="compression")
+        if self.manifest_format not in (None, "docker", "oci"):
+            raise PluginConfigError(f"unknown manifest format {self.manifest_format!r} "
+                                    "(docker, oci)", argument="manifest_format")
+        if self.compression == "zstd" and self.manifest_format == "docker":
+            raise PluginConfigError("zstd layers need an OCI manifest (manifest_format "
+                                    "'oci')", argument="manifest_format")
+        if self.level is not None:
+            method = method_of(self.compression)
+            if method is None:
+                raise PluginConfigError("a compression level needs a compression "
+                                        "(gzip or zstd)", argument="compression_level")
+            if not method.lowest <= self.level <= method.highest:
+                raise PluginConfigError(f"{self.compression} levels are {method.lowest} to "
+                                        f"{method.highest}, not {self.level}",
+                                        argument="compression_level")
+
+    @property
+    def format(self) -> ManifestFormat:
+        if self.manifest_format is not None:
+            return self.manifest_format
+        return "oci" if self.compression == "zstd" else "docker"
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image ready to upload: config and layer blobs on disk, the manifest's bytes."""
+
+    config: Blob
+    layers: tuple[Blob, ...]
+    manifest: bytes
+    media_type: str
+    diff_ids: tuple[str, ...]
+    compression: str
+    tools: tuple[str, ...] = ()
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.manifest)
+
+    @property
+    def blobs(self) -> tuple[Blob, ...]:
+        return (*self.layers, self.config)
+
+    def descriptor(self) -> Descriptor:
+        """The manifest's descriptor (e.g. the ``subject`` of an attached artifact)."""
+        return Descriptor(self.media_type, self.digest, len(self.manifest))
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """One registry and the names (with this registry, repository and tag) to push there."""
+
+    registry: str
+    names: tuple[ImageName, ...]
+    insecure: bool = False
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class PushedTag:
+    """One name pushed: the manifest's digest and size, and the attempts it took."""
+
+    registry: str
+    image: str
+    digest: str
+    size: int
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class RegistryPush:
+    """What was pushed to one registry (tags) and how (blob counts)."""
+
+    registry: str
+    tags: tuple[PushedTag, ...]
+    uploaded: int
+    mounted: int
+    skipped: int
+    bytes_sent: int
+    retries: int
+    seconds: float
+    resumed: int = 0
+    restarted: int = 0
+
+
+def engine_archive(tasker: DockerTasker, image: str) -> Iterable[bytes]:
+    """``image`` as a ``docker save`` stream, through the tasker (any engine)."""
+    return tasker.save_image_stream(image, "docker-archive")
+
+
+def _submit(pool: concurrent.futures.ThreadPoolExecutor, func: Callable[..., Any],
+            *args: Any) -> concurrent.futures.Future[Any]:
+    """``pool.submit`` in a copy of this context (the build's log follows the work)."""
+    return pool.submit(contextvars.copy_context().run, func, *args)
+
+
+# -- preparing -----------------------------------------------------------------------------
+
+
+def _compress_into(source: Readable, out_path: str, settings: PushSettings,
+                   media_type: str) -> tuple[Blob, str]:
+    """Compress the stream ``source`` into the blob file ``out_path`` (hashed on the way)."""
+    hasher = hashlib.sha256()
+    size = 0
+    with open(out_path, "wb") as out:
+        def write(data: bytes) -> None:
+            nonlocal size
+            out.write(data)
+            hasher.update(data)
+            size += len(data)
+
+        tool = compress_stream(source, write, settings.compression, settings.level,
+                               what="push")
+    return Blob(digest="sha256:" + hasher.hexdigest(), size=size, path=out_path,
+                media_type=media_type), tool
+
+
+def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
+                    settings: PushSettings, media_type: str) -> tuple[Blob, str]:
+    """The blob of layer file ``path`` compressed as ``settings`` say, and the tool used."""
+    found = detect_compression(path)
+    if settings.compression == "none":
+        plain = uncompressed_layer(path, plain_dir) if found else path
+        digest, size = file_digest(plain)
+        return Blob(digest=digest, size=size, path=plain, media_type=media_type), "none"
+    if found == settings.compression and settings.level is None:
+        digest, size = file_digest(path)  # already as wanted (an OCI archive's blob)
+        return Blob(digest=digest, size=size, path=path, media_type=media_type), "as-is"
+    plain = uncompressed_layer(path, plain_dir) if found else path
+    with open(plain, "rb") as source:
+        return _compress_into(source, os.path.join(blob_dir, f"layer-{index}"), settings,
+                              media_type)
+
+
+def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings
+                  ) -> PreparedImage:
+    """Unpack the ``docker save`` (or OCI archive) stream ``saved`` into ``scratch`` and
+    compress its layers; return what to upload."""
+    started = time.monotonic()
+    unpacked = os.path.join(scratch, "saved")
+    blob_dir = os.path.join(scratch, "blobs")
+    plain_dir = os.path.join(scratch, "plain")
+    os.makedirs(blob_dir, exist_ok=True)
+    os.makedirs(plain_dir, exist_ok=True)
+    manifest_format = settings.format
+    media_type = layer_media_type(manifest_format, settings.compression)
+    early: dict[str, concurrent.futures.Future[tuple[Blob, str]]] = {}
+    streamed: dict[str, tuple[Blob, str]] = {}
+    root = os.path.realpath(unpacked)
+
+    def consume(name: str, member: tarfile.TarInfo, data: IO[bytes]) -> bool:
+        # a legacy docker save names layers <id>/layer.tar: compressed straight from
+        # the stream (the engine's reading, the compressor and our writing overlap)
+        if settings.compression == "none" or not name.endswith("/layer.tar") \
+                or member.size < _STREAM_MIN:
+            return False
+        streamed[os.path.join(root, name)] = _compress_into(
+            data, os.path.join(blob_dir, f"streamed-{len(streamed)}"), settings, media_type)
+        return True
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                               thread_name_prefix="push-compress") as pool:
+        def on_file(name: str, path: str) -> None:
+            real = os.path.realpath(path)
+            if name.endswith("/layer.tar") and real not in streamed:
+                early[real] = _submit(pool, _compress_layer, real, len(early), blob_dir,
+                                      plain_dir, settings, media_type)
+
+        try:
+            safe_extract(saved, unpacked, on_file=on_file, consume=consume)
+            archive = ImageArchive.open(unpacked)
+            futures: list[concurrent.futures.Future[tuple[Blob, str]]] = []
+            for index, path in enumerate(archive.layer_files):
+                if path in streamed:
+                    done_now: concurrent.futures.Future[tuple[Blob, str]] = \
+                        concurrent.futures.Future()
+                    done_now.set_result(streamed[path])
+                    futures.append(done_now)
+                    continue
+                future = early.get(path)
+                if future is None:
+                    future = _submit(pool, _compress_layer, path, 1000 + index, blob_dir,
+                                     plain_dir, settings, media_type)
+                    early[path] = future
+                futures.append(future)
+            done = [future.result() for future in futures]
+        finally:
+            for future in early.values():
+                future.cancel()
+    layers = tuple(blob for blob, _ in done)
+    config_type = DOCKER_CONFIG if manifest_format == "docker" else OCI_CONFIG
+    config = Blob.of_bytes(archive.config_bytes, config_type)
+    manifest = image_manifest(
+        manifest_format, Descriptor(config_type, config.digest, config.size),
+        [Descriptor(blob.media_type, blob.digest, blob.size) for blob in layers])
+    media = json.loads(manifest)["mediaType"]
+    logger.debug("image prepared in %.2f s: %d layers (%s)", time.monotonic() - started,
+                 len(layers), ", ".join(sorted({tool for _, tool in done})))
+    return PreparedImage(config=config, layers=layers, manifest=manifest, media_type=media,
+                         diff_ids=tuple(archive.diff_ids), compression=settings.compression,
+                         tools=tuple(tool for _, tool in done))
+
+
+# -- uploading -------------------------------------------------------------------------------
+
+
+def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSettings,
+              before_manifest: Callable[[ImageName], object] | None) -> RegistryPush:
+    started = time.monotonic()
+    stats = UploadStats()
+    retry = settings.retry or RetryPolicy()
+    client = RegistryClient(target.registry, insecure=target.insecure, secret=target.secret,
+                            retry=retry)
+    pushed: list[PushedTag] = []
+    try:
+        uploader = BlobUploader(client, chunk_size=settings.chunk_size, retry=retry,
+                                stats=stats)
+        repos: dict[str, list[ImageName]] = {}
+        for name in target.names:
+            repos.setdefault(name.get_repo(), []).append(name)
+        first: str | None = None
+        for repo, names in repos.items():
+            label = str(names[0])
+            for blob in prepared.blobs:
+                outcome = uploader.upload(repo, blob, mount_from=first)
+                what = "config" if blob is prepared.config else "layer"
+                write_output(f"push {label}: {what} {blob.digest[7:19]}: "
+                             + {"skipped": "already there",
+                                "mounted": f"mounted from {first}"}.get(
+                                    outcome, f"uploaded ({blob.size} bytes)") + "\n")
+            first = first or repo
+            for name in names:
+                if before_manifest is not None:
+                    before_manifest(name)
+                # the first name's attempts count the blobs' retries too
+                before = stats.retries if pushed else 0
+                reference = name.tag or name.digest or "latest"
+                digest = uploader.put_manifest(repo, reference, prepared.manifest,
+                                               prepared.media_type)
+                pushed.append(PushedTag(registry=target.registry, image=str(name),
+                                        digest=digest, size=len(prepared.manifest),
+                                        attempts=1 + stats.retries - before))
+                write_output(f"push {name}: {reference}: digest: {digest} "
+                             f"size: {len(prepared.manifest)}\n")
+    finally:
+        client.close()
+    return RegistryPush(registry=target.registry, tags=tuple(pushed), uploaded=stats.uploaded,
+                        mounted=stats.mounted, skipped=stats.skipped,
+                        bytes_sent=stats.bytes_sent, retries=stats.retries,
+                        seconds=round(time.monotonic() - started, 3), resumed=stats.resumed,
+                        restarted=stats.restarted)
+
+
+def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
+                    settings: PushSettings, *,
+                    before_manifest: Callable[[ImageName], object] | None = None
+                    ) -> list[RegistryPush]:
+    """Upload ``prepared`` to every target at once; results in the order of ``targets``.
+
+    ``before_manifest(name)`` is called before each manifest PUT. When one
+    registry fails, the others finish, then the first error is raised.
+    """
+    if not targets:
+        return []
+    if len(targets) == 1:
+        return [_push_one(prepared, targets[0], settings, before_manifest)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
+                                               thread_name_prefix="push") as pool:
+        futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest)
+                   for target in targets]
+        concurrent.futures.wait(futures)
+    results: list[RegistryPush] = []
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error
+        results.append(future.result())
+    return results
+
+
+@dataclass
+class ImagePush:
+    """Prepare once, upload to every target; cleans its scratch directory on close."""
+
+    saved: Callable[[], Iterable[bytes]]
+    settings: PushSettings = field(default_factory=PushSettings)
+    workdir: str | None = None
+
+    def run(self, targets: Sequence[RegistryTarget], *,
+            before_manifest: Callable[[ImageName], object] | None = None
+            ) -> tuple[PreparedImage, list[RegistryPush]]:
+        scratch = tempfile.mkdtemp(prefix="push-", dir=self.workdir or None)
+        try:
+            prepared = prepare_image(self.saved(), scratch, self.settings)
+            return prepared, upload_prepared(prepared, targets, self.settings,
+                                             before_manifest=before_manifest)
+        except OSError as exc:
+            raise AtomicReactorError(f"push: {exc}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
