@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from atomic_reactor._secrets import redact
+
 __all__ = ["write_text_atomic"]
 
 
@@ -14,8 +16,6 @@ def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
     Registered secrets are masked (see :mod:`atomic_reactor._secrets`); a file that
     must hold a credential is written with ``_secrets.write_private_file`` instead.
     """
-    from atomic_reactor._secrets import redact
-
     text = redact(text)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".atomic-reactor-", dir=directory)

@@ -1,7 +1,12 @@
 """A build request: what the API functions, ``build json`` and ``inside-build`` take.
 
 One frozen object, validated once where the request enters (API call, CLI,
-build json file), and turned into the workflow's arguments here.
+build json file), and turned into the workflow's arguments here. Its typed parts
+(:attr:`BuildRequest.source_spec`, :attr:`BuildRequest.retry_policy`) are what
+the workflow and the build container take: they trust them and check nothing
+again. The checks of single values (:func:`parse_retry`, :func:`parse_epoch`) are
+the ones :class:`~atomic_reactor.inner.DockerBuildWorkflow` applies to raw values
+when it is called directly (the 1.6 API).
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import BuildJsonError
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.errors import BuildJsonError, InputError
+from atomic_reactor.source import SourceSpec
 
-__all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_value"]
+__all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_epoch",
+           "parse_retry", "parse_value"]
 
 PLUGIN_LISTS = ("prebuild_plugins", "prepublish_plugins", "postbuild_plugins", "exit_plugins")
 _OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "source_date_epoch")
@@ -33,6 +41,28 @@ _LEVELS = {"gzip": (1, 9), "zstd": (1, 19)}
 _KEYS = ("source", "image", "parent_registry", "target_registries", "parent_registry_insecure",
          "target_registries_insecure", "dont_pull_base_image", "plugin_files",
          *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH, *PUSH_KEYS)
+
+
+def parse_retry(value: Any) -> RetryPolicy | None:
+    """``retry`` settings (a mapping of :class:`RetryPolicy` fields, or a policy)."""
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    if not isinstance(value, Mapping):
+        raise InputError(f"invalid retry settings: expected an object, not "
+                         f"{type(value).__name__}")
+    try:
+        return RetryPolicy(**value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid retry settings: {exc}") from None
+
+
+def parse_epoch(value: Any) -> int | None:
+    """``source_date_epoch``: whole seconds since 1970, 0 or more."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 0):
+        raise InputError("source_date_epoch must be a whole number of seconds since 1970 "
+                         "(0 or more)")
+    return value
 
 
 def _check(data: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], what: str) -> None:
@@ -86,6 +116,16 @@ class BuildRequest:
     provenance: bool = False
     #: push_method, compression, compression_level, manifest_format (for tag_and_push)
     push: Mapping[str, Any] = field(default_factory=dict)
+    #: the validated source (made from ``source`` unless given)
+    source_spec: SourceSpec | None = field(default=None, compare=False)
+    #: the validated ``retry`` option (None: the default policy)
+    retry_policy: RetryPolicy | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.source_spec is None:
+            object.__setattr__(self, "source_spec", SourceSpec.from_dict(self.source))
+        if self.retry_policy is None:
+            object.__setattr__(self, "retry_policy", parse_retry(self.options.get("retry")))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BuildRequest:
@@ -120,11 +160,11 @@ class BuildRequest:
         files = data.get("plugin_files") or ()
         if not isinstance(files, (list, tuple)) or not all(isinstance(f, str) for f in files):
             raise BuildJsonError("build json: 'plugin_files' must be a list of paths")
-        epoch = data.get("source_date_epoch")
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)
-                                  or epoch < 0):
+        try:
+            parse_epoch(data.get("source_date_epoch"))
+        except InputError:
             raise BuildJsonError("build json: 'source_date_epoch' must be a whole number of "
-                                 "seconds since 1970 (0 or more)")
+                                 "seconds since 1970 (0 or more)") from None
         _check(data, "retry", Mapping, "an object")
         _check(data, "log_file", str, "a string")
         _check(data, "buildargs", Mapping, "an object")
@@ -192,11 +232,14 @@ class BuildRequest:
         return lists
 
     def workflow_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`~atomic_reactor.inner.DockerBuildWorkflow`."""
-        kwargs: dict[str, Any] = {"source": dict(self.source), "image": self.image,
+        """Keyword arguments for :class:`~atomic_reactor.inner.DockerBuildWorkflow`
+        (the source as its :class:`SourceSpec`, ``retry`` as a :class:`RetryPolicy`)."""
+        kwargs: dict[str, Any] = {"source": self.source_spec, "image": self.image,
                                   "plugin_files": list(self.plugin_files)}
         kwargs.update(self.plugin_lists())
         kwargs.update(self.options)
+        if self.retry_policy is not None:
+            kwargs["retry"] = self.retry_policy
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,8 +36,10 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
+from atomic_reactor._secrets import redact
+
 if TYPE_CHECKING:
-    from atomic_reactor.inner import BuildResults
+    from atomic_reactor._results import BuildResults
 
 __all__ = [
     "ArchiveError",
@@ -73,7 +75,6 @@ class AtomicReactorError(Exception):
     category: str = "error"
 
     def __init__(self, message: str) -> None:
-        from atomic_reactor._secrets import redact
 
         message = redact(message)  # a registered secret never travels in an error
         super().__init__(message)

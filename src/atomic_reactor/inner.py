@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._reference import ImageName
+from atomic_reactor._request import parse_epoch, parse_retry
 from atomic_reactor._results import (
     AttachedArtifact,
     BuildResults,
@@ -29,7 +30,6 @@ from atomic_reactor._results import (
     PushedImage,
     jsonable,
 )
-from atomic_reactor._retry import RetryPolicy
 from atomic_reactor._signals import Cancellation
 from atomic_reactor.build import BuildResult, InsideBuilder
 from atomic_reactor.core import DockerTasker
@@ -146,12 +146,7 @@ class DockerBuildWorkflow:
         self.exit_plugins_conf = list(exit_plugins or [])
         self.plugin_files = list(plugin_files or [])
 
-        retry = kwargs.get("retry")
-        if isinstance(retry, Mapping):
-            try:
-                retry = RetryPolicy(**retry)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"invalid retry settings: {exc}") from None
+        retry = parse_retry(kwargs.get("retry"))  # a BuildRequest's is a RetryPolicy already
         tasker = kwargs.get("tasker")
         #: the workflow made its tasker (and closes its engine connection when done)
         self._owns_tasker = tasker is None
@@ -163,11 +158,7 @@ class DockerBuildWorkflow:
         self.log_file: str | None = kwargs.get("log_file")
         #: build a reproducible image (see :mod:`atomic_reactor._image.normalize`)
         self.reproducible: bool = bool(kwargs.get("reproducible", False))
-        given_epoch = kwargs.get("source_date_epoch")
-        if given_epoch is not None and (isinstance(given_epoch, bool)
-                                        or not isinstance(given_epoch, int) or given_epoch < 0):
-            raise InputError("source_date_epoch must be a whole number of seconds (0 or more)")
-        self._given_epoch: int | None = given_epoch
+        self._given_epoch: int | None = parse_epoch(kwargs.get("source_date_epoch"))
         #: SOURCE_DATE_EPOCH of a reproducible build, known once the source is fetched
         self.source_date_epoch: int | None = None
         #: OCI artifacts (SBOM, provenance) pushed with the image as their subject

@@ -13,9 +13,13 @@ from atomic_reactor._request import (
     apply_substitutions,
     load_build_json,
     parse_build_json,
+    parse_epoch,
+    parse_retry,
     parse_value,
 )
-from atomic_reactor.errors import BuildJsonError, InputError, InvalidImageName
+from atomic_reactor._retry import RetryPolicy
+from atomic_reactor.errors import BuildJsonError, InputError, InvalidImageName, SourceError
+from atomic_reactor.source import SourceSpec
 from atomic_reactor.util import ImageName
 
 SOURCE = {"provider": "path", "uri": "file:///src", "dockerfile_path": "./"}
@@ -221,9 +225,11 @@ def test_plugin_lists_are_copies() -> None:
 def test_workflow_kwargs() -> None:
     request = BuildRequest.from_mapping(
         request_data(target_registries=["r:5000"], plugin_files=["/p.py"],
-                     buildargs={"A": "1"}, use_cache=False))
+                     buildargs={"A": "1"}, use_cache=False, retry={"attempts": 2}))
     kwargs = request.workflow_kwargs()
-    assert kwargs["source"] == SOURCE
+    # the typed, validated parts: the workflow does not check them again
+    assert kwargs["source"] == SourceSpec.from_dict(SOURCE) == request.source_spec
+    assert kwargs["retry"] == RetryPolicy(attempts=2) == request.retry_policy
     assert kwargs["image"] == "app:1"
     assert kwargs["plugin_files"] == ["/p.py"]
     assert kwargs["buildargs"] == {"A": "1"}
@@ -442,3 +448,13 @@ def test_push_settings_fill_a_listed_tag_and_push() -> None:
 def test_push_settings_are_checked(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(BuildJsonError, match=message):
         BuildRequest.from_mapping(request_data(**extra))
+def test_request_validates_source_and_retry_once() -> None:
+    with pytest.raises(SourceError, match="unknown source provider"):
+        BuildRequest.from_mapping(request_data(source={"provider": "svn", "uri": "x"}))
+    with pytest.raises(InputError, match="invalid retry settings"):
+        BuildRequest.from_mapping(request_data(retry={"attempts": "x", "nosuch": 1}))
+    assert parse_retry(None) is None and parse_epoch(None) is None
+    assert parse_epoch(0) == 0
+    for bad in (-1, True, 1.5, "1"):
+        with pytest.raises(InputError, match="source_date_epoch"):
+            parse_epoch(bad)

@@ -43,6 +43,7 @@ from atomic_reactor._engine.base import ContainerSpec, ContainerState
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
+from atomic_reactor._secrets import registered_secrets, write_private_file
 from atomic_reactor._signals import Cancellation
 from atomic_reactor.errors import (
     AtomicReactorError,
@@ -171,7 +172,6 @@ class _Share:
         data["log_file"] = f"{CONTAINER_SHARE}/{LOG_NAME}"
         self._pass_credentials(data)
         self.data = data
-        from atomic_reactor._secrets import registered_secrets, write_private_file
 
         # it may hold credentials (--substitute-secret): 0600, removed with the directory
         write_private_file(os.path.join(self.path, BUILD_JSON), json.dumps(data, indent=2))
@@ -190,7 +190,6 @@ class _Share:
         import base64
 
         from atomic_reactor._registry.auth import resolve_auth
-        from atomic_reactor._secrets import write_private_file
 
         secrets: dict[str, str | None] = {}
         for registry in [data.get("parent_registry"), *data.get("target_registries", [])]:
@@ -523,17 +522,9 @@ def run_in_build_container(
         raise InputError(f"method {method} needs a build image (--build-image IMAGE; "
                          "make one with `atomic-reactor create-build-image`)")
     if tasker is None:
-        from atomic_reactor._retry import RetryPolicy
         from atomic_reactor.core import DockerTasker
 
-        retry = request.options.get("retry")
-        policy = None
-        if isinstance(retry, Mapping):
-            try:
-                policy = RetryPolicy(**retry)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"invalid retry settings: {exc}") from None
-        tasker = DockerTasker(retry=policy)
+        tasker = DockerTasker(retry=request.retry_policy)
     address = tasker.engine_address
     socket_path, environment = _engine_socket(address) if method == "hostdocker" else (None, {})
     if not tasker.image_exists(build_image):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from atomic_reactor._engine.base import RegistryAuth
+from atomic_reactor._secrets import register_auth_token, register_secret
 from atomic_reactor.errors import AuthenticationError
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,6 @@ def register_config_secrets(path: str | os.PathLike[str] | None = None) -> int:
     registers nothing (the push that needs it reports the problem). Returns how
     many entries were registered.
     """
-    from atomic_reactor._secrets import register_auth_token, register_secret
 
     file = Path(path) if path else default_docker_config()
     try:

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from atomic_reactor._secrets import register_secret
+
 if TYPE_CHECKING:
     from atomic_reactor.farm import FarmStatus
 
@@ -116,7 +118,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from atomic_reactor.farm import submit
 
     for item in args.substitute_secret:
-        from atomic_reactor._secrets import register_secret
 
         key, sep, value = item.partition("=")
         register_secret(value)

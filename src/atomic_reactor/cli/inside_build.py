@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from atomic_reactor._secrets import load_secrets_file
+
 # as in atomic_reactor._buildcontainer.inside (not imported here: --help stays fast)
 INPUTS = ("auto", "path", "env", "osv3")
 DEFAULT_BUILD_JSON = "/run/share/build.json"
@@ -47,7 +49,6 @@ def cmd_inside_build(args: argparse.Namespace) -> int:
     from atomic_reactor._buildcontainer.inside import build_inside
 
     if args.secrets_file:
-        from atomic_reactor._secrets import load_secrets_file
 
         load_secrets_file(args.secrets_file)
 

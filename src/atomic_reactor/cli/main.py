@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from atomic_reactor import __version__
+from atomic_reactor._secrets import SecretFilter, redact, register_secret
 
 if TYPE_CHECKING:
     from atomic_reactor._request import BuildRequest
@@ -37,7 +38,6 @@ class _Formatter(logging.Formatter):
             text = f"{record.levelname.lower()}: {text}"
         if record.exc_info and logging.getLogger().isEnabledFor(logging.DEBUG):
             text += "\n" + (record.exc_text or self.formatException(record.exc_info))
-        from atomic_reactor._secrets import redact
 
         return redact(text)
 
@@ -63,7 +63,6 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def setup_logging(verbosity: int) -> None:
-    from atomic_reactor._secrets import SecretFilter
 
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = _ConsoleHandler()
@@ -305,7 +304,6 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
 
 def _secret_substitutions(args: argparse.Namespace) -> list[str]:
     """``KEY=VALUE`` items of --substitute-secret(-env), their values registered as secrets."""
-    from atomic_reactor._secrets import register_secret
     from atomic_reactor.errors import BuildJsonError
 
     items: list[str] = []
@@ -529,7 +527,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AtomicReactorError as exc:
         if verbosity > 0:
             logger.debug("error details", exc_info=True)
-        from atomic_reactor._secrets import redact
 
         print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -539,7 +536,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # e.g. an output file that cannot be written
         if verbosity > 0:
             logger.debug("error details", exc_info=True)
-        from atomic_reactor._secrets import redact
 
         where = f": {exc.filename}" if exc.filename else ""
         print(f"{PROG}: error: {redact(exc.strerror or str(exc))}{where}", file=sys.stderr)
@@ -547,7 +543,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback with -v
         if verbosity > 0:
             logger.debug("internal error", exc_info=True)
-        from atomic_reactor._secrets import redact
 
         print(f"{PROG}: internal error: {type(exc).__name__}: {redact(str(exc))} "
               "(this is a bug; -v shows the traceback)", file=sys.stderr)

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from atomic_reactor._secrets import register_secret
 from atomic_reactor.farm._client import FarmBuild, FarmError
 from atomic_reactor.farm._config import BROKER_ENV, DEFAULT_QUEUE, FarmConfig
 from atomic_reactor.farm._payload import MAX_SOURCE_BYTES
@@ -71,7 +72,6 @@ def submit(
         data = load_build_json(build_json_or_request)
     data = apply_substitutions(data, list(substitutions))
     if secret_substitutions:
-        from atomic_reactor._secrets import register_secret
 
         for item in secret_substitutions:
             register_secret(item.partition("=")[2])

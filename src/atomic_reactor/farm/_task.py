@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from atomic_reactor._secrets import SecretFilter, redact, register_secret
 from atomic_reactor.errors import AtomicReactorError, BuildCancelled
 
 if TYPE_CHECKING:
@@ -109,7 +110,6 @@ class _OutputSink(logging.Handler):
 
     def __init__(self, records: Records, build_id: str, attempt: int) -> None:
         super().__init__(logging.INFO)
-        from atomic_reactor._secrets import SecretFilter
 
         self.addFilter(SecretFilter())
         self._records = records
@@ -120,7 +120,6 @@ class _OutputSink(logging.Handler):
         self._thread.start()
 
     def format(self, record: logging.LogRecord) -> str:
-        from atomic_reactor._secrets import redact
 
         text = record.getMessage()
         if record.name == "atomic_reactor.build.output":
@@ -340,7 +339,6 @@ def _run_request(payload: Mapping[str, Any], builddir: str, log_file: str, me: W
                  config: FarmConfig, watch: _CancelWatch) -> BuildResults:
     from atomic_reactor import _request
     from atomic_reactor._request import BuildRequest, apply_substitutions
-    from atomic_reactor._secrets import register_secret
     from atomic_reactor.farm._payload import decode_bytes, decrypt_secrets, unpack_source
 
     data: dict[str, Any] = dict(payload["build"])
