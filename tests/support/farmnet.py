@@ -46,6 +46,25 @@ class FarmNet:
         if not 1 <= count <= 250:
             raise ValueError("1..250 namespaces")
         self.count = count
+        self._relays: list[subprocess.Popen[bytes]] = []
+
+    def relay(self, port: int) -> None:
+        """Make ``127.0.0.1:port`` of every namespace the host's ``127.0.0.1:port`` (a
+        registry, say), over the veth pairs and the service address."""
+        root = Path(__file__).resolve().parents[2]
+        module = [sys.executable, "-m", "tests.support.tcprelay"]
+        commands = [[*module, f"{SERVICE_ADDRESS}:{port}", f"127.0.0.1:{port}"]]
+        commands += [["ip", "netns", "exec", self.namespace(n), *module, f"127.0.0.1:{port}",
+                      f"{SERVICE_ADDRESS}:{port}"] for n in range(1, self.count + 1)]
+        for command in commands:
+            process = subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       start_new_session=True,
+                                       preexec_fn=_die_with_parent)  # noqa: PLW1509
+            self._relays.append(process)
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"relay ready":
+                raise RuntimeError(f"relay {' '.join(command[-2:])} did not start")
 
     @staticmethod
     def namespace(n: int) -> str:
@@ -85,6 +104,10 @@ class FarmNet:
         return self
 
     def down(self) -> None:
+        for process in self._relays:
+            process.kill()
+            process.wait(timeout=10)
+        self._relays.clear()
         for n in range(1, self.count + 1):
             _ip("netns", "del", self.namespace(n), check=False)  # takes its veth along
             _ip("link", "del", f"arfh{n}", check=False)

@@ -92,6 +92,13 @@ class FarmBuild:
             raise FarmError(f"cannot reach the farm at {self.config.safe_broker}: {exc}") from None
         if status is None:
             raise FarmError(f"the farm knows no build {self.id!r}")
+        if status.state == "queued" and status.children:
+            # a multi-platform build runs while its per-platform builds do
+            states = {s.state for c in status.children if (s := self.records.status(c))}
+            if states - {"queued"}:
+                import dataclasses
+
+                status = dataclasses.replace(status, state="running")
         return status
 
     def log(self) -> str | None:
@@ -119,29 +126,41 @@ class FarmBuild:
         from celery.result import AsyncResult
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        after = "0"
-        attempt_seen = 0
+        positions: dict[str, str] = {self.id: "0"}
+        prefixes: dict[str, str] = {self.id: ""}
+        attempts_seen: dict[str, int] = {}
         result = AsyncResult(self.id, app=self.app)
         trouble_since: float | None = None
         final: BuildResults | None = None
         end_seen = False
         drain_until: float | None = None
+        children_known = False
         while True:
             try:
-                entries = self.records.read_output(self.id, after, block_ms=500)
-                for entry_id, fields in entries:
-                    after = entry_id
+                if not children_known:  # a multi-platform build: its builds' output too
+                    status = self.records.status(self.id)
+                    children_known = status is not None
+                    for child in status.children if status else ():
+                        record = self.records.status(child)
+                        positions[child] = "0"
+                        prefixes[child] = f"[{record.platform if record else child}] "
+                entries = self.records.read_outputs(positions, block_ms=500)
+                for build_id, entry_id, fields in entries:
+                    positions[build_id] = entry_id
+                    prefix = prefixes.get(build_id, "")
                     attempt = int(fields.get("attempt") or 0)
+                    seen = attempts_seen.get(build_id, 0)
                     event = fields.get("event")
                     if event == "start":
-                        if attempt > 1 and attempt != attempt_seen and on_output:
-                            on_output(f"atomic-reactor: build restarted on worker "
+                        if attempt > 1 and attempt != seen and on_output:
+                            on_output(f"{prefix}atomic-reactor: build restarted on worker "
                                       f"{fields.get('worker')} (attempt {attempt})")
-                        attempt_seen = max(attempt_seen, attempt)
+                        attempts_seen[build_id] = max(seen, attempt)
                     elif event == "end":
-                        end_seen = attempt >= attempt_seen
+                        if build_id == self.id:
+                            end_seen = attempt >= seen
                     elif "line" in fields and on_output is not None:
-                        on_output(fields["line"])
+                        on_output(prefix + fields["line"])
                 if final is None:
                     final = self._final(result)
                 trouble_since = None

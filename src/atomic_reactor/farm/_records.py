@@ -207,11 +207,19 @@ class Records:
     def read_output(self, build_id: str, after: str, block_ms: int | None
                     ) -> list[tuple[str, dict[str, str]]]:
         """Output entries after entry id ``after`` (``"0"``: from the start)."""
-        found = self.client.xread({_key("out", build_id): after}, count=1000, block=block_ms)
-        entries: list[tuple[str, dict[str, str]]] = []
-        for _stream, items in found or []:
+        return [(entry, fields) for _build, entry, fields
+                in self.read_outputs({build_id: after}, block_ms)]
+
+    def read_outputs(self, positions: Mapping[str, str], block_ms: int | None
+                     ) -> list[tuple[str, str, dict[str, str]]]:
+        """``(build id, entry id, fields)`` of several builds' output after the positions."""
+        prefix = len(_key("out", ""))
+        found = self.client.xread({_key("out", b): after for b, after in positions.items()},
+                                  count=1000, block=block_ms)
+        entries: list[tuple[str, str, dict[str, str]]] = []
+        for stream, items in found or []:
             for entry_id, fields in items:
-                entries.append((str(entry_id), dict(fields)))
+                entries.append((str(stream)[prefix:], str(entry_id), dict(fields)))
         return entries
 
     def keep_log(self, build_id: str, text: str) -> None:

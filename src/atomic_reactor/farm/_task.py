@@ -91,7 +91,9 @@ def engine_problem(engine: str) -> str | None:
 
 
 def register(app: Celery, config: FarmConfig) -> None:
-    @app.task(name="atomic_reactor.farm.build", bind=True, acks_late=True,  # type: ignore[untyped-decorator]
+    from atomic_reactor.farm._config import TASK_NAME
+
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, shared=False,  # type: ignore[untyped-decorator]
               reject_on_worker_lost=True)
     def build(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
         return run_task(self, payload, config)

@@ -233,6 +233,39 @@ def test_platform_builds_go_to_workers_of_that_platform(live_farm: Farm, tmp_pat
         assert build.status().worker == "w3"  # the only worker declaring linux/arm64
 
 
+def test_a_multi_platform_request_fans_out_and_pushes_the_list(live_farm: Farm,
+                                                                 tmp_path: Path) -> None:
+    path, image = live_farm.build_json(tmp_path, "FROM BASE\nRUN echo built-here\n",
+                                       platforms=["linux/amd64", "linux/arm64"])
+    build = farm_api.submit(path, broker=live_farm.broker)
+    lines: list[str] = []
+    results = build.wait(timeout=300, on_output=lines.append)
+    assert results.exit_code == 0, results.error
+    status = build.status()
+    assert status.state == "succeeded" and len(status.children) == 2
+    children = {farm_api.build(c, broker=live_farm.broker).status().platform: c
+                for c in status.children}
+    arm = farm_api.build(children["linux/arm64"], broker=live_farm.broker).status()
+    assert arm.worker == "w3" and arm.image == image.replace(":1", ":1-linux-arm64")
+    assert any(line.startswith("[linux/arm64] ") and "built-here" in line for line in lines)
+    registry = live_farm.registry
+    response = requests.get(
+        f"{registry.url}/v2/{image.split(':')[0]}/manifests/1", timeout=10,
+        headers={"Accept": "application/vnd.docker.distribution.manifest.list.v2+json, "
+                           "application/vnd.oci.image.index.v1+json"})
+    assert response.ok, response.text
+    document = response.json()
+    assert document["mediaType"].endswith(("manifest.list.v2+json", "image.index.v1+json"))
+    listed = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+              for m in document["manifests"]}
+    per_platform = results.plugin_results["farm"]["platforms"]
+    for platform in ("linux/amd64", "linux/arm64"):
+        pushed = per_platform[platform]["digests"][registry.address]
+        assert listed[platform] == next(iter(pushed.values()))
+    assert results.digests[registry.address][f"{registry.address}/{image}"] == \
+        response.headers["Docker-Content-Digest"]
+
+
 def test_twelve_builds_three_workers_each_once_each_result_to_its_submitter(
         live_farm: Farm, tmp_path: Path) -> None:
     jsons = []
