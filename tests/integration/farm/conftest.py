@@ -86,7 +86,8 @@ def farm(tmp_path_factory: pytest.TempPathFactory, base_image: BaseImage, regist
     redis: RedisServer | None = None
     workers: list[Worker] = []
     try:
-        net.relay(registry.port)  # the registry as 127.0.0.1:PORT in the namespaces too
+        for reachable in (registry, auth_registry):  # as 127.0.0.1:PORT in the namespaces too
+            net.relay(reachable.port)
         redis = RedisServer(root / "redis", SERVICE_ADDRESS).start()
         env = {"ATOMIC_REACTOR_FARM_KEY_FILE": str(key_file),
                "DOCKER_CONFIG": str(docker_config)}
