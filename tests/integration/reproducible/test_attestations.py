@@ -27,7 +27,7 @@ SECRET = "s3cr3t-token-4f9a1c"
 
 def test_sbom_and_provenance_of_a_debian_image(
         tmp_path: Path, debian_base_image: PushedTestImage, registry: Registry,
-        cli: Callable[..., Outcome]) -> None:
+        auth_registry: Registry, docker_config: Path, cli: Callable[..., Outcome]) -> None:
     repo = git_repo(tmp_path / "repo",
                     f"FROM {debian_base_image.repo}\nARG TOKEN\nARG VERSION\n"
                     "RUN echo built > /built\n")
@@ -37,7 +37,7 @@ def test_sbom_and_provenance_of_a_debian_image(
     build_json.write_text(json.dumps({
         "source": {"provider": "git", "uri": f"file://{repo}"},
         "image": f"{name}:1", "parent_registry": registry.address,
-        "target_registries": [registry.address],
+        "target_registries": [registry.address, auth_registry.address],
         "buildargs": {"TOKEN": "placeholder", "VERSION": "1.2"},
         "sbom": True, "provenance": True, "reproducible": True,
     }))
@@ -47,10 +47,22 @@ def test_sbom_and_provenance_of_a_debian_image(
     assert outcome.code == 0, outcome.stderr
     results = json.loads(metadata.read_text())
     digest = results["digests"][registry.address][f"{registry.address}/{name}:1"]
-    attached = {item["kind"]: item for item in results["attached"]}
-    assert set(attached) == {"sbom", "provenance"}
+    assert results["digests"][auth_registry.address][f"{auth_registry.address}/{name}:1"] \
+        == digest
+    # one SBOM and one provenance in each target registry
+    assert sorted((item["registry"], item["kind"]) for item in results["attached"]) == sorted(
+        (address, kind) for address in (registry.address, auth_registry.address)
+        for kind in ("sbom", "provenance"))
     assert all(item["subject"] == digest and item["via"] == "tag-schema"
-               and item["registry"] == registry.address for item in attached.values())
+               and item["repository"] == name for item in results["attached"])
+    attached = {item["kind"]: item for item in results["attached"]
+                if item["registry"] == registry.address}
+    with RegistryClient(auth_registry.address) as client:  # credentials from DOCKER_CONFIG
+        referrers, via = list_referrers(client, name, digest)
+        assert via == "tag-schema"
+        assert {m["digest"] for m in referrers} == {
+            item["digest"] for item in results["attached"]
+            if item["registry"] == auth_registry.address}
 
     with RegistryClient(registry.address) as client:
         assert client.get_referrers(name, digest) is None  # no referrers API: the tag it is

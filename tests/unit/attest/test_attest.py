@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -235,3 +237,46 @@ def test_artifacts_are_found_and_the_referrers_tag_is_extended(referrers_api: bo
         assert tag not in registry.manifests
     only, _ = list_referrers(client, "app", subject, "application/vnd.in-toto+json")
     assert [r["digest"] for r in only] == [prov.digest]
+
+
+SPEC = """\
+Name: hello-test
+Version: 1.2
+Release: 3
+Epoch: 2
+Summary: a package for the tests
+License: MIT
+BuildArch: noarch
+%description
+for the tests
+%files
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("rpm") and shutil.which("rpmbuild")),
+                    reason="needs the host's rpm and rpmbuild (Debian package rpm)")
+def test_an_rpm_database_in_a_layer_is_read_with_the_hosts_rpm(tmp_path: Path) -> None:
+    top, db = tmp_path / "top", tmp_path / "db"
+    (tmp_path / "t.spec").write_text(SPEC)
+
+    def run(*argv: str) -> None:
+        subprocess.run(argv, capture_output=True, check=True)
+
+    run("rpmbuild", "--define", f"_topdir {top}", "-bb", str(tmp_path / "t.spec"))
+    package = next((top / "RPMS" / "noarch").glob("*.rpm"))
+    run("rpm", "--dbpath", str(db), "--initdb")
+    run("rpm", "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--noscripts", str(package))
+    files: dict[str, bytes | None] = {"var/lib/rpm": None}
+    files.update({f"var/lib/rpm/{p.name}": p.read_bytes() for p in db.iterdir()
+                  if p.is_file()})
+    stack = LayerStack([_layer(tmp_path / "0.tar", files)])
+    manager, packages = packages_of(stack)
+    assert manager == "rpm"
+    assert [(p.name, p.version, p.release, p.arch, p.epoch) for p in packages] == [
+        ("hello-test", "1.2", "3", "noarch", "2")]
+    sbom = json.loads(make_sbom(
+        ImagePackages(manager="rpm", packages=tuple(packages), os=OsRelease("fedora", "40")),
+        image="app", image_digest=None, base_image=None, base_digest=None,
+        timestamp=datetime.now(UTC)))
+    assert [c["purl"] for c in sbom["components"]] == [
+        "pkg:rpm/fedora/hello-test@1.2-3?arch=noarch&distro=fedora-40&epoch=2"]
