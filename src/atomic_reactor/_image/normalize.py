@@ -13,8 +13,8 @@ times, and in what the engine records about its build containers. Given
   attributes are kept as they are;
 * the config: ``created`` is the epoch, history times are clamped to it, the new
   layers' diff ids replace the old ones, and the engine's build-container
-  fields (``container``, ``container_config``, the intermediate ``Image``) are
-  dropped.
+  fields (``container``, ``container_config``, the intermediate ``Image``, the
+  ``Hostname`` buildah sets to its build container's id) are dropped.
 
 Layers are written uncompressed; whoever compresses them for a push must do so
 deterministically (see :mod:`atomic_reactor._image.compression`).
@@ -244,8 +244,7 @@ def normalize_config(config: dict[str, Any], epoch: int,
     inner = new.get("config")
     if isinstance(inner, dict):
         inner.pop("Image", None)  # the id of the intermediate image of the last step
-        if not inner.get("Hostname"):
-            inner.pop("Hostname", None)
+        inner.pop("Hostname", None)  # buildah: the id of its build container
     if diff_ids is not None:
         rootfs = dict(new.get("rootfs") or {"type": "layers"})
         rootfs["diff_ids"] = list(diff_ids)
