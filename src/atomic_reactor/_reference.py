@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from atomic_reactor.errors import InvalidImageName
@@ -27,20 +25,53 @@ def _looks_like_registry(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
-@dataclass(frozen=True)
 class ImageName:
-    """A parsed image reference. Immutable; use :meth:`copy` to change parts.
+    """A parsed image reference, as atomic-reactor 1.6 had it: plain, changeable parts.
 
     ``ImageName.parse("localhost:5000/a/b/c:1")`` gives registry ``localhost:5000``,
-    namespace ``a``, repo ``b/c`` and tag ``1``. A reference with neither tag nor
-    digest gets the tag ``latest``.
+    namespace ``a``, repo ``b/c`` and tag ``1``. A reference without a tag keeps
+    ``tag`` None (``parse("fedora").to_str() == "fedora"``); where an engine needs a
+    tag, :meth:`with_default_tag` (or ``to_str(explicit_tag=True)``) adds ``latest``.
+
+    The parts can be assigned (``name.tag = "2"``) and :meth:`copy` gives an
+    independent copy (with parts replaced: ``name.copy(registry="r:5000")``).
+    Equality compares the parts; the hash is that of :meth:`to_str`, as in 1.6, so
+    do not change a name while it is a key of a dict or a member of a set.
     """
 
-    registry: str | None = None
-    namespace: str | None = None
-    repo: str | None = None
-    tag: str | None = None
-    digest: str | None = None
+    registry: str | None
+    namespace: str | None
+    repo: str | None
+    tag: str | None
+    digest: str | None
+
+    def __init__(self, registry: str | None = None, namespace: str | None = None,
+                 repo: str | None = None, tag: str | None = None,
+                 digest: str | None = None) -> None:
+        self.registry = registry
+        self.namespace = namespace
+        self.repo = repo
+        self.tag = tag
+        self.digest = digest
+
+    def _parts(self) -> tuple[str | None, ...]:
+        return (self.registry, self.namespace, self.repo, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageName) or type(self) is not type(other):
+            return NotImplemented
+        return self._parts() == other._parts()
+
+    def __hash__(self) -> int:
+        if self.repo is None:
+            return hash(self._parts())
+        return hash(self.to_str())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(
+            ("registry", "namespace", "repo", "tag", "digest"), self._parts(), strict=True)
+            if value is not None)
+        return f"ImageName({fields})"
 
     @classmethod
     def parse(cls, image_name: str | ImageName) -> ImageName:
@@ -99,8 +130,6 @@ class ImageName:
             repo = "/".join(parts[1:])
         else:
             repo = parts[0]
-        if tag is None and digest is None:
-            tag = DEFAULT_TAG
         return cls(registry=registry, namespace=namespace, repo=repo, tag=tag, digest=digest)
 
     def get_repo(self, explicit_namespace: bool = False) -> str:
@@ -120,19 +149,37 @@ class ImageName:
         """Render the reference; parts can be left out (``registry=False``, ``tag=False``)."""
         result = self.get_repo(explicit_namespace)
         if tag:
-            if self.tag:
+            digest = self.digest
+            if self.tag and ":" in self.tag and digest is None:
+                # 1.6 kept a digest in ``tag``; such a name prints as name@digest
+                digest = self.tag
+            elif self.tag:
                 result = f"{result}:{self.tag}"
-            elif explicit_tag and not self.digest:
+            if explicit_tag and not self.tag and not digest:
                 result = f"{result}:{DEFAULT_TAG}"
-            if self.digest:
-                result = f"{result}@{self.digest}"
+            if digest:
+                result = f"{result}@{digest}"
         if registry and self.registry:
             result = f"{self.registry}/{result}"
         return result
 
     def copy(self, **changes: Any) -> ImageName:
-        """A copy with some parts replaced, e.g. ``name.copy(registry="r:5000", tag="1")``."""
-        return dataclasses.replace(self, **changes)
+        """An independent copy, with some parts replaced if given
+        (``name.copy(registry="r:5000", tag="1")``)."""
+        parts = dict(zip(("registry", "namespace", "repo", "tag", "digest"), self._parts(),
+                         strict=True))
+        unknown = sorted(set(changes) - set(parts))
+        if unknown:
+            raise TypeError(f"ImageName has no part {unknown[0]!r}")
+        parts.update(changes)
+        return type(self)(**parts)
+
+    def with_default_tag(self) -> ImageName:
+        """This name as an engine resolves it: a copy tagged ``latest`` when it has
+        neither tag nor digest (else an unchanged copy)."""
+        if self.tag or self.digest:
+            return self.copy()
+        return self.copy(tag=DEFAULT_TAG)
 
     @property
     def name(self) -> str:

@@ -116,11 +116,15 @@ class PushResult:
 
 
 def _name(image: ImageLike) -> str:
-    return str(ImageName.parse(image)) if isinstance(image, ImageName) else str(image)
+    """What the engine gets: a name tagged ``latest`` when it has no tag, or the string
+    as given (an image id, or a name the engine resolves itself)."""
+    return str(image.with_default_tag()) if isinstance(image, ImageName) else str(image)
 
 
 def _ref(image: ImageLike) -> ImageName:
-    return image if isinstance(image, ImageName) else ImageName.parse(image)
+    """``image`` as the engine pulls, pushes, tags or builds it: ``latest`` when untagged
+    (never changing the caller's name)."""
+    return ImageName.parse(image).with_default_tag()
 
 
 class DockerTasker:
@@ -314,7 +318,7 @@ class DockerTasker:
     def _build_lines(self, path: str, image: ImageLike, *, use_cache: bool, remove_im: bool,
                      dockerfile: str | None = None) -> Iterator[str]:
         self.last_logs = logs = []
-        events = self.engine.build(path, _name(image), BuildOptions(
+        events = self.engine.build(path, str(_ref(image)), BuildOptions(
             dockerfile=dockerfile, use_cache=use_cache, remove_intermediate=remove_im))
         with _closing(events):
             for event in events:

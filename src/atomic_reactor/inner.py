@@ -462,7 +462,10 @@ class DockerBuildWorkflow:
         if vcs is not None:
             source_info.update({"vcs_type": vcs.vcs_type, "vcs_url": _redact(vcs.vcs_url),
                                 "vcs_ref": vcs.vcs_ref})
-        tags = [str(self.image)] + [str(i) for i in self.tag_conf.images if i != self.image]
+        tags: list[str] = []  # the names the engine gave the built image
+        for name in [self.image, *self.tag_conf.images]:
+            if str(name.with_default_tag()) not in tags:
+                tags.append(str(name.with_default_tag()))
         return BuildResults(
             build_logs=tuple(build_result.logs) if build_result else (),
             dockerfile=dockerfile,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from atomic_reactor.errors import InputError, InvalidImageName
@@ -15,18 +13,18 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 @pytest.mark.parametrize(
     ("text", "registry", "namespace", "repo", "tag", "digest"),
     [
-        ("fedora", None, None, "fedora", "latest", None),
+        ("fedora", None, None, "fedora", None, None),
         ("fedora:39", None, None, "fedora", "39", None),
-        ("library/fedora", None, "library", "fedora", "latest", None),
+        ("library/fedora", None, "library", "fedora", None, None),
         ("localhost:5000/a/b/c:1", "localhost:5000", "a", "b/c", "1", None),
-        ("127.0.0.1:5101/fedora", "127.0.0.1:5101", None, "fedora", "latest", None),
-        ("localhost/fedora", "localhost", None, "fedora", "latest", None),
+        ("127.0.0.1:5101/fedora", "127.0.0.1:5101", None, "fedora", None, None),
+        ("localhost/fedora", "localhost", None, "fedora", None, None),
         ("registry.example.com/ns/repo:v1.2-3_x", "registry.example.com", "ns", "repo",
          "v1.2-3_x", None),
         ("repo@" + DIGEST, None, None, "repo", None, DIGEST),
         ("reg.io:443/ns/repo:tag@" + DIGEST, "reg.io:443", "ns", "repo", "tag", DIGEST),
         ("[::1]:5000/foo:1", "[::1]:5000", None, "foo", "1", None),
-        ("my-ns/my_repo.name__x", None, "my-ns", "my_repo.name__x", "latest", None),
+        ("my-ns/my_repo.name__x", None, "my-ns", "my_repo.name__x", None, None),
         # a single component with a colon is repo:tag, as docker reads it
         ("localhost:5000", None, None, "localhost", "5000", None),
     ],
@@ -44,8 +42,10 @@ def test_parse_parts(text: str, registry: str | None, namespace: str | None, rep
 @pytest.mark.parametrize(
     "text",
     [
+        "fedora",
         "fedora:latest",
         "fedora:39",
+        "127.0.0.1:5101/fedora",
         "library/fedora:39",
         "localhost:5000/a/b/c:1",
         "127.0.0.1:5101/fedora:latest",
@@ -62,12 +62,24 @@ def test_to_str_round_trip(text: str) -> None:
     assert ImageName.parse(name.to_str()) == name
 
 
-def test_default_tag_is_latest() -> None:
+def test_untagged_name_keeps_tag_none_as_in_1_6() -> None:
+    name = ImageName.parse("fedora")
+    assert name.tag is None
+    assert name.to_str() == "fedora"
+    assert name == ImageName(repo="fedora")
+    assert name != ImageName.parse("fedora:latest")
+    assert ImageName.parse("127.0.0.1:5101/fedora").to_str() == "127.0.0.1:5101/fedora"
+
+
+def test_with_default_tag_is_what_an_engine_uses() -> None:
     assert DEFAULT_TAG == "latest"
     name = ImageName.parse("127.0.0.1:5101/fedora")
-    assert name.tag == "latest"
-    assert name.to_str() == "127.0.0.1:5101/fedora:latest"
-    assert ImageName.parse("fedora") == ImageName.parse("fedora:latest")
+    tagged = name.with_default_tag()
+    assert tagged.to_str() == "127.0.0.1:5101/fedora:latest"
+    assert name.tag is None  # the value itself is not changed
+    assert name.to_str(explicit_tag=True) == str(tagged)
+    assert ImageName.parse("fedora:39").with_default_tag().tag == "39"
+    assert ImageName.parse("repo@" + DIGEST).with_default_tag().tag is None
 
 
 def test_digest_only_gets_no_default_tag() -> None:
@@ -101,7 +113,7 @@ def test_explicit_namespace() -> None:
     with_ns = ImageName.parse("myns/fedora:39")
     assert with_ns.to_str(explicit_namespace=True) == "myns/fedora:39"
     registry = ImageName.parse("localhost:5000/fedora")
-    assert registry.to_str(explicit_namespace=True) == "localhost:5000/library/fedora:latest"
+    assert registry.to_str(explicit_namespace=True) == "localhost:5000/library/fedora"
 
 
 def test_copy_replaces_parts_and_leaves_original() -> None:
@@ -112,14 +124,38 @@ def test_copy_replaces_parts_and_leaves_original() -> None:
     assert moved is not original
     same = original.copy()
     assert same == original
+    assert same is not original
     assert ImageName.parse("localhost:5000/x:1").copy(registry=None).to_str() == "x:1"
+    with pytest.raises(TypeError, match="no part 'colour'"):
+        original.copy(colour="red")
 
 
-def test_immutable_and_hashable() -> None:
+def test_parts_can_be_assigned_as_in_1_6() -> None:
     name = ImageName.parse("fedora:39")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        name.tag = "40"  # type: ignore[misc]
+    copy = name.copy()
+    name.registry = "localhost:5000"
+    name.namespace = "ns"
+    name.tag = "40"
+    assert name.to_str() == "localhost:5000/ns/fedora:40"
+    assert copy.to_str() == "fedora:39"  # a copy does not follow
+    name.repo = "centos"
+    name.tag = None
+    assert str(name) == "localhost:5000/ns/centos"
+
+
+def test_equality_and_hash_follow_the_parts() -> None:
+    name = ImageName.parse("fedora:39")
     assert {name, ImageName.parse("fedora:39")} == {name}
+    assert hash(name) == hash("fedora:39")
+    assert name != "fedora:39"
+    assert ImageName() == ImageName()
+    assert isinstance(hash(ImageName()), int)
+
+
+def test_digest_kept_in_tag_prints_as_digest_as_in_1_6() -> None:
+    # 1.6 parsed "repo@sha256:..." into tag; code that builds such names still prints right
+    name = ImageName(repo="repo", tag=DIGEST)
+    assert name.to_str() == "repo@" + DIGEST
 
 
 def test_parse_passes_image_name_through() -> None:

@@ -250,7 +250,7 @@ def test_jsonable_dataclasses_image_names_sets() -> None:
                               paths=[Path("/a/b")]),
                   tags=frozenset({"b", "a", "c"}))
     assert jsonable(value) == {
-        "inner": {"name": "localhost:5000/app:latest", "paths": ["/a/b"]},
+        "inner": {"name": "localhost:5000/app", "paths": ["/a/b"]},
         "tags": ["a", "b", "c"],
     }
     assert jsonable({3, 1, 2}) == [1, 2, 3]
@@ -288,5 +288,5 @@ def test_results_with_exotic_plugin_output_serialise() -> None:
     results = BuildResults(plugin_results=jsonable({"prebuild": {
         "x": {ImageName.parse("a"), ImageName.parse("b")}, "y": PushError("no")}}))
     data = json.loads(results.to_json())
-    assert data["plugin_results"]["prebuild"]["x"] == ["a:latest", "b:latest"]
+    assert data["plugin_results"]["prebuild"]["x"] == ["a", "b"]
     assert data["plugin_results"]["prebuild"]["y"]["error"]["type"] == "PushError"

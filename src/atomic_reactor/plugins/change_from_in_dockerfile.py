@@ -23,7 +23,9 @@ _DOCKER_HUB = (None, "docker.io", "index.docker.io", "registry-1.docker.io")
 
 
 def _same(ref: ImageName) -> ImageName:
-    """``ref`` with Docker Hub's implicit parts made explicit (``a`` = ``docker.io/library/a``)."""
+    """``ref`` with the implicit parts made explicit
+    (``a`` = ``docker.io/library/a:latest``)."""
+    ref = ref.with_default_tag()
     if ref.registry in _DOCKER_HUB:
         return ref.copy(registry="docker.io", namespace=ref.namespace or "library")
     return ref

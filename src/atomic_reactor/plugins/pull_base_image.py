@@ -67,10 +67,10 @@ class PullBaseImagePlugin(PreBuildPlugin):
             source = self._source_of(wanted)
             self.log.info("pulling %s", source)
             result = self.tasker.pull(source, insecure=self.parent_registry_insecure)
-            self.workflow.pulled_base_images.add(str(source))
+            self.workflow.pulled_base_images.add(str(source.with_default_tag()))
             if source != wanted:
                 self.tasker.tag_image(result.image_id, wanted, force=True)
-                self.workflow.pulled_base_images.add(str(wanted))
+                self.workflow.pulled_base_images.add(str(wanted.with_default_tag()))
             digest = self.tasker.image_info(result.image_id).digest_for(
                 source.to_str(tag=False))
             pulled.append(PulledBaseImage(image=str(wanted), pulled_from=str(source),

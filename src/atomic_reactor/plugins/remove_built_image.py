@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -136,7 +137,7 @@ class RemoveBuiltImagePlugin(ExitPlugin):
 
         def add(value: Any) -> None:
             try:
-                name = str(ImageName.parse(str(value)))
+                name = str(ImageName.parse(str(value)).with_default_tag())
             except InvalidImageName:
                 return
             if name not in names:
@@ -210,8 +211,10 @@ class RemoveBuiltImagePlugin(ExitPlugin):
     def _remove_base(self) -> None:
         expected: dict[str, str] = {}
         for item in self.workflow.result_items("pull_base_image", PulledBaseImage):
-            expected[item.pulled_from] = item.image_id
-            expected[item.image] = item.image_id
+            for name in (item.pulled_from, item.image):
+                expected[name] = item.image_id
+                with contextlib.suppress(InvalidImageName):  # the engine's name
+                    expected[str(ImageName.parse(name).with_default_tag())] = item.image_id
         for name in sorted(self.workflow.pulled_base_images):
             try:
                 ref = ImageName.parse(name)

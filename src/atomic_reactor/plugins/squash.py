@@ -199,9 +199,11 @@ class SquashPlugin(PrePublishPlugin):
 
     # -- helpers -------------------------------------------------------------------------------
     def _names(self) -> list[str]:
-        names = [str(self.workflow.image)]
-        if self.tag is not None and str(ImageName.parse(self.tag)) not in names:
-            names.append(str(ImageName.parse(self.tag)))
+        names = [str(self.workflow.image.with_default_tag())]
+        if self.tag is not None:
+            extra = str(ImageName.parse(self.tag).with_default_tag())
+            if extra not in names:
+                names.append(extra)
         return names
 
     def _export_path(self) -> tuple[str, str | None]:
@@ -258,7 +260,7 @@ class SquashPlugin(PrePublishPlugin):
     def _export_unchanged(self, image_id: str) -> ExportedImage:
         """``docker save`` of the image as it is, to the export path."""
         path, created = self._export_path()
-        name = str(self.workflow.image)
+        name = str(self.workflow.image.with_default_tag())
         named = self.tasker.find_image(name)
         source = name if named is not None and named.id == image_id else image_id
         try:

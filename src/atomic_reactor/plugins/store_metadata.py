@@ -169,7 +169,7 @@ class StoreMetadataPlugin(ExitPlugin):
             out: list[str] = []
             for registry in registries:
                 for image in images:
-                    name = str(image.copy(registry=registry))
+                    name = str(image.copy(registry=registry).with_default_tag())
                     if name not in out:
                         out.append(name)
             return out

@@ -97,7 +97,7 @@ class TagAndPushPlugin(PostBuildPlugin):
     def _names(self) -> list[ImageName]:
         names: list[ImageName] = []
         for image in [self.workflow.image, *self.workflow.tag_conf.images]:
-            local = image.copy(registry=None)
+            local = image.copy(registry=None).with_default_tag()
             if local not in names:
                 names.append(local)
         return names
