@@ -47,7 +47,7 @@ def test_build_from_path_streams_logs_and_tags(tasker: DockerTasker, base_image:
     assert tasker.image_exists(name)
     inspect = tasker.inspect_image(name)
     info = tasker.get_image_info_by_image_id(inspect["Id"])
-    assert info is not None and str(name) in info["RepoTags"]
+    assert info is not None and str(name.with_default_tag()) in info["RepoTags"]
     assert [e["Id"] for e in tasker.get_image_info_by_image_name(name)] == [inspect["Id"]]
     tasker.remove_image(name)
     assert not tasker.image_exists(name)
