@@ -21,7 +21,7 @@ from typing import Any
 
 from atomic_reactor.errors import PluginConfigError
 
-__all__ = ["plugin_schema", "validate_plugin_args"]
+__all__ = ["effective_args", "plugin_schema", "validate_plugin_args"]
 
 _SKIP = ("self", "tasker", "workflow")
 
@@ -123,6 +123,28 @@ def plugin_schema(plugin: type) -> dict[str, Any]:
     return schema
 
 
+def _accepts_null(schema: Any) -> bool:
+    if not isinstance(schema, Mapping) or not schema:
+        return True
+    if "anyOf" in schema:
+        return any(_accepts_null(option) for option in schema["anyOf"])
+    types = schema.get("type")
+    if types is None:
+        return "enum" not in schema or None in schema["enum"]
+    return "null" in ([types] if isinstance(types, str) else types)
+
+
+def effective_args(plugin: type, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments a plugin gets: an explicit ``null`` for an optional argument that
+    does not take null means "the default", as in 1.6 (the key is left out)."""
+    schema = plugin_schema(plugin)
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    return {name: value for name, value in args.items()
+            if not (value is None and name in properties and name not in required
+                    and not _accepts_null(properties[name]))}
+
+
 def _describe_path(path: Sequence[Any]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
@@ -134,6 +156,7 @@ def validate_plugin_args(key: str, plugin: type, args: Mapping[str, Any]) -> Non
                                 f"not {type(args).__name__}", plugin=key)
     schema = plugin_schema(plugin)
     properties = schema.get("properties", {})
+    args = effective_args(plugin, args)
     if schema.get("additionalProperties") is False:
         unknown = sorted(set(args) - set(properties))
         if unknown:

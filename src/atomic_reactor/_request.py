@@ -30,6 +30,9 @@ _OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "sour
 #: what ``sbom``/``provenance`` (true) add after the push
 _ATTACH = {"sbom": "sbom", "provenance": "provenance"}
 _CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
+#: keys osbs-client wrote into 1.6 build jsons: accepted, passed on (the workflow logs
+#: that they have no effect)
+_LEGACY_KEYS = ("openshift_build_selflink", "client_version")
 #: how tag_and_push pushes (its arguments of the same names)
 PUSH_KEYS = ("push_method", "compression", "compression_level", "manifest_format")
 _PUSH_CHOICES: dict[str, tuple[str, ...]] = {
@@ -40,7 +43,8 @@ _PUSH_CHOICES: dict[str, tuple[str, ...]] = {
 _LEVELS = {"gzip": (1, 9), "zstd": (1, 19)}
 _KEYS = ("source", "image", "parent_registry", "target_registries", "parent_registry_insecure",
          "target_registries_insecure", "dont_pull_base_image", "plugin_files",
-         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH, *PUSH_KEYS)
+         *PLUGIN_LISTS, *_OPTIONS, *_CONTAINER_KEYS, *_ATTACH, *PUSH_KEYS,
+         *_LEGACY_KEYS)
 
 
 def parse_retry(value: Any) -> RetryPolicy | None:
@@ -165,6 +169,8 @@ class BuildRequest:
         except InputError:
             raise BuildJsonError("build json: 'source_date_epoch' must be a whole number of "
                                  "seconds since 1970 (0 or more)") from None
+        for legacy in _LEGACY_KEYS:
+            _check(data, legacy, str, "a string")
         _check(data, "retry", Mapping, "an object")
         _check(data, "log_file", str, "a string")
         _check(data, "buildargs", Mapping, "an object")
@@ -181,7 +187,7 @@ class BuildRequest:
             dont_pull_base_image=bool(data.get("dont_pull_base_image", False)),
             plugins=plugins,
             plugin_files=tuple(files),
-            options={k: data[k] for k in _OPTIONS if data.get(k) is not None},
+            options={k: data[k] for k in (*_OPTIONS, *_LEGACY_KEYS) if data.get(k) is not None},
             build_image=data.get("build_image"),
             push_buildroot_to=data.get("push_buildroot_to"),
             sbom=bool(data.get("sbom", False)),

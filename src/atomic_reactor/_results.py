@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 from atomic_reactor import errors
 from atomic_reactor._reference import ImageName
 from atomic_reactor._secrets import redact_data
 
-__all__ = ["AttachedArtifact", "BuildResults", "ExportedImage", "PushedImage", "jsonable"]
+__all__ = ["AttachedArtifact", "BuildResults", "BuildResultsEncoder", "BuildResultsJSONDecoder",
+           "ExportedImage", "ExportedImages", "PushedImage", "jsonable", "legacy_jsonable"]
 
 RESULTS_VERSION = 1
 
@@ -47,6 +50,21 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def legacy_jsonable(value: Any) -> Any:
+    """``value`` in the shape atomic-reactor 1.6 gave it, for 1.6 consumers of the
+    results JSON: a result object with a ``to_1_6()`` method becomes what that
+    returns (``tag_from_config``: the list of tags); everything else as :func:`jsonable`.
+    """
+    to_1_6 = getattr(value, "to_1_6", None)
+    if callable(to_1_6) and not isinstance(value, type):
+        return jsonable(to_1_6())
+    if isinstance(value, Mapping):
+        return {str(k): legacy_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [legacy_jsonable(v) for v in value]
+    return jsonable(value)
+
+
 @dataclass(frozen=True)
 class PushedImage:
     """One reference pushed to one registry."""
@@ -61,10 +79,18 @@ class PushedImage:
     def tag(self) -> str | None:
         return ImageName.parse(self.image).tag
 
+    def to_1_6(self) -> str:
+        """1.6's ``tag_and_push`` result listed the pushed names."""
+        return self.image
+
 
 @dataclass(frozen=True)
 class ExportedImage:
-    """An image written to a file (``docker save`` tarball, squashed, compressed)."""
+    """An image written to a file (``docker save`` tarball, squashed, compressed).
+
+    Also readable as the dict 1.6 kept in ``exported_image_sequence``:
+    ``entry["path"]``, ``entry.get("md5sum")``, ``dict(entry)``.
+    """
 
     path: str
     size: int
@@ -72,6 +98,90 @@ class ExportedImage:
     md5sum: str | None = None
     type: str = "docker-archive"
     compression: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportedImage:
+        """From a 1.6-style dict (``{"path", "size", "md5sum", "sha256sum"}``); size and
+        sha256sum are read from the file when the dict leaves them out."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("path"), str):
+            raise errors.AtomicReactorError(
+                "an exported image must be an ExportedImage or a dict with a 'path'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        path = values["path"]
+        if values.get("size") is None:
+            values["size"] = os.path.getsize(path) if os.path.isfile(path) else 0
+        if not values.get("sha256sum"):
+            values["sha256sum"] = _sha256(path) if os.path.isfile(path) else ""
+        return cls(**values)
+
+    # -- 1.6: read like a dict ------------------------------------------------------
+    def _as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._as_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._as_dict().get(key, default)
+
+    def keys(self) -> Iterable[str]:
+        return self._as_dict().keys()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._as_dict()
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ExportedImages(list[ExportedImage]):
+    """``workflow.exported_image_sequence``: a list of :class:`ExportedImage` that also
+    takes the dicts 1.6 plugins append (turned into :class:`ExportedImage`)."""
+
+    def __init__(self, items: Iterable[ExportedImage | Mapping[str, Any]] = ()) -> None:
+        super().__init__(_exported(item) for item in items)
+
+    def append(self, item: ExportedImage | Mapping[str, Any]) -> None:
+        super().append(_exported(item))
+
+    def insert(self, index: SupportsIndex,
+               item: ExportedImage | Mapping[str, Any]) -> None:
+        super().insert(index, _exported(item))
+
+    def extend(self, items: Iterable[ExportedImage | Mapping[str, Any]]) -> None:
+        super().extend(_exported(item) for item in items)
+
+    def __iadd__(self, items: Iterable[ExportedImage | Mapping[str, Any]]  # type: ignore[override,misc]
+                 ) -> ExportedImages:
+        self.extend(items)
+        return self
+
+    @overload
+    def __setitem__(self, index: SupportsIndex, item: ExportedImage | Mapping[str, Any]
+                    ) -> None: ...
+
+    @overload
+    def __setitem__(self, index: slice,
+                    item: Iterable[ExportedImage | Mapping[str, Any]]) -> None: ...
+
+    def __setitem__(self, index: Any, item: Any) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, [_exported(i) for i in item])
+        else:
+            super().__setitem__(index, _exported(item))
+
+    def __iter__(self) -> Iterator[ExportedImage]:
+        return super().__iter__()
+
+
+def _exported(item: ExportedImage | Mapping[str, Any]) -> ExportedImage:
+    return item if isinstance(item, ExportedImage) else ExportedImage.from_dict(item)
 
 
 @dataclass(frozen=True)
@@ -231,3 +341,46 @@ class BuildResults:
 
     def replace(self, **changes: Any) -> BuildResults:
         return dataclasses.replace(self, **changes)
+
+
+#: the fields 1.6's ``BuildResults`` had; 1.6 code makes ``BuildResults()`` and assigns
+#: them one by one, so these (and only these) can be assigned
+LEGACY_FIELDS = ("build_logs", "dockerfile", "built_img_inspect", "built_img_info",
+                 "base_img_inspect", "base_img_info", "base_plugins_output",
+                 "built_img_plugins_output", "container_id", "return_code")
+_frozen_setattr = BuildResults.__setattr__
+
+
+def _legacy_setattr(self: BuildResults, name: str, value: Any) -> None:
+    if name not in LEGACY_FIELDS:
+        _frozen_setattr(self, name, value)  # raises FrozenInstanceError
+        return
+    if name == "build_logs":
+        value = tuple(value or ())
+    elif name in ("base_plugins_output", "built_img_plugins_output") and value is None:
+        value = {}
+    object.__setattr__(self, name, value)
+
+
+BuildResults.__setattr__ = _legacy_setattr  # type: ignore[method-assign,assignment]
+
+
+class BuildResultsEncoder(json.JSONEncoder):
+    """JSON encoder for :class:`BuildResults` (``json.dumps(results, cls=BuildResultsEncoder)``),
+    as in 1.6; the output is :meth:`BuildResults.to_dict`."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, BuildResults):
+            return o.to_dict()
+        return super().default(o)
+
+
+class BuildResultsJSONDecoder(json.JSONDecoder):
+    """JSON decoder giving a :class:`BuildResults`
+    (``json.loads(text, cls=BuildResultsJSONDecoder)``), as in 1.6."""
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        data = super().decode(s, *args, **kwargs)
+        if not isinstance(data, Mapping):
+            raise errors.BuildJsonError("build results JSON must be an object")
+        return BuildResults.from_dict(data)

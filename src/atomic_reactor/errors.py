@@ -25,6 +25,7 @@ Each error carries the exit code the command line uses for it (see
     ├── ImageTestsFailed                   exit 5  the built image failed its tests
     ├── NotReproducible                    exit 7  --check-reproducible: two builds differ
     ├── ArchiveError                       exit 1  an archive is malformed or unsafe
+    ├── AutoRebuildCanceled                exit 1  an autorebuild stopped on purpose
     ├── EngineError                        exit 6  the container engine failed
     │   ├── EngineUnavailable              no engine answers at the socket
     │   └── ImageNotFound
@@ -45,6 +46,7 @@ __all__ = [
     "ArchiveError",
     "AtomicReactorError",
     "AuthenticationError",
+    "AutoRebuildCanceled",
     "BuildCancelled",
     "BuildFailed",
     "BuildJsonError",
@@ -177,7 +179,9 @@ class PluginFailed(AtomicReactorError):
     plugin: str = ""
     cause: BaseException | None = None
 
-    def __init__(self, message: str, plugin: str, cause: BaseException | None = None) -> None:
+    def __init__(self, message: str = "plugin failed", plugin: str = "",
+                 cause: BaseException | None = None) -> None:
+        # plugin defaults to "": 1.6 plugins raise PluginFailedException("message")
         super().__init__(message)
         self.plugin = plugin
         self.cause = cause
@@ -192,6 +196,24 @@ class PluginFailed(AtomicReactorError):
         if self.cause is not None:
             data["cause"] = type(self.cause).__name__
         return data
+
+
+class AutoRebuildCanceled(AtomicReactorError):
+    """A plugin stopped an automatic rebuild on purpose (``stop_autorebuild_if_disabled``).
+
+    The build stops after the pre-build plugins (the exit plugins still run) and
+    ``workflow.autorebuild_canceled`` is set. 1.6's ``AutoRebuildCanceledException``
+    (``atomic_reactor.plugin``) is this class and takes the same arguments.
+    """
+
+    category = "autorebuild"
+    plugin_key: str = ""
+    msg: str = ""
+
+    def __init__(self, plugin_key: str, msg: str) -> None:
+        super().__init__(f"plugin {plugin_key} canceled autorebuild: {msg}")
+        self.plugin_key = plugin_key
+        self.msg = msg
 
 
 class ImageTestsFailed(AtomicReactorError):
@@ -233,13 +255,18 @@ class BuildCancelled(AtomicReactorError):
     """The build was cancelled by a signal (SIGINT/Ctrl-C or SIGTERM).
 
     Raised after the exit plugins ran; ``results`` holds what the build recorded.
+    1.6 code raising ``BuildCanceledException("message")`` (the same class) may pass a
+    message instead of a signal number: that is a cancel by SIGTERM with that message.
     """
 
     category = "cancel"
 
-    def __init__(self, signum: int = signal.SIGTERM, results: BuildResults | None = None):
-        name = signal.Signals(signum).name
-        super().__init__(f"build cancelled by {name}")
+    def __init__(self, signum: int | str = signal.SIGTERM, results: BuildResults | None = None):
+        if isinstance(signum, str):
+            message, signum = signum or "build cancelled", signal.SIGTERM
+        else:
+            message = f"build cancelled by {signal.Signals(signum).name}"
+        super().__init__(message)
         self.signum = signum
         self.results = results
         self.exit_code = 128 + int(signum)  # as shells report a death by signal

@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -26,9 +27,12 @@ from atomic_reactor._request import parse_epoch, parse_retry
 from atomic_reactor._results import (
     AttachedArtifact,
     BuildResults,
-    ExportedImage,
+    BuildResultsEncoder,
+    BuildResultsJSONDecoder,
+    ExportedImages,
     PushedImage,
     jsonable,
+    legacy_jsonable,
 )
 from atomic_reactor._signals import Cancellation
 from atomic_reactor.build import BuildResult, InsideBuilder
@@ -56,7 +60,8 @@ from atomic_reactor.source import Source, get_source_instance_for
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUILD_STEP_KEY", "BuildResults", "DockerBuildWorkflow", "TagConf"]
+__all__ = ["BUILD_STEP_KEY", "BuildResults", "BuildResultsEncoder", "BuildResultsJSONDecoder",
+           "DockerBuildWorkflow", "DockerRegistry", "PushConf", "TagConf"]
 
 #: key of the build step in ``plugins_timestamps``/``plugins_durations``/``plugins_errors``
 BUILD_STEP_KEY = "docker_build"
@@ -65,6 +70,83 @@ SOURCE_STEP_KEY = "fetch_source"
 #: workflow keyword arguments beyond the 1.6 signature
 _OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file", "reproducible",
             "source_date_epoch")
+#: keyword arguments 1.6 took (osbs-client puts them in every build json): accepted,
+#: kept as attributes, and otherwise unused
+LEGACY_OPTIONS = ("openshift_build_selflink", "client_version")
+
+
+class DockerRegistry:
+    """A registry in :class:`PushConf` (1.6): ``uri``, ``insecure`` and ``digests``
+    (``{"repo:tag": manifest digest}``, the name without the registry)."""
+
+    def __init__(self, uri: str, insecure: bool = False) -> None:
+        self.uri = uri
+        self.insecure = insecure
+        self.digests: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"DockerRegistry({self.uri!r}, insecure={self.insecure})"
+
+
+class PulpRegistry:
+    """A Pulp registry entry of 1.6's :class:`PushConf` (recorded, never pushed to)."""
+
+    def __init__(self, name: str, crane_uri: str, insecure: bool = False) -> None:
+        self.name = name
+        self.uri = crane_uri
+        self.insecure = insecure
+
+
+class PushConf:
+    """``workflow.push_conf`` as in 1.6: the registries pushed to and their digests.
+
+    ``tag_and_push`` (anything calling ``workflow.record_push``) fills it; 1.6 plugins
+    may add registries and digests themselves, and digests they add show up in the
+    build results (``pushed``/``digests``) like the built-in plugin's.
+    """
+
+    def __init__(self) -> None:
+        self._docker: list[DockerRegistry] = []
+        self._pulp: dict[str, PulpRegistry] = {}
+
+    def add_docker_registry(self, registry_uri: str, insecure: bool = False) -> DockerRegistry:
+        """The entry for ``registry_uri`` (made if there is none yet)."""
+        if registry_uri is None:
+            raise InputError("push_conf: registry URI cannot be None")
+        for registry in self._docker:
+            if registry.uri == registry_uri:
+                registry.insecure = registry.insecure or insecure
+                return registry
+        registry = DockerRegistry(registry_uri, insecure=insecure)
+        self._docker.append(registry)
+        return registry
+
+    def add_docker_registries(self, registry_uris: Sequence[str], insecure: bool = False
+                              ) -> None:
+        for uri in registry_uris:
+            self.add_docker_registry(uri, insecure=insecure)
+
+    def add_pulp_registry(self, name: str, crane_uri: str) -> PulpRegistry:
+        if crane_uri is None:
+            raise InputError("push_conf: registry URI cannot be None")
+        registry = self._pulp[name] = PulpRegistry(name, crane_uri)
+        return registry
+
+    @property
+    def has_some_docker_registry(self) -> bool:
+        return bool(self._docker)
+
+    @property
+    def docker_registries(self) -> list[DockerRegistry]:
+        return self._docker
+
+    @property
+    def pulp_registries(self) -> list[PulpRegistry]:
+        return list(self._pulp.values())
+
+    @property
+    def all_registries(self) -> list[DockerRegistry | PulpRegistry]:
+        return [*self._docker, *self._pulp.values()]
 
 
 class TagConf:
@@ -119,8 +201,13 @@ class DockerBuildWorkflow:
     :param kwargs: ``tasker`` (a :class:`DockerTasker`), ``retry`` (a :class:`RetryPolicy`
         or ``{"attempts", "delay", "max_delay"}``), ``buildargs``, ``use_cache``,
         ``log_file``, ``reproducible`` (bool) and ``source_date_epoch`` (int: the time
-        a reproducible build stamps; default the source commit's time); anything else
-        is an error
+        a reproducible build stamps; default the source commit's time); 1.6's
+        ``openshift_build_selflink`` and ``client_version`` are accepted with a warning
+        (and kept as attributes); anything else is an error
+
+    ``image`` may be ``""`` (1.6 code did that to run plugins by hand, e.g. to inspect
+    the base image): such a workflow can run plugin runners but not
+    :meth:`build_container_image`.
     """
 
     def __init__(
@@ -134,12 +221,20 @@ class DockerBuildWorkflow:
         plugin_files: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        unknown = sorted(set(kwargs) - set(_OPTIONS))
+        unknown = sorted(set(kwargs) - set(_OPTIONS) - set(LEGACY_OPTIONS))
         if unknown:
             raise InputError(f"unknown build option {unknown[0]!r} "
                              f"(known: {', '.join(_OPTIONS)})")
+        legacy = {name: kwargs.pop(name) for name in LEGACY_OPTIONS if name in kwargs}
+        for name, value in legacy.items():
+            logger.warning("build option %s=%r (atomic-reactor 1.6) has no effect", name, value)
+        #: 1.6: link to the OpenShift build and the osbs-client version (informational)
+        self.openshift_build_selflink: str | None = legacy.get("openshift_build_selflink")
+        self.client_version: str | None = legacy.get("client_version")
         self.kwargs = kwargs
-        self.image = ImageName.parse(image)
+        # "" (1.6 code: a workflow only to run plugins by hand) is a name without parts
+        self.image = ImageName() if isinstance(image, str) and image == "" else \
+            ImageName.parse(image)
         self.prebuild_plugins_conf = list(prebuild_plugins or [])
         self.prepublish_plugins_conf = list(prepublish_plugins or [])
         self.postbuild_plugins_conf = list(postbuild_plugins or [])
@@ -185,7 +280,10 @@ class DockerBuildWorkflow:
         self.pulled_base_images: set[str] = set()
         self.tag_conf = TagConf()
         self.pushed_images: list[PushedImage] = []
-        self.exported_image_sequence: list[ExportedImage] = []
+        #: 1.6: the registries pushed to, with digests (kept in step with pushed_images)
+        self.push_conf = PushConf()
+        #: images written to files, last one newest; 1.6 plugins may append dicts
+        self.exported_image_sequence: ExportedImages = ExportedImages()
         self.files: dict[str, str] = {}
         #: the error that failed the build, if any
         self.error: AtomicReactorError | None = None
@@ -274,6 +372,23 @@ class DockerBuildWorkflow:
     def record_push(self, pushed: PushedImage) -> None:
         """Plugins that push call this, so results carry the digest per registry."""
         self.pushed_images.append(pushed)
+        registry = self.push_conf.add_docker_registry(pushed.registry)
+        if pushed.digest:
+            with contextlib.suppress(InputError):
+                registry.digests[ImageName.parse(pushed.image).to_str(registry=False)] = \
+                    pushed.digest
+
+    def _all_pushed(self) -> tuple[PushedImage, ...]:
+        """``pushed_images`` plus the digests 1.6 plugins wrote into ``push_conf``."""
+        pushed = list(self.pushed_images)
+        known = {(p.registry, ImageName.parse(p.image).to_str(registry=False))
+                 for p in pushed if p.digest}
+        for registry in self.push_conf.docker_registries:
+            for name, digest in registry.digests.items():
+                if (registry.uri, name) not in known and isinstance(digest, str):
+                    pushed.append(PushedImage(registry=registry.uri,
+                                              image=f"{registry.uri}/{name}", digest=digest))
+        return tuple(pushed)
 
     # -- validation --------------------------------------------------------------------
     def _conf(self, phase: str) -> list[Any]:
@@ -300,6 +415,12 @@ class DockerBuildWorkflow:
         return PluginsRunner(self.tasker, self, self._requests.get(phase, []), phase=phase)
 
     # -- running ---------------------------------------------------------------------------
+    def build_docker_image(self) -> BuildResults:
+        """Deprecated 1.6 name of :meth:`build_container_image`."""
+        warnings.warn("DockerBuildWorkflow.build_docker_image() is deprecated; use "
+                      "build_container_image()", DeprecationWarning, stacklevel=2)
+        return self.build_container_image()
+
     def build_container_image(self) -> BuildResults:
         """Run the whole build and return its results.
 
@@ -308,6 +429,10 @@ class DockerBuildWorkflow:
         runs. A cancel (SIGTERM, Ctrl-C) raises :class:`BuildCancelled` after the exit
         plugins ran, with the results attached.
         """
+        if self.image.repo is None:
+            self.source.cleanup()
+            raise InputError("no image name: a workflow made with image \"\" can run "
+                             "plugins by hand but cannot build")
         if not self._validated:
             try:
                 self.validate()
@@ -473,14 +598,16 @@ class DockerBuildWorkflow:
             built_img_info=built_info,
             base_img_inspect=base_inspect,
             base_img_info=base_info,
-            base_plugins_output=jsonable(self.plugin_results.get(PHASE_PREBUILD, {})),
-            built_img_plugins_output=jsonable(self.plugin_results.get(PHASE_POSTBUILD, {})),
+            # 1.6's fields, in 1.6's shapes (typed shapes: plugin_results)
+            base_plugins_output=legacy_jsonable(self.plugin_results.get(PHASE_PREBUILD, {})),
+            built_img_plugins_output=legacy_jsonable(
+                self.plugin_results.get(PHASE_POSTBUILD, {})),
             image=str(self.image),
             image_id=builder.image_id if builder else None,
             base_image=str(builder.base_image) if builder and builder.base_image else None,
             base_image_id=builder.base_image_id if builder else None,
             base_image_digest=self._base_image_digest(base_typed),
-            pushed=tuple(self.pushed_images),
+            pushed=self._all_pushed(),
             tags=tuple(tags),
             source=source_info,
             plugin_results=jsonable(self.plugin_results),

@@ -22,6 +22,7 @@ import logging
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,9 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from atomic_reactor._modules import NotAModule, exec_file
-from atomic_reactor._plugin_args import plugin_schema, validate_plugin_args
+from atomic_reactor._plugin_args import effective_args, plugin_schema, validate_plugin_args
 from atomic_reactor.errors import (
     AtomicReactorError,
+    AutoRebuildCanceled,
     BuildCancelled,
     PluginConfigError,
     PluginFailed,
@@ -53,6 +55,7 @@ __all__ = [
     "BuildPlugin",
     "ExitPlugin",
     "ExitPluginsRunner",
+    "InputPluginsRunner",
     "Plugin",
     "PluginLibrary",
     "PluginRequest",
@@ -120,6 +123,24 @@ class Plugin:
 
 #: 1.6 name of the common base
 BuildPlugin = Plugin
+
+#: 1.6 names of errors, kept as deprecated aliases (``from atomic_reactor.plugin import
+#: PluginFailedException`` warns once, then works): name -> (class, new name)
+_DEPRECATED: dict[str, tuple[type[AtomicReactorError], str]] = {
+    "PluginFailedException": (PluginFailed, "atomic_reactor.errors.PluginFailed"),
+    "BuildCanceledException": (BuildCancelled, "atomic_reactor.errors.BuildCancelled"),
+    "AutoRebuildCanceledException": (AutoRebuildCanceled,
+                                     "atomic_reactor.errors.AutoRebuildCanceled"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        cls, new = _DEPRECATED[name]
+        warnings.warn(f"atomic_reactor.plugin.{name} is deprecated; use {new}",
+                      DeprecationWarning, stacklevel=2)
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class PreBuildPlugin(Plugin):
@@ -353,6 +374,12 @@ class PluginLibrary:
         plugin = self.find(key)
         if plugin is None:
             raise PluginConfigError(f"unknown plugin {key!r} in {phase}_plugins", plugin=key)
+        if plugin.phase == PHASE_EXIT and phase == PHASE_POSTBUILD:
+            # 1.6 ran an exit plugin requested among the post-build plugins (an
+            # ExitPlugin was a PostBuildPlugin there): so do we, with a warning
+            logger.warning("plugin %s is an exit plugin; running it as a post-build plugin",
+                           key)
+            return plugin
         if plugin.phase != phase:
             raise PluginConfigError(
                 f"plugin {key} is a {plugin.phase} plugin; it cannot run in {phase}_plugins",
@@ -414,10 +441,18 @@ class PluginsRunner:
             self.workflow.plugins_timestamps[key] = datetime.now(UTC).isoformat()
             logger.info("running %s plugin %s", self.phase, key)
             try:
-                plugin = plugin_class(self.tasker, self.workflow, **dict(request.args))
+                plugin = plugin_class(self.tasker, self.workflow,
+                                      **effective_args(plugin_class, request.args))
                 results[key] = plugin.run()
             except (BuildCancelled, KeyboardInterrupt):
                 self.workflow.plugins_errors[key] = "cancelled"
+                raise
+            except AutoRebuildCanceled as exc:
+                # not a failure: the build stops here, on purpose (as in 1.6)
+                self.workflow.plugins_errors[key] = str(exc)
+                self.workflow.autorebuild_canceled = True
+                results[key] = exc
+                logger.info("%s", exc)
                 raise
             except Exception as exc:
                 message = str(exc) or type(exc).__name__
@@ -460,3 +495,51 @@ class ExitPluginsRunner(PluginsRunner):
 
     def run(self, keep_going: bool = True) -> dict[str, Any]:
         return super().run(keep_going=keep_going)
+
+
+class InputPluginsRunner:
+    """Reads a build json from an *input*, as 1.6's input plugins did.
+
+    ``plugins_conf`` is a one-entry list, ``[{"name": INPUT, "args": {...}}]``, where
+    INPUT is ``path`` (args: ``path``), ``env`` (``env_name``), ``osv3`` or ``auto``
+    (the one that applies), and ``args`` may also hold ``substitutions``
+    (``{"key": "value"}`` or ``["key=value"]``). ``run()`` returns
+    ``{INPUT: build_json}`` (for ``auto``, keyed by the input chosen); the build json
+    is not validated here: :class:`~atomic_reactor.inner.DockerBuildWorkflow` does.
+    The inputs are those of ``atomic-reactor inside-build`` (see
+    ``atomic_reactor._buildcontainer.inside``); errors are
+    :class:`~atomic_reactor.errors.BuildJsonError`.
+    """
+
+    def __init__(self, plugins_conf: Sequence[Mapping[str, Any]], *args: Any,
+                 **kwargs: Any) -> None:
+        requests = parse_requests(plugins_conf, "input")
+        if len(requests) != 1:
+            raise PluginConfigError("input plugins: give exactly one input "
+                                    "(path, env, osv3 or auto)")
+        self.plugins_conf = [request.to_dict() for request in requests]
+        self.request = requests[0]
+        self.autoinput = self.request.name == "auto"
+        self.plugins_results: dict[str, Any] = {}
+
+    def run(self, keep_going: bool = False) -> dict[str, Any]:
+        from atomic_reactor._buildcontainer.inside import choose_input, read_build_input
+        from atomic_reactor._request import apply_substitutions
+        from atomic_reactor.errors import BuildJsonError
+
+        args = dict(self.request.args)
+        substitutions = args.pop("substitutions", None) or {}
+        if isinstance(substitutions, Mapping):
+            substitutions = [f"{key}={value}" for key, value in substitutions.items()]
+        if not isinstance(substitutions, (list, tuple)) or \
+                not all(isinstance(item, str) for item in substitutions):
+            raise BuildJsonError("input plugins: 'substitutions' must be an object or a "
+                                 "list of KEY=VALUE strings")
+        if not all(isinstance(value, str) for value in args.values()):
+            raise BuildJsonError(f"input {self.request.name}: arguments must be strings")
+        chosen = choose_input(self.request.name, args)
+        build_json = read_build_input(chosen, args).data
+        apply_substitutions(build_json, list(substitutions))
+        self.plugins_conf[0]["name"] = chosen
+        self.plugins_results[chosen] = build_json
+        return self.plugins_results

@@ -53,8 +53,10 @@ def test_help_file_must_stay_in_the_context(tmp_path: Path, help_file: str) -> N
 
 def test_schema() -> None:
     validate_plugin_args(KEY, AddHelpPlugin, {"help_file": "docs/help.md"})
+    # an explicit null means the default, as in 1.6
+    validate_plugin_args(KEY, AddHelpPlugin, {"help_file": None})
     with pytest.raises(PluginConfigError):
-        validate_plugin_args(KEY, AddHelpPlugin, {"help_file": None})
+        validate_plugin_args(KEY, AddHelpPlugin, {"help_file": 3})
 
 
 def test_no_help_file_is_a_recorded_skip(tmp_path: Path) -> None:
