@@ -33,7 +33,7 @@ from typing import TextIO
 from atomic_reactor._secrets import redact
 from atomic_reactor.errors import InputError
 
-__all__ = ["BuildLog", "default_log_dir", "write_output"]
+__all__ = ["BuildLog", "default_log_dir", "is_internal_handler", "write_output"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,11 @@ class _Dispatcher(logging.Handler):
             self.handleError(record)
             return
         log.write_line(text)
+
+
+def is_internal_handler(handler: logging.Handler) -> bool:
+    """Is ``handler`` atomic-reactor's own (the per-build log file's dispatcher)?"""
+    return isinstance(handler, _Dispatcher)
 
 
 def _install_dispatcher() -> None:

@@ -13,7 +13,7 @@ from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
 from atomic_reactor._engine.base import BuildOptions, EngineEvent, ImageInfo
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import BuildFailed, ImageNotFound
+from atomic_reactor.errors import BuildFailed, ImageNotFound, InputError
 
 if TYPE_CHECKING:
     from atomic_reactor.core import DockerTasker
@@ -75,7 +75,10 @@ class InsideBuilder:
             tasker = DockerTasker()
         self.tasker = tasker
         self.source = source
-        self.image = ImageName.parse(image)
+        # "" (1.6 code: a builder only to inspect the base image) has no parts; build()
+        # refuses it
+        self.image = ImageName() if isinstance(image, str) and image == "" else \
+            ImageName.parse(image)
         self.buildargs: dict[str, str] = dict(kwargs.pop("buildargs", None) or {})
         self.use_cache: bool = bool(kwargs.pop("use_cache", True))
         #: SOURCE_DATE_EPOCH for engines that stamp times themselves (buildah --timestamp)
@@ -115,6 +118,9 @@ class InsideBuilder:
     # -- building ---------------------------------------------------------------------
     def build(self, on_event: Callable[[EngineEvent], None] | None = None) -> BuildResult:
         """Build the image in the current environment; return the result."""
+        if self.image.repo is None:
+            raise InputError("no image name: a builder made with image \"\" can inspect "
+                             "the base image but cannot build")
         logger.info("building %s from %s", self.image, self.df_path)
         started = time.monotonic()
         dockerfile = os.path.relpath(self.df_path, self.df_dir)

@@ -12,6 +12,7 @@ Each error carries the exit code the command line uses for it (see
     ├── InputError                         exit 2  bad input, detected before anything ran
     │   ├── InvalidImageName
     │   ├── SourceError                    source cannot be fetched or is unusable
+    │   │   └── InvalidSource              the source mapping itself is wrong (a ValueError)
     │   ├── DockerfileError                Dockerfile missing, empty, not UTF-8, no FROM
     │   ├── BuildJsonError                 malformed build json / substitution
     │   ├── PluginConfigError              unknown plugin, bad plugin argument
@@ -58,6 +59,7 @@ __all__ = [
     "ImageTestsFailed",
     "InputError",
     "InvalidImageName",
+    "InvalidSource",
     "NotReproducible",
     "PluginConfigError",
     "PluginFailed",
@@ -105,6 +107,11 @@ class InvalidImageName(InputError, ValueError):
 
 class SourceError(InputError):
     """The source cannot be fetched (git, path) or does not fit the request."""
+
+
+class InvalidSource(SourceError, ValueError):
+    """The ``source`` mapping is wrong (unknown provider or key, bad value); a
+    ``ValueError`` as 1.6's ``get_source_instance_for`` raised."""
 
 
 class DockerfileError(InputError):

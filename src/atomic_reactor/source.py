@@ -39,7 +39,7 @@ from urllib.parse import unquote, urlsplit
 
 from atomic_reactor import _git
 from atomic_reactor._git import one_line, redact_uri
-from atomic_reactor.errors import DockerfileError, SourceError
+from atomic_reactor.errors import DockerfileError, InvalidSource, SourceError
 
 __all__ = [
     "DEFAULT_DOCKERFILE_PATH",
@@ -97,41 +97,41 @@ class SourceSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.provider, str):
-            raise SourceError(
+            raise InvalidSource(
                 f"source 'provider' must be a string, got {_type_name(self.provider)}"
             )
         if self.provider not in PROVIDERS:
-            raise SourceError(
+            raise InvalidSource(
                 f"unknown source provider {self.provider!r} (expected {_listing(list(PROVIDERS))})"
             )
         if not isinstance(self.uri, str):
-            raise SourceError(f"source 'uri' must be a string, got {_type_name(self.uri)}")
+            raise InvalidSource(f"source 'uri' must be a string, got {_type_name(self.uri)}")
         if not self.uri.strip():
-            raise SourceError("source 'uri' is empty")
+            raise InvalidSource("source 'uri' is empty")
         if "\0" in self.uri:
-            raise SourceError("source 'uri' contains a NUL character")
+            raise InvalidSource("source 'uri' contains a NUL character")
         if not isinstance(self.dockerfile_path, str):
-            raise SourceError(
+            raise InvalidSource(
                 f"source 'dockerfile_path' must be a string, got {_type_name(self.dockerfile_path)}"
             )
         if "\0" in self.dockerfile_path:
-            raise SourceError("source 'dockerfile_path' contains a NUL character")
+            raise InvalidSource("source 'dockerfile_path' contains a NUL character")
         params = self.provider_params
         if not isinstance(params, Mapping):
-            raise SourceError(
+            raise InvalidSource(
                 f"source 'provider_params' must be a mapping, got {_type_name(params)}"
             )
         allowed = _PROVIDER_PARAMS[self.provider]
         unknown = sorted(str(key) for key in params if key not in allowed)
         if unknown:
             expected = f"expected {_listing(sorted(allowed))}" if allowed else "it takes none"
-            raise SourceError(
+            raise InvalidSource(
                 f"unknown provider_params for provider {self.provider!r}: "
                 f"{_listing(unknown)} ({expected})"
             )
         commit = params.get("git_commit")
         if commit is not None and not isinstance(commit, str):
-            raise SourceError(
+            raise InvalidSource(
                 f"provider_params 'git_commit' must be a string, got {_type_name(commit)}"
             )
         object.__setattr__(self, "provider_params", MappingProxyType(dict(params)))
@@ -143,16 +143,16 @@ class SourceSpec:
         Optional keys given as ``None`` take their defaults.
         """
         if not isinstance(source, Mapping):
-            raise SourceError(f"source must be a mapping, got {_type_name(source)}")
+            raise InvalidSource(f"source must be a mapping, got {_type_name(source)}")
         unknown = sorted(str(key) for key in source if key not in _SOURCE_KEYS)
         if unknown:
-            raise SourceError(
+            raise InvalidSource(
                 f"unknown source key(s): {_listing(unknown)} "
                 f"(expected {_listing(list(_SOURCE_KEYS))})"
             )
         for key in ("provider", "uri"):
             if source.get(key) is None:
-                raise SourceError(f"source has no {key!r}")
+                raise InvalidSource(f"source has no {key!r}")
         dockerfile_path = source.get("dockerfile_path")
         params = source.get("provider_params")
         return cls(
@@ -729,7 +729,19 @@ _SOURCE_CLASSES: Mapping[str, type[Source]] = {"git": GitSource, "path": PathSou
 def get_source_instance_for(
     source: Mapping[str, Any] | SourceSpec, tmpdir: str | os.PathLike[str] | None = None
 ) -> Source:
-    """The :class:`Source` for a ``source`` mapping (validated) or a :class:`SourceSpec`."""
+    """The :class:`Source` for a ``source`` mapping (validated) or a :class:`SourceSpec`.
+
+    A wrong mapping raises :class:`~atomic_reactor.errors.InvalidSource` (a
+    ``ValueError``, as in 1.6). The mapping may carry 1.6's ``tmpdir`` key: the
+    directory to fetch into, as the ``tmpdir`` argument (which wins when both are given).
+    """
+    if isinstance(source, Mapping) and "tmpdir" in source:
+        source = dict(source)
+        given = source.pop("tmpdir")
+        if given is not None and not isinstance(given, (str, os.PathLike)):
+            raise InvalidSource(f"source 'tmpdir' must be a path, got {_type_name(given)}")
+        if tmpdir is None:
+            tmpdir = given
     spec = source if isinstance(source, SourceSpec) else SourceSpec.from_dict(source)
     cls = _SOURCE_CLASSES[spec.provider]
     return cls(

@@ -51,12 +51,13 @@ class AddLabelsPlugin(PreBuildPlugin):
     ``build-date`` (now, UTC, ISO 8601), ``architecture`` (the engine's),
     ``vcs-type``/``vcs-url``/``vcs-ref`` (git sources only) and
     ``com.redhat.build-host`` (the engine's host name). A label given in ``labels``
-    wins over an automatic one. Alias pairs (``aliases``: old name -> new name) are
-    kept consistent: when one name of a pair is set (by the base image, the
-    Dockerfile or this plugin) the other gets the same value, the more specific
-    source winning (this plugin over the Dockerfile over the base image). A label in
-    ``dont_overwrite`` that the Dockerfile or the base image already sets keeps its
-    value. Labels already set to the wanted value are not repeated.
+    wins over an automatic one. Aliases (``aliases``: old name -> new name) work as
+    in 1.6, one way: an old name set anywhere (base image, Dockerfile, this plugin)
+    whose new name is set nowhere gives the new name its value; when both are set
+    with different values both stay (with a warning). A label in ``dont_overwrite``
+    that the Dockerfile or the base image already sets keeps its value, and so does
+    one in ``dont_overwrite_if_in_dockerfile`` (default ``distribution-scope``) that
+    the Dockerfile sets. Labels already set to the wanted value are not repeated.
 
     Result: :class:`AddedLabels`: the labels written, the labels kept because of
     ``dont_overwrite``, and the instruction appended.
@@ -73,6 +74,7 @@ class AddLabelsPlugin(PreBuildPlugin):
         dont_overwrite: list[str] = ["Architecture", "architecture"],  # noqa: B006
         auto_labels: list[str] = list(AUTO_LABELS),  # noqa: B006
         aliases: dict[str, str] = dict(_dfedit.DEFAULT_LABEL_ALIASES),  # noqa: B006
+        dont_overwrite_if_in_dockerfile: list[str] = ["distribution-scope"],  # noqa: B006
     ) -> None:
         """
         :param labels: labels to set (name -> value, or that object as a JSON string);
@@ -82,7 +84,10 @@ class AddLabelsPlugin(PreBuildPlugin):
             image already sets them
         :param auto_labels: automatic labels to add: build-date, architecture,
             vcs-type, vcs-url, vcs-ref, com.redhat.build-host (or an old alias name)
-        :param aliases: old label name -> new label name; both names get the same value
+        :param aliases: old label name -> new label name: an old name set anywhere
+            gives its value to the new name when that is set nowhere (as in 1.6)
+        :param dont_overwrite_if_in_dockerfile: labels not to change when the
+            Dockerfile itself sets them (1.6; default ``distribution-scope``)
         """
         super().__init__(tasker, workflow)
         labels = self._labels_from(labels)
@@ -94,6 +99,9 @@ class AddLabelsPlugin(PreBuildPlugin):
             self._check("aliases", new, f"alias of {old!r}")
         for name in dont_overwrite:
             self._check("dont_overwrite", name, f"label name {name!r}")
+        for name in dont_overwrite_if_in_dockerfile:
+            self._check("dont_overwrite_if_in_dockerfile", name, f"label name {name!r}")
+        self.dont_overwrite_if_in_dockerfile = list(dont_overwrite_if_in_dockerfile)
         self.labels = dict(labels)
         self.dont_overwrite = list(dont_overwrite)
         self.aliases = dict(aliases)
@@ -176,38 +184,30 @@ class AddLabelsPlugin(PreBuildPlugin):
     # -- aliases -----------------------------------------------------------------------
     def _apply_aliases(self, wanted: dict[str, str], base: Mapping[str, str],
                        dockerfile: Mapping[str, str]) -> None:
-        def level(name: str) -> int:
-            if name in wanted:
-                return _REQUEST
-            if name in dockerfile:
-                return _DOCKERFILE
-            return _BASE if name in base else -1
-
-        def value(name: str) -> str:
-            for source in (wanted, dockerfile, base):
-                if name in source:
-                    return source[name]
-            raise KeyError(name)
-
+        """As 1.6: an old name set anywhere (base image, Dockerfile, this plugin) whose
+        new name is set nowhere gives the new name its value; when both are set with
+        different values both stay, with a warning. Never new -> old."""
+        every = {**base, **dockerfile, **wanted}
         for old, new in self.aliases.items():
-            old_level, new_level = level(old), level(new)
-            if old_level < 0 and new_level < 0:
+            if old not in every:
                 continue
-            if old_level >= 0 and new_level >= 0 and value(old) == value(new):
-                continue
-            if old_level > new_level:
-                source, target = old, new
-            else:
-                source, target = new, old
-                if old_level == new_level:
-                    self.log.warning("labels %r=%r and %r=%r (both set by %s) differ; using %r",
-                                     old, value(old), new, value(new), _WHERE[new_level], new)
-            self.log.info("setting label %r as an alias of %r", target, source)
-            wanted[target] = value(source)
+            if new not in every:
+                self.log.info("setting label %r as an alias of %r", new, old)
+                wanted[new] = every[new] = every[old]
+            elif every[old] != every[new]:
+                self.log.warning("labels %r=%r and %r=%r (aliases) differ; keeping both",
+                                 old, every[old], new, every[new])
 
     def _keep_protected(self, wanted: dict[str, str], current: Mapping[str, str],
                         dockerfile: Mapping[str, str], kept: dict[str, str]) -> None:
         for name in list(wanted):
+            if name in self.dont_overwrite_if_in_dockerfile and name in dockerfile \
+                    and dockerfile[name] != wanted[name]:
+                self.log.info("not overwriting label %r=%r set by the Dockerfile "
+                              "(dont_overwrite_if_in_dockerfile)", name, dockerfile[name])
+                kept[name] = dockerfile[name]
+                del wanted[name]
+                continue
             if name in self.dont_overwrite and name in current and current[name] != wanted[name]:
                 where = "the Dockerfile" if name in dockerfile else "the base image"
                 self.log.info("not overwriting label %r=%r set by %s (dont_overwrite)",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import InputError
+from atomic_reactor.errors import InputError, PullError
 from atomic_reactor.plugin import PreBuildPlugin
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ class PulledBaseImage:
 class PullBaseImagePlugin(PreBuildPlugin):
     """Pull every FROM image (from ``parent_registry`` when given) and tag it so FROM
     resolves locally to exactly what was pulled.
+
+    When the registry has no ``<registry>/<repo>`` (a FROM without namespace), it is
+    pulled as ``<registry>/library/<repo>``, as in 1.6.
 
     Result: a list of :class:`PulledBaseImage`; the pulled names are also added to
     ``workflow.pulled_base_images``.
@@ -59,14 +62,30 @@ class PullBaseImagePlugin(PreBuildPlugin):
                 f"but the parent registry is {self.parent_registry}")
         return wanted.copy(registry=self.parent_registry)
 
+    def _pull(self, source: ImageName) -> tuple[ImageName, Any]:
+        """Pull ``source``; as in 1.6, when a registry has no ``<registry>/<repo>``, try
+        ``<registry>/library/<repo>`` (the original error if that fails too)."""
+        self.log.info("pulling %s", source)
+        try:
+            return source, self.tasker.pull(source, insecure=self.parent_registry_insecure)
+        except PullError as original:
+            if source.registry is None or source.namespace is not None:
+                raise
+            fallback = source.copy(namespace="library")
+            self.log.info("%s not pulled (%s); trying %s", source, original, fallback)
+            try:
+                return fallback, self.tasker.pull(fallback,
+                                                  insecure=self.parent_registry_insecure)
+            except PullError:
+                raise original from None
+
     def run(self) -> list[PulledBaseImage]:
         builder = self.builder
         pulled: list[PulledBaseImage] = []
         for name in builder.parent_images:
             wanted = ImageName.parse(name)
             source = self._source_of(wanted)
-            self.log.info("pulling %s", source)
-            result = self.tasker.pull(source, insecure=self.parent_registry_insecure)
+            source, result = self._pull(source)
             self.workflow.pulled_base_images.add(str(source.with_default_tag()))
             if source != wanted:
                 self.tasker.tag_image(result.image_id, wanted, force=True)

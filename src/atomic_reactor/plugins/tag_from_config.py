@@ -41,6 +41,10 @@ class TagsFromConfig:
     skipped: bool = False
     reason: str | None = None
 
+    def to_1_6(self) -> list[str]:
+        """1.6's result: the list of tags added (``["1.0", "latest"]``)."""
+        return [name.rsplit(":", 1)[-1] for name in self.tags]
+
 
 class TagFromConfigPlugin(PostBuildPlugin):
     """Add ``name:<tag>`` to ``workflow.tag_conf``'s primary names for every tag listed

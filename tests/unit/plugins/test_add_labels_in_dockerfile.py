@@ -124,29 +124,56 @@ def test_dont_overwrite_default_protects_architecture(tmp_path: Path) -> None:
     result = _run(workflow, auto_labels=["architecture"])
     assert "architecture" not in result.labels
     assert result.kept == {"architecture": "ppc64le"}
-    # Architecture (old name) is not set anywhere: the alias gets the value that stays
-    assert result.labels == {"Architecture": "ppc64le"}
+    # aliases go old -> new only (1.6): the old name Architecture is not set anywhere
+    assert result.labels == {}
+
+
+def test_dont_overwrite_if_in_dockerfile_defaults_to_distribution_scope(tmp_path: Path) -> None:
+    workflow = _workflow(tmp_path, f"FROM {BASE}\nLABEL distribution-scope=private\n",
+                         labels={"other": "base"})
+    result = _run(workflow, labels={"distribution-scope": "public", "other": "x"}, aliases={})
+    assert result.kept == {"distribution-scope": "private"}
+    assert result.labels == {"other": "x"}  # set by the base image only: overwritten
+
+
+def test_dont_overwrite_if_in_dockerfile_ignores_base_image_labels(tmp_path: Path) -> None:
+    workflow = _workflow(tmp_path, labels={"distribution-scope": "private"})
+    result = _run(workflow, labels={"distribution-scope": "public"}, aliases={},
+                  dont_overwrite=[])
+    assert result.labels == {"distribution-scope": "public"}
+    workflow = _workflow(tmp_path / "2", f"FROM {BASE}\nLABEL x=1\n")
+    result = _run(workflow, labels={"x": "2"}, aliases={},
+                  dont_overwrite_if_in_dockerfile=["x"])
+    assert result.kept == {"x": "1"}
 
 
 @pytest.mark.parametrize(("base", "df", "explicit", "expected"), [
-    # one name set anywhere: the other follows
+    # the old name set anywhere, the new one nowhere: the new one gets its value
     ({"Name": "b"}, "", {}, {"name": "b"}),
-    ({}, "LABEL name=d", {}, {"Name": "d"}),
+    ({}, "LABEL Name=d", {}, {"name": "d"}),
     ({}, "", {"Name": "e"}, {"Name": "e", "name": "e"}),
-    # both set, the more specific source wins
-    ({"name": "b"}, "LABEL Name=d", {}, {"name": "d"}),
-    ({"Name": "b", "name": "b"}, "", {"name": "e"}, {"name": "e", "Name": "e"}),
-    ({}, "LABEL name=d", {"Name": "e"}, {"Name": "e", "name": "e"}),
-    # both set at the same level and different: the new name wins
-    ({}, "LABEL name=d Name=x", {}, {"Name": "d"}),
+    # one way only: a new name does not give its value to the old one
+    ({}, "LABEL name=d", {}, {}),
+    ({}, "", {"name": "e"}, {"name": "e"}),
+    # both set with different values: both stay (with a warning)
+    ({"name": "b"}, "LABEL Name=d", {}, {}),
+    ({"Name": "b", "name": "b"}, "", {"name": "e"}, {"name": "e"}),
+    ({}, "LABEL name=d Name=x", {}, {}),
     # consistent already: nothing to do
     ({"Name": "b", "name": "b"}, "", {}, {}),
 ])
-def test_aliases(tmp_path: Path, base: dict[str, str], df: str, explicit: dict[str, str],
-                 expected: dict[str, str]) -> None:
+def test_aliases_as_in_1_6(tmp_path: Path, base: dict[str, str], df: str,
+                           explicit: dict[str, str], expected: dict[str, str]) -> None:
     workflow = _workflow(tmp_path, f"FROM {BASE}\n{df}\n", labels=base)
     result = _run(workflow, labels=explicit, aliases={"Name": "name"})
     assert result.labels == expected
+
+
+def test_aliases_that_differ_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    workflow = _workflow(tmp_path, f"FROM {BASE}\nLABEL Name=d\n", labels={"name": "b"})
+    with caplog.at_level(logging.WARNING):
+        _run(workflow, aliases={"Name": "name"})
+    assert "labels 'Name'='d' and 'name'='b' (aliases) differ; keeping both" in caplog.text
 
 
 def test_scratch_has_no_base_labels(tmp_path: Path) -> None:
