@@ -81,7 +81,7 @@ def _which(program: str) -> str | None:
 
 def _zstandard() -> Any:
     """The ``zstandard`` module (ImportError when it is not installed)."""
-    import zstandard  # type: ignore[import-not-found]
+    import zstandard  # type: ignore[import-not-found,unused-ignore]
 
     return zstandard
 
