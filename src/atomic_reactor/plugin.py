@@ -523,7 +523,7 @@ class InputPluginsRunner:
         self.plugins_results: dict[str, Any] = {}
 
     def run(self, keep_going: bool = False) -> dict[str, Any]:
-        from atomic_reactor._buildcontainer.inside import choose_input, read_build_input
+        from atomic_reactor._buildcontainer.inside import read_build_input
         from atomic_reactor._request import apply_substitutions
         from atomic_reactor.errors import BuildJsonError
 
@@ -537,8 +537,8 @@ class InputPluginsRunner:
                                  "list of KEY=VALUE strings")
         if not all(isinstance(value, str) for value in args.values()):
             raise BuildJsonError(f"input {self.request.name}: arguments must be strings")
-        chosen = choose_input(self.request.name, args)
-        build_json = read_build_input(chosen, args).data
+        build_input = read_build_input(self.request.name, args)
+        chosen, build_json = build_input.input, build_input.data
         apply_substitutions(build_json, list(substitutions))
         self.plugins_conf[0]["name"] = chosen
         self.plugins_results[chosen] = build_json

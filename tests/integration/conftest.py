@@ -33,7 +33,6 @@ from tests.support.buildah_env import (
     ensure_buildah_base_image,
     insecure_registries_conf,
     push_buildah_base_image,
-    warn_buildah_leftovers,
 )
 from tests.support.env import (
     BASE_IMAGE,
@@ -46,10 +45,10 @@ from tests.support.env import (
     engine_client,
     ensure_base_image,
     ensure_engine,
+    fail_on_leftovers,
     push_base_image,
     split_reference,
     start_registry,
-    warn_leftovers,
 )
 
 _HERE = Path(__file__).resolve().parent
@@ -184,18 +183,18 @@ def engine_cleanup(
 
     Tests may register extra objects with ``engine_cleanup.track_image(ref)`` (and,
     on docker, ``engine_cleanup.track_container(id)``).  Anything that cannot be
-    removed is reported as an ``EngineCleanupWarning``.
+    removed fails the test (``EngineLeftoversError`` at teardown).
     """
     if engine_name == "buildah" or request.node.path.resolve().is_relative_to(_BUILDAH_ONLY):
         buildah_tracker = BuildahTracker(protected=[BASE_IMAGE])
         buildah_tracker.snapshot()
         yield buildah_tracker
-        warn_buildah_leftovers(buildah_tracker.cleanup(), request.node.nodeid)
+        fail_on_leftovers(buildah_tracker.cleanup(), f"{request.node.nodeid} (buildah storage)")
         return
     tracker = EngineTracker(request.getfixturevalue("engine"), protected=[BASE_IMAGE])
     tracker.snapshot()
     yield tracker
-    warn_leftovers(tracker.cleanup(), request.node.nodeid)
+    fail_on_leftovers(tracker.cleanup(), request.node.nodeid)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import (
     AuthenticationError,
     BuildFailed,
+    EngineError,
     EngineUnavailable,
     ImageNotFound,
     PullError,
@@ -160,7 +161,8 @@ def test_containers_run_wait_logs_commit(tasker: DockerTasker, base_image: BaseI
         assert tasker.inspect_image(f"{name}:c")["Id"] == image_id
     finally:
         tasker.remove_container(container, force=True)
-    with pytest.raises(Exception):  # noqa: B017 - any engine error: the container is gone
+    # the container is gone: the engine's "no such container", as the project's own error
+    with pytest.raises(EngineError, match=r"removing container \w+: .*[Nn]o such container"):
         tasker.remove_container(container)
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "BaseImage",
     "CleanupReport",
     "EngineCleanupWarning",
+    "EngineLeftoversError",
     "EngineLock",
     "EngineSnapshot",
     "EngineTracker",
@@ -63,6 +64,7 @@ __all__ = [
     "engine_lock",
     "ensure_base_image",
     "ensure_engine",
+    "fail_on_leftovers",
     "find_free_port",
     "push_base_image",
     "split_reference",
@@ -109,7 +111,11 @@ class EngineUnavailableError(EnvError):
 
 
 class EngineCleanupWarning(UserWarning):
-    """Some engine objects created by a test could not be removed."""
+    """Some engine objects created by a benchmark could not be removed."""
+
+
+class EngineLeftoversError(AssertionError):
+    """A test left engine objects behind that could not be removed: the test fails."""
 
 
 # --------------------------------------------------------------------------- engine
@@ -1009,6 +1015,14 @@ class EngineTracker:
                 break
         for image_id in sorted(pending):
             report.leftovers.append(f"image {_short(image_id)}: {errors.get(image_id, '?')}")
+
+
+def fail_on_leftovers(report: CleanupReport, context: str) -> None:
+    """Raise :class:`EngineLeftoversError` if ``report`` lists leftovers (a test that
+    leaves images, containers or tags behind fails)."""
+    if not report.ok:
+        raise EngineLeftoversError(f"{context}: left behind what could not be removed: "
+                                   f"{report.summary()}")
 
 
 def warn_leftovers(report: CleanupReport, context: str) -> None:

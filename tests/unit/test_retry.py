@@ -181,7 +181,34 @@ def test_sleeps_follow_backoff_bounds() -> None:
     assert len(sleep.calls) == 6
     for n, waited in enumerate(sleep.calls, start=1):
         ceiling = min(5.0, 0.5 * 3.0 ** (n - 1))
-        assert 0 <= waited <= ceiling
+        assert ceiling / 2 <= waited <= ceiling
+    # the waits grow: 0.25-0.5, 0.75-1.5, 2.25-4.5, then capped at 2.5-5
+    first, second, third = sleep.calls[:3]
+    assert first < second < third
+    assert all(2.5 <= waited <= 5.0 for waited in sleep.calls[3:])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_default_policy_delays_never_shrink_until_the_cap(seed: int) -> None:
+    import itertools
+    import random
+
+    random.seed(seed)
+    sleep = FakeSleep()
+    errors: list[BaseException] = [PushError("503 Service Unavailable") for _ in range(9)]
+    func, _ = failing(errors)
+    policy = RetryPolicy(attempts=10, sleep=sleep)
+    assert policy.call("op", func) == "done"
+    waits = sleep.calls
+    assert len(waits) == 9
+    # with doubling and jitter in [ceiling/2, ceiling], each wait is at least the one
+    # before (the next one's floor is this one's ceiling)
+    uncapped = [waited for n, waited in enumerate(waits, start=1)
+                if policy.delay * policy.factor ** (n - 1) <= policy.max_delay]
+    assert len(uncapped) == 5  # ceilings 1, 2, 4, 8, 16; then 30
+    assert all(later >= earlier for earlier, later in itertools.pairwise(uncapped))
+    assert uncapped[-1] >= 8 * uncapped[0]
+    assert all(policy.max_delay / 2 <= waited <= policy.max_delay for waited in waits[5:])
 
 
 # -- backoff ---------------------------------------------------------------------------------

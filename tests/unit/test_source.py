@@ -6,9 +6,11 @@ import copy
 import logging
 import os
 import pickle
+import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
@@ -414,13 +416,63 @@ def test_path_source_skips_special_files(tree: Path, work: Path) -> None:
     assert (root / "Dockerfile").exists()
 
 
-def test_path_source_unreadable_file(tree: Path, work: Path) -> None:
+_UNREADABLE_CHECK = """
+import os, sys, tempfile
+from pathlib import Path
+from atomic_reactor.errors import SourceError
+from atomic_reactor.source import PathSource
+
+top = Path(tempfile.mkdtemp())
+tree, work = top / "tree", top / "work"
+tree.mkdir()
+work.mkdir()
+(tree / "Dockerfile").write_text("FROM scratch\\n")
+locked = tree / "locked"
+locked.write_text("x")
+locked.chmod(0)
+assert not os.access(locked, os.R_OK), "permissions not enforced"
+try:
+    PathSource("path", tree.as_uri(), tmpdir=work).get()
+except SourceError as exc:
+    assert str(exc).startswith(f"cannot copy path source {tree}"), exc
+else:
+    raise SystemExit("no SourceError")
+assert list(work.iterdir()) == [], list(work.iterdir())
+print("unreadable file refused")
+"""
+
+
+def _run_unprivileged(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with this Python as user nobody (root reads any file, so the
+    permission check needs an unprivileged user)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv (util-linux) is needed to run this check as root")
+    scratch = tmp_path / "nobody"
+    scratch.mkdir()
+    os.chown(scratch, 65534, 65534)
+    for parent in [tmp_path, *tmp_path.parents]:  # nobody must reach its scratch dir
+        if parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | stat.S_IXOTH)
+    env = {"PATH": os.environ.get("PATH", ""), "TMPDIR": str(scratch), "HOME": str(scratch),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    return subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+         "-c", script], capture_output=True, text=True, env=env, check=False, timeout=60)
+
+
+def test_path_source_unreadable_file(tree: Path, work: Path, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        done = _run_unprivileged(_UNREADABLE_CHECK, tmp_path)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "unreadable file refused" in done.stdout
+        return
     locked = tree / "locked"
     locked.write_text("x")
     locked.chmod(0)
     try:
-        if os.access(locked, os.R_OK):
-            pytest.skip("file permissions are not enforced for this user (root)")
+        assert not os.access(locked, os.R_OK)
         with pytest.raises(SourceError, match=f"cannot copy path source {tree}"):
             PathSource("path", tree.as_uri(), tmpdir=work).get()
     finally:

@@ -112,7 +112,14 @@ def test_without_the_change_the_moved_name_breaks_the_build(
         parent_registry=base_image.registry.address, plugin_files=[str(plugin_file)],
         prebuild_plugins=[
             {"name": "retag_for_test", "args": {"source": impostor, "target": parent}}])
+    # it failed where the moved name bites: the RUN step reading the pulled image's file,
+    # not earlier (pull, plugins) and not for another reason
     assert results.is_failed()
+    assert results.error is not None and results.error["type"] == "BuildFailed", results.error
+    assert results.exit_code == 3
+    assert results.plugins_errors.keys() == {"docker_build"}, results.plugins_errors
+    log = "\n".join(results.build_logs)
+    assert "/which" in log and "No such file" in log, log
 
 
 def test_image_not_on_the_engine_is_a_clear_failure(
