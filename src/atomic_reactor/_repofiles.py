@@ -231,6 +231,23 @@ def edit_dockerfile(text: str, before: Mapping[int, Sequence[str]],
     return "".join(out)
 
 
+def replace_lines(text: str, replacements: Mapping[int, tuple[int, str]]) -> str:
+    """``text`` with lines ``start..end`` (0-based, inclusive) replaced by one line,
+    for each ``start: (end, line)`` of ``replacements``."""
+    out: list[str] = []
+    skip_to = -1
+    for index, line in enumerate(_split_lines(text)):
+        if index <= skip_to:
+            continue
+        if index in replacements:
+            end, new = replacements[index]
+            out.append(f"{new}\n")
+            skip_to = end
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 _ROOT_USERS = {"", "root", "0", "root:root", "0:0", "root:0", "0:root"}
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from atomic_reactor._repofiles import (
     dockerfile_instructions,
     edit_dockerfile,
     is_root_user,
+    replace_lines,
     unique_name,
 )
 from atomic_reactor.errors import AtomicReactorError, DockerfileError
@@ -47,6 +49,8 @@ class InjectedYumRepos:
     context_dir: str | None = None
     skipped: bool = False
     reason: str | None = None
+    #: ``wrap_commands``: how many RUN instructions were wrapped
+    wrapped: int = 0
 
 
 class InjectYumRepoPlugin(PreBuildPlugin):
@@ -70,16 +74,29 @@ class InjectYumRepoPlugin(PreBuildPlugin):
     the base image had no such directory). A base image file with the same name as an
     injected repo file is overwritten and then removed, as in 1.6.
 
+    With ``wrap_commands`` (1.6's other way), nothing is copied: every ``RUN``
+    instruction becomes ``RUN <write the repo files> && (<its command>) && rm -f
+    <the files>`` (an exec-form ``RUN`` is turned into the same command line, quoted),
+    so the files exist only while each command runs; the stage's user must be able to
+    write ``/etc/yum.repos.d`` (as in 1.6).
+
     Result: an :class:`InjectedYumRepos` (the files' paths in the image, the stages
-    edited, the context directory), or one with ``skipped`` and ``reason`` when there
-    were no repo files or no ``RUN`` instruction.
+    edited, the context directory or with ``wrap_commands`` the number of ``RUN``
+    instructions wrapped), or one with ``skipped`` and ``reason`` when there were no
+    repo files or no ``RUN`` instruction.
     """
 
     key = "inject_yum_repo"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 wrap_commands: bool = False) -> None:
+        """
+        :param wrap_commands: write and remove the repo files around every ``RUN``
+            command instead of copying them in once per stage (1.6)
+        """
         super().__init__(tasker, workflow)
+        self.wrap_commands = wrap_commands
 
     # -- collecting ------------------------------------------------------------------
     def repo_files(self) -> list[RepoFile]:
@@ -160,6 +177,46 @@ class InjectYumRepoPlugin(PreBuildPlugin):
         _dfedit.ensure_in_context(
             df_dir, [context_dir, *(f"{context_dir}/{repo.filename}" for repo in repos)])
 
+    # -- wrap_commands -------------------------------------------------------------------
+    @staticmethod
+    def _command(value: str) -> str:
+        """A RUN instruction's command as shell text (exec form quoted word by word)."""
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                words = json.loads(stripped)
+            except ValueError:
+                words = None
+            if isinstance(words, list) and words and all(isinstance(w, str) for w in words):
+                return shlex.join(words)
+        return stripped
+
+    def _wrap(self, text: str, instructions: list[DockerfileInstruction],
+              repos: list[RepoFile], with_run: list[int]) -> InjectedYumRepos:
+        create = [f"mkdir -p {REPOS_DIR}"]
+        for repo in repos:
+            lines = repo.content.split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            create.append("printf '%s\\n' " + " ".join(shlex.quote(line) for line in lines)
+                          + f" > {shlex.quote(repo.path)}")
+        remove = "rm -f " + " ".join(shlex.quote(repo.path) for repo in repos)
+        replacements: dict[int, tuple[int, str]] = {}
+        for item in instructions:
+            if item.instruction != "RUN":
+                continue
+            command = self._command(item.value)
+            if not command:
+                raise DockerfileError(f"{self.key}: an empty RUN instruction "
+                                      f"(line {item.startline + 1}) cannot be wrapped")
+            line = f"RUN {' && '.join(create)} && ( {command} ) && {remove}"
+            replacements[item.startline] = (item.endline, line)
+        _dfedit.write(self.builder.df_path, replace_lines(text, replacements))
+        paths = tuple(repo.path for repo in repos)
+        self.log.info("wrapped %d RUN instruction(s) with %s", len(replacements),
+                      ", ".join(paths))
+        return InjectedYumRepos(files=paths, stages=tuple(with_run), wrapped=len(replacements))
+
     # -- running ---------------------------------------------------------------------
     def run(self) -> InjectedYumRepos:
         repos = self.repo_files()
@@ -178,6 +235,8 @@ class InjectYumRepoPlugin(PreBuildPlugin):
             self.log.info("%s; skipped", reason)
             return InjectedYumRepos(skipped=True, reason=reason)
 
+        if self.wrap_commands:
+            return self._wrap(text, instructions, repos, with_run)
         context_dir = self._context_dir(builder.df_dir)
         paths = [repo.path for repo in repos]
         copy_line = "COPY " + json.dumps(

@@ -328,3 +328,34 @@ def test_dockerfile_is_edited_as_documented(base_image: BaseImage, repo_server: 
         RUN ["rm", "-f", "/etc/yum.repos.d/other.repo"]
     """)
     assert results.dockerfile == expected
+
+
+def test_wrap_commands_as_in_1_6(engine: docker.APIClient, base_image: BaseImage,
+                                 repo_server: RepoServer, workdir: Path) -> None:
+    context = write_context(workdir / "src", f"""
+        FROM {base_image.repo}
+        RUN mkdir /out && cat /etc/yum.repos.d/*.repo > /out/during-run.txt \\
+            && echo "it's $HOME" > /out/quoted.txt
+        RUN ["sh", "-c", "ls /etc/yum.repos.d > /out/listing.txt"]
+        CMD ["sh"]
+    """)
+    results = build_image_here(
+        source=path_source(context), image=f"{unique('art-yum')}:1",
+        parent_registry=base_image.registry.address,
+        prebuild_plugins=[
+            {"name": "add_yum_repo_by_url", "args": {"repourls": [
+                repo_server.url("/a/test.repo")]}},
+            {"name": "inject_yum_repo", "args": {"wrap_commands": True}},
+        ])
+    assert not results.is_failed(), results.error
+    injected = results.plugin_results["prebuild"]["inject_yum_repo"]
+    assert injected["wrapped"] == 2
+    assert injected["context_dir"] is None  # nothing copied into the build context
+    image_id = str(results.image_id)
+    during = _read(engine, image_id, "/out/during-run.txt")
+    assert during is not None and b"MARKER-A" in during
+    assert _read(engine, image_id, "/out/quoted.txt") == b"it's /root\n"
+    listing = _read(engine, image_id, "/out/listing.txt")
+    assert listing is not None and b".repo" in listing  # the exec-form RUN saw it too
+    assert _entries(engine, image_id, "/etc/yum.repos.d") == []  # gone after each RUN
+    assert results.dockerfile is not None and "COPY" not in results.dockerfile

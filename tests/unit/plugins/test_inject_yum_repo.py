@@ -240,3 +240,32 @@ def test_takes_no_arguments() -> None:
     validate_plugin_args("inject_yum_repo", InjectYumRepoPlugin, {})
     with pytest.raises(PluginConfigError):
         validate_plugin_args("inject_yum_repo", InjectYumRepoPlugin, {"repos": {}})
+
+
+def test_wrap_commands_wraps_every_run_as_in_1_6(tmp_path: Path, sources: list[Source]) -> None:
+    plugin = _plugin(tmp_path, sources, """
+        FROM base:1
+        RUN echo one
+        RUN echo two \\
+            three
+        RUN ["sh", "-c", "echo 'four'"]
+        CMD ["sh"]
+    """, repos=(REPO_A,))
+    plugin.wrap_commands = True
+    result = plugin.run()
+    assert result.wrapped == 3
+    assert result.context_dir is None
+    create = ("mkdir -p /etc/yum.repos.d && printf '%s\\n' '[a]' baseurl=http://x "
+              "> /etc/yum.repos.d/a.repo")
+    remove = "rm -f /etc/yum.repos.d/a.repo"
+    assert _dockerfile(plugin) == textwrap.dedent(f"""\
+        FROM base:1
+        RUN {create} && ( echo one ) && {remove}
+        RUN {create} && ( echo two     three ) && {remove}
+        RUN {create} && ( sh -c 'echo '"'"'four'"'"'' ) && {remove}
+        CMD ["sh"]
+    """)
+    assert not (Path(plugin.builder.df_dir) / "atomic-reactor-repos").exists()
+    validate_plugin_args("inject_yum_repo", InjectYumRepoPlugin, {"wrap_commands": True})
+    with pytest.raises(PluginConfigError, match="wrap_commands"):
+        validate_plugin_args("inject_yum_repo", InjectYumRepoPlugin, {"wrap_commands": "yes"})
