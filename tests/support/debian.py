@@ -17,13 +17,78 @@ import docker.errors
 
 from tests.support.env import EnvError, check_stream, engine_lock, split_reference
 
-__all__ = ["DEBIAN_IMAGE", "DEFAULT_MIRROR", "MIRROR_ENV", "ensure_debian_image", "image_id"]
+__all__ = ["DEBIAN_IMAGE", "MIRROR_ENV", "apt_mirror", "ensure_debian_image", "image_id"]
 
 DEBIAN_IMAGE = "atomic-reactor-test/debian:bookworm-minbase"
-#: set to use another Debian mirror for debootstrap
+#: set to use another Debian mirror for debootstrap (else the machine's apt sources',
+#: else debootstrap's default)
 MIRROR_ENV = "ATOMIC_REACTOR_TEST_DEBIAN_MIRROR"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 _SUITE = "bookworm"
+_APT = Path("/etc/apt")
+
+
+def _one_line_entries(text: str) -> list[tuple[str, list[str]]]:
+    """``(uri, suites)`` of the ``deb`` lines of a sources.list file."""
+    entries: list[tuple[str, list[str]]] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        words = line.split()
+        if not words or words[0] != "deb":
+            continue
+        words = words[1:]
+        if words and words[0].startswith("["):  # [arch=amd64 signed-by=…]
+            while words and not words[0].endswith("]"):
+                words.pop(0)
+            words = words[1:]
+        if len(words) >= 2:
+            entries.append((words[0], [words[1]]))
+    return entries
+
+
+def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
+    """``(uri, suites)`` of the enabled ``deb`` stanzas of a ``.sources`` file."""
+    entries: list[tuple[str, list[str]]] = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for raw in stanza.splitlines():
+            if raw.startswith("#") or not raw.strip():
+                continue
+            if raw[:1].isspace() and key is not None:  # a continuation line
+                fields[key] += " " + raw.strip()
+                continue
+            key, _, value = raw.partition(":")
+            key = key.strip().lower()
+            fields[key] = value.strip()
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if fields.get("enabled", "yes").lower() in ("no", "false", "0"):
+            continue
+        suites = fields.get("suites", "").split()
+        entries.extend((uri, suites) for uri in fields.get("uris", "").split())
+    return entries
+
+
+def apt_mirror(apt_dir: Path = _APT) -> str | None:
+    """The Debian archive the machine's apt uses (``sources.list`` or
+    ``sources.list.d/*.list``/``*.sources``): the first ``deb`` source of a release suite
+    (``bookworm``, not ``bookworm-security``/``-updates``); None when there is none."""
+    entries: list[tuple[str, list[str]]] = []
+    files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*"))]
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if path.name == "sources.list" or path.suffix == ".list":
+            entries.extend(_one_line_entries(text))
+        elif path.suffix == ".sources":
+            entries.extend(_deb822_entries(text))
+    for uri, suites in entries:
+        if uri.startswith(("http://", "https://", "file:/")) and \
+                any("-" not in suite and "/" not in suite for suite in suites):
+            return uri.rstrip("/")
+    return None
 
 
 def image_id(api: docker.APIClient, ref: str) -> str | None:
@@ -57,13 +122,15 @@ def _debootstrap_tarball(scratch: Path) -> Path:
     """A tarball of a fresh bookworm minbase root filesystem."""
     debootstrap = _ensure_debootstrap()
     root = scratch / "rootfs"
-    mirror = os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-    result = subprocess.run(
-        [debootstrap, "--variant=minbase", _SUITE, str(root), mirror],
-        capture_output=True, text=True, check=False, timeout=900)
+    mirror = os.environ.get(MIRROR_ENV) or apt_mirror()
+    argv = [debootstrap, "--variant=minbase", _SUITE, str(root)]
+    if mirror:
+        argv.append(mirror)  # else debootstrap's default mirror
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip()[-800:]
-        raise EnvError(f"debootstrap {_SUITE} from {mirror} failed:\n{tail}")
+        where = mirror or "debootstrap's default mirror"
+        raise EnvError(f"debootstrap {_SUITE} from {where} failed:\n{tail}")
     for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for path in (root / leftover).glob("*"):
             if path.is_file():
