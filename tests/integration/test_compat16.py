@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from atomic_reactor._registry.client import RegistryClient
-from atomic_reactor.errors import PullError
+from atomic_reactor.errors import PluginFailed, PullError
 from atomic_reactor.inner import DockerBuildWorkflow
 from tests.integration.helpers import Outcome, path_source, unique, write_context
 from tests.support.env import BaseImage, Registry, check_stream
@@ -57,8 +57,10 @@ def test_pull_base_image_without_either_reports_the_first_name(
     results = build_image_here(path_source(context), f"{unique()}:1", parent_registry=registry,
                                parent_registry_insecure=True)
     assert results.is_failed()
-    with pytest.raises(PullError) as caught:
+    with pytest.raises(PluginFailed) as caught:
         results.raise_for_status()
+    assert isinstance(caught.value.cause, PullError)
+    assert results.exit_code == 4  # a registry failure
     assert f"{registry}/{missing}" in str(caught.value)
     assert "library" not in str(caught.value)
 
