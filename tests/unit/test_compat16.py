@@ -43,7 +43,7 @@ from atomic_reactor.plugin import (
 from atomic_reactor.plugins.tag_from_config import TagsFromConfig
 from atomic_reactor.source import get_source_instance_for
 from atomic_reactor.util import ImageName
-from tests.unit.plugins.dockerfile_fakes import FakeTasker, image, make_workflow
+from tests.unit.plugins.dockerfile_fakes import fake_tasker, image, make_workflow
 
 NO_ENGINE = "unix:///nonexistent.sock"
 PLUGINS_1_6 = str(Path(__file__).resolve().parents[1] / "data" / "compat16" / "plugins_1_6.py")
@@ -376,10 +376,12 @@ def test_exit_plugin_runs_among_post_build_plugins(tmp_path: Path,
 
 def test_empty_image_to_inspect_the_base(tmp_path: Path) -> None:
     base = "registry.example.com/base:1"
-    fake = FakeTasker({base: image("sha256:base", {"vendor": "x"})})
+    fake = fake_tasker({base: image("sha256:base", {"vendor": "x"})})
     workflow = make_workflow(tmp_path, f"FROM {base}\n", tasker=fake)
-    builder = InsideBuilder(workflow.source, "", tasker=fake)  # type: ignore[arg-type]
-    assert builder.inspect_base_image() == image("sha256:base", {"vendor": "x"})
+    builder = InsideBuilder(workflow.source, "", tasker=fake)
+    inspect = builder.inspect_base_image()
+    assert inspect is not None and inspect["Id"] == "sha256:base"
+    assert inspect["Config"]["Labels"] == {"vendor": "x"}
     assert builder.base_image_id == "sha256:base"
     with pytest.raises(InputError, match="cannot build"):
         builder.build()

@@ -10,7 +10,7 @@ from atomic_reactor.errors import InputError, PullError
 from atomic_reactor.plugin import PreBuildPlugin
 
 if TYPE_CHECKING:
-    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.core import DockerTasker, PulledImage
     from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["PullBaseImagePlugin", "PulledBaseImage"]
@@ -62,7 +62,7 @@ class PullBaseImagePlugin(PreBuildPlugin):
                 f"but the parent registry is {self.parent_registry}")
         return wanted.copy(registry=self.parent_registry)
 
-    def _pull(self, source: ImageName) -> tuple[ImageName, Any]:
+    def _pull(self, source: ImageName) -> tuple[ImageName, PulledImage]:
         """Pull ``source``; as in 1.6, when a registry has no ``<registry>/<repo>``, try
         ``<registry>/library/<repo>`` (the original error if that fails too)."""
         self.log.info("pulling %s", source)

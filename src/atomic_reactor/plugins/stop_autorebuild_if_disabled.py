@@ -5,10 +5,14 @@ from __future__ import annotations
 import configparser
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor.errors import AutoRebuildCanceled
 from atomic_reactor.plugin import PreBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["AutorebuildCheck", "StopAutorebuildIfDisabledPlugin"]
 
@@ -49,8 +53,8 @@ class StopAutorebuildIfDisabledPlugin(PreBuildPlugin):
     key = "stop_autorebuild_if_disabled"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, config_file: str = ".osbs-repo-config",
-                 rebuild: bool | None = None) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 config_file: str = ".osbs-repo-config", rebuild: bool | None = None) -> None:
         """
         :param config_file: the repository configuration file, relative to the source root
         :param rebuild: is this build an automatic rebuild? (default: the result of a
