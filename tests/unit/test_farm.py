@@ -171,3 +171,33 @@ def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:
     key = tmp_path / "k"
     key.write_text(done.stdout)
     assert decrypt_secrets(encrypt_secrets(["a=b"], str(key)), str(key)) == ["a=b"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["worker", "--broker", "redis://h:1/0", "--platform", "linux/"], "--platform: invalid"),
+    (["worker", "--broker", "redis://h:1/0", "--concurrency", "0"], "at least 1"),
+    (["worker"], "no broker"),
+    (["submit", "/nonexistent/build.json", "--broker", NO_REDIS], "does not exist"),
+    (["farm", "status", "--broker", NO_REDIS, "--log"], "--log needs a BUILD_ID"),
+    (["farm", "cancel", "abc"], "no broker"),
+])
+def test_farm_commands_refuse_bad_input_in_one_line(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from atomic_reactor.cli.main import main
+
+    monkeypatch.delenv("ATOMIC_REACTOR_BROKER", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("atomic-reactor: error: ") and message in err[0]
+
+
+def test_farm_status_of_an_unreachable_farm_is_one_line(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from atomic_reactor.cli.main import main
+
+    for argv in (["farm", "status", "abc"], ["farm", "status"], ["farm", "cancel", "abc"],
+                 ["farm", "status", "abc", "--log"]):
+        assert main([*argv, "--broker", NO_REDIS]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot reach the farm at redis://127.0.0.1:6399/0" in err[0]

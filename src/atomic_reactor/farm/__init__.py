@@ -87,10 +87,13 @@ def build(build_id: str, *, broker: str | None = None) -> FarmBuild:
 
 def recent(*, broker: str | None = None, limit: int = 50) -> list[FarmStatus]:
     """The status of the most recent builds, newest first."""
+    from atomic_reactor.farm._client import reaching
     from atomic_reactor.farm._records import Records
 
-    records = Records.connect(FarmConfig.resolve(broker).broker)
+    config = FarmConfig.resolve(broker)
+    records = Records.connect(config.broker)
     try:
-        return records.recent(limit)
+        with reaching(config):
+            return records.recent(limit)
     finally:
         records.close()

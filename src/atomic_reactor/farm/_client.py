@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from atomic_reactor.errors import AtomicReactorError, BuildCancelled, InputError
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from atomic_reactor._results import BuildResults
 
-__all__ = ["FarmBuild", "FarmError", "prepare_payload", "submit_request"]
+__all__ = ["FarmBuild", "FarmError", "prepare_payload", "reaching", "submit_request"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,15 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis
 
     return (redis.ConnectionError, redis.TimeoutError)
+
+
+@contextlib.contextmanager
+def reaching(config: FarmConfig) -> Iterator[None]:
+    """Redis that cannot be reached -> one :class:`FarmError` line."""
+    try:
+        yield
+    except _redis_errors() as exc:
+        raise FarmError(f"cannot reach the farm at {config.safe_broker}: {exc}") from None
 
 
 def _results_from(value: Any) -> BuildResults:
@@ -103,16 +113,21 @@ class FarmBuild:
 
     def log(self) -> str | None:
         """The complete build log of the build's last attempt (None: not finished)."""
-        return self.records.log(self.id)
+        with reaching(self.config):
+            return self.records.log(self.id)
 
     def cancel(self) -> FarmStatus:
         """Cancel: a queued build never starts, a running one is cancelled as by SIGTERM."""
+        with reaching(self.config):
+            return self._cancel()
+
+    def _cancel(self) -> FarmStatus:
         state = self.records.request_cancel(self.id)
         if state is None:
             raise FarmError(f"the farm knows no build {self.id!r}")
         status = self.records.status(self.id)
         for child in status.children if status else ():
-            FarmBuild(child, self.config, self._app).cancel()
+            FarmBuild(child, self.config, self._app)._cancel()
         if state in ("queued", "running"):
             self.app.control.revoke(self.id)  # workers holding it queued drop it
         return self.status()
