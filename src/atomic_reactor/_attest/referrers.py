@@ -18,6 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from atomic_reactor._image.layout import (
+    OCI_EMPTY_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Descriptor,
+    image_manifest,
+)
 from atomic_reactor._registry.client import ManifestNotFound, RegistryClient, sha256_digest
 
 logger = logging.getLogger(__name__)
@@ -25,9 +32,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["EMPTY_CONFIG", "EMPTY_MEDIA_TYPE", "OCI_INDEX", "OCI_MANIFEST", "Attached",
            "artifact_manifest", "attach_artifact", "fallback_tag", "list_referrers"]
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_MEDIA_TYPE = OCI_EMPTY_CONFIG
 EMPTY_CONFIG = b"{}"
 
 
@@ -55,19 +60,12 @@ def artifact_manifest(*, artifact_type: str, document: bytes, document_type: str
                       subject: Mapping[str, Any],
                       annotations: Mapping[str, str] | None = None) -> bytes:
     """The artifact manifest (bytes) for ``document`` referring to ``subject``."""
-    manifest: dict[str, Any] = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": artifact_type,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": sha256_digest(EMPTY_CONFIG),
-                   "size": len(EMPTY_CONFIG)},
-        "layers": [{"mediaType": document_type, "digest": sha256_digest(document),
-                    "size": len(document)}],
-        "subject": dict(subject),
-    }
-    if annotations:
-        manifest["annotations"] = dict(annotations)
-    return _dumps(manifest)
+    return image_manifest(
+        "oci", Descriptor(EMPTY_MEDIA_TYPE, sha256_digest(EMPTY_CONFIG), len(EMPTY_CONFIG)),
+        [Descriptor(document_type, sha256_digest(document), len(document))],
+        subject=Descriptor(str(subject["mediaType"]), str(subject["digest"]),
+                           int(subject["size"])),
+        artifact_type=artifact_type, annotations=dict(annotations) if annotations else None)
 
 
 def list_referrers(client: RegistryClient, repo: str, digest: str,
