@@ -159,3 +159,29 @@ def test_osbs_client_build_json_on_the_command_line(
     assert added["kept"] == {"distribution-scope": "private"}
     assert added["labels"]["vendor"] == "Example"
     assert out.new_containers == []
+
+
+def test_untagged_image_name_through_the_pipeline(base_image: BaseImage, registry: Registry,
+                                                  tmp_path: Path) -> None:
+    """1.6 scripts name the image without a tag: the value stays untagged, the engine and
+    the registry get ``latest`` everywhere (build, squash, reproducible, push)."""
+    from atomic_reactor.api import build_image_here
+
+    name = unique()
+    context = write_context(tmp_path / "src", f"""
+        FROM {base_image.repo}
+        RUN echo a > /a
+        RUN echo b > /b
+    """)
+    results = build_image_here(
+        path_source(context), name, parent_registry=base_image.registry.address,
+        parent_registry_insecure=True, target_registries=[registry.address],
+        target_registries_insecure=True, reproducible=True, source_date_epoch=1700000000,
+        prepublish_plugins=[{"name": "squash", "args": {"from_base": True}}],
+        exit_plugins=[{"name": "remove_built_image"}])
+    assert not results.is_failed(), results.error
+    assert results.image == name  # as given
+    assert f"{name}:latest" in results.tags
+    assert list(results.digests[registry.address]) == [f"{registry.address}/{name}:latest"]
+    with RegistryClient(registry.address) as client:
+        assert client.list_tags(name) == ["latest"]

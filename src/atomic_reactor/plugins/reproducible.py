@@ -67,7 +67,7 @@ class ReproduciblePlugin(PostBuildPlugin):
     def run(self) -> NormalizedImage:
         epoch = self._epoch()
         original = self.image_id
-        name = str(self.workflow.image)
+        name = str(self.workflow.image.with_default_tag())  # archives need tagged names
         scratch = tempfile.mkdtemp(prefix="reproducible-", dir=self.workflow.workdir or None)
         try:
             result = normalize_image(self.tasker.save_image_stream, self.tasker.load_image,
