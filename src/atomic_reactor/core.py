@@ -54,8 +54,8 @@ from atomic_reactor.errors import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BuiltImage", "DockerTasker", "PulledImage", "PushResult", "RetryPolicy",
-           "TransferProgress"]
+__all__ = ["BuiltImage", "DockerTasker", "EngineHost", "PulledImage", "PushResult",
+           "RetryPolicy", "TransferProgress"]
 
 ImageLike = ImageName | str
 EventCallback = Callable[[EngineEvent], None]
@@ -79,6 +79,14 @@ class TransferProgress:
 
 
 ProgressListener = Callable[[TransferProgress], None]
+
+
+@dataclass(frozen=True)
+class EngineHost:
+    """The machine the engine builds on: its name and native platform."""
+
+    name: str
+    platform: Platform
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,18 @@ class DockerTasker:
     def close(self) -> None:
         """Drop the engine's connections and streams in flight (it reconnects on use)."""
         self.engine.close()
+
+    def engine_host(self) -> EngineHost:
+        """Where the engine builds: host name and native platform (from the engine's
+        ``info``/``version``, which every backend gives in Docker's shape)."""
+        info = self.engine.info()
+        arch = str(self.engine.version().get("Arch") or info.get("Architecture") or "")
+        os_name = str(info.get("OSType") or "linux")
+        try:
+            platform = Platform.parse(f"{os_name}/{arch}") if arch else Platform.host()
+        except ValueError:
+            platform = Platform.host()
+        return EngineHost(name=str(info.get("Name") or ""), platform=platform)
 
     # -- helpers ---------------------------------------------------------------------
     def _auth_for(self, image: ImageName, dockercfg: str | None = None) -> RegistryAuth | None:

@@ -140,9 +140,10 @@ class AddLabelsPlugin(PreBuildPlugin):
 
     # -- automatic labels ------------------------------------------------------------
     def _architecture(self) -> str | None:
-        arch = str(self.tasker.get_version().get("Arch") or "")
-        if not arch:
-            arch = str(self.tasker.get_info().get("Architecture") or "")
+        """The platform the build targets, else the engine's own."""
+        wanted = self.builder.build_options.platform
+        arch = wanted.architecture if wanted is not None else \
+            self.tasker.engine_host().platform.architecture
         return _ARCHITECTURES.get(arch, arch) or None
 
     def _generated(self) -> dict[str, str]:
@@ -155,7 +156,7 @@ class AddLabelsPlugin(PreBuildPlugin):
             if arch:
                 generated["architecture"] = arch
         if "com.redhat.build-host" in wanted:
-            host = str(self.tasker.get_info().get("Name") or "")
+            host = self.tasker.engine_host().name
             if host:
                 generated["com.redhat.build-host"] = host
         if wanted & {"vcs-type", "vcs-url", "vcs-ref"}:
