@@ -27,7 +27,7 @@ from atomic_reactor._engine.docker import (
     image_info_from_inspect,
     image_info_from_list_entry,
 )
-from atomic_reactor._engine.registry import engine_names, load_engine
+from atomic_reactor._engine.registry import engine_names, load_engine, load_engine_class
 from atomic_reactor.errors import EngineConfigError, InputError
 from tests.support.fake_engine import FakeEngine
 
@@ -159,8 +159,9 @@ def _protocol_methods() -> dict[str, inspect.Signature]:
             if callable(member) and not name.startswith("_")}
 
 
-@pytest.mark.parametrize("backend", [DockerEngine, FakeEngine], ids=["docker", "fake"])
-def test_backend_implements_every_method_of_the_protocol(backend: type) -> None:
+@pytest.mark.parametrize("engine", [*engine_names(), "fake"])
+def test_backend_implements_every_method_of_the_protocol(engine: str) -> None:
+    backend: type = FakeEngine if engine == "fake" else load_engine_class(engine)
     for name, wanted in _protocol_methods().items():
         method = getattr(backend, name, None)
         assert callable(method), f"{backend.__name__} lacks {name}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._attest.attach import attach_to_pushed
 from atomic_reactor._attest.provenance import (
@@ -17,6 +17,10 @@ from atomic_reactor._files import write_text_atomic
 from atomic_reactor._results import AttachedArtifact
 from atomic_reactor.errors import AtomicReactorError
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["ProvenancePlugin", "ProvenanceResult"]
 
@@ -45,7 +49,8 @@ class ProvenancePlugin(PostBuildPlugin):
     key = "provenance"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, path: str | None = None) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 path: str | None = None) -> None:
         """
         :param path: also write the statement (of the first pushed image) to this file
         """

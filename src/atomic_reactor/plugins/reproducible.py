@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._image.normalize import NormalizedImage, normalize_image
 from atomic_reactor.errors import AtomicReactorError, EngineError, PluginConfigError
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["ReproduciblePlugin"]
 
@@ -31,7 +35,8 @@ class ReproduciblePlugin(PostBuildPlugin):
     key = "reproducible"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, source_date_epoch: int | None = None,
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 source_date_epoch: int | None = None,
                  keep_original: bool | None = None) -> None:
         """
         :param source_date_epoch: the time to stamp (default: the build's

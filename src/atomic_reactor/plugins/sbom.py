@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._attest.attach import attach_to_pushed, build_time
 from atomic_reactor._attest.packages import ImagePackages, read_image_packages
@@ -18,6 +18,10 @@ from atomic_reactor._image.tarstream import safe_extract
 from atomic_reactor._results import AttachedArtifact
 from atomic_reactor._secrets import redact
 from atomic_reactor.plugin import PostBuildPlugin
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.inner import DockerBuildWorkflow
 
 __all__ = ["SbomPlugin", "SbomResult"]
 
@@ -51,7 +55,8 @@ class SbomPlugin(PostBuildPlugin):
     key = "sbom"
     is_allowed_to_fail = False
 
-    def __init__(self, tasker: Any, workflow: Any, path: str | None = None) -> None:
+    def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                 path: str | None = None) -> None:
         """
         :param path: also write the SBOM (of the first pushed image, or of the local
             image when nothing was pushed) to this file

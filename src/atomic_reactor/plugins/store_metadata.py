@@ -50,7 +50,7 @@ class StoredMetadata:
     status: str
 
 
-def build_status(workflow: Any) -> str:
+def build_status(workflow: DockerBuildWorkflow) -> str:
     """``succeeded``, ``failed`` or ``cancelled`` for the build as it stands."""
     if workflow.cancelled is not None:
         return "cancelled"

@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import AtomicReactorError, InvalidImageName
-from atomic_reactor.plugin import PostBuildPlugin
+from atomic_reactor.plugin import Plugin, PostBuildPlugin
 
 if TYPE_CHECKING:
     from atomic_reactor.core import DockerTasker
@@ -44,7 +44,7 @@ class LabelTags:
     unique: tuple[str, ...]
 
 
-def built_image_labels(plugin: Any) -> dict[str, str]:
+def built_image_labels(plugin: Plugin) -> dict[str, str]:
     """The labels of the image ``plugin``'s workflow built (empty when it has none)."""
     _ = plugin.image_id  # raises, naming the plugin, when nothing was built
     return dict(plugin.builder.built_info().labels)
