@@ -83,10 +83,12 @@ ProgressListener = Callable[[TransferProgress], None]
 
 @dataclass(frozen=True)
 class EngineHost:
-    """The machine the engine builds on: its name and native platform."""
+    """The machine the engine builds on: its name and native platform, and the
+    engine's version."""
 
     name: str
     platform: Platform
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,13 +221,15 @@ class DockerTasker:
         """Where the engine builds: host name and native platform (from the engine's
         ``info``/``version``, which every backend gives in Docker's shape)."""
         info = self.engine.info()
-        arch = str(self.engine.version().get("Arch") or info.get("Architecture") or "")
+        version = self.engine.version()
+        arch = str(version.get("Arch") or info.get("Architecture") or "")
         os_name = str(info.get("OSType") or "linux")
         try:
             platform = Platform.parse(f"{os_name}/{arch}") if arch else Platform.host()
         except ValueError:
             platform = Platform.host()
-        return EngineHost(name=str(info.get("Name") or ""), platform=platform)
+        return EngineHost(name=str(info.get("Name") or ""), platform=platform,
+                          version=str(version.get("Version") or ""))
 
     # -- helpers ---------------------------------------------------------------------
     def _auth_for(self, image: ImageName, dockercfg: str | None = None) -> RegistryAuth | None:

@@ -230,3 +230,9 @@ def test_tasker_typed_image_and_container_calls_over_the_fake_engine() -> None:
     assert loaded == ["base:1"]
     tasker.close()
     assert engine.closed == 1
+
+
+def test_engine_host_is_typed() -> None:
+    tasker = core.DockerTasker(engine=FakeEngine(architecture="arm64", host="builder-7"))
+    assert tasker.engine_host() == core.EngineHost(
+        name="builder-7", platform=Platform("linux", "arm64"), version="0-fake")

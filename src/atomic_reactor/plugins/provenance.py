@@ -59,7 +59,7 @@ class ProvenancePlugin(PostBuildPlugin):
 
     def _engine_version(self) -> str:
         try:
-            return str(self.tasker.get_version().get("Version") or "")
+            return self.tasker.engine_host().version
         except AtomicReactorError:
             return ""
 
