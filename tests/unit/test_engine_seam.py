@@ -236,3 +236,12 @@ def test_engine_host_is_typed() -> None:
     tasker = core.DockerTasker(engine=FakeEngine(architecture="arm64", host="builder-7"))
     assert tasker.engine_host() == core.EngineHost(
         name="builder-7", platform=Platform("linux", "arm64"), version="0-fake")
+
+
+def test_backends_conform_to_the_protocol_for_mypy_too() -> None:
+    from atomic_reactor._engine.buildah import BuildahEngine
+
+    # mypy checks these assignments structurally: a backend that drifts from the
+    # protocol (a missing method, a different signature) fails the type check
+    backends: list[type[ContainerEngine]] = [DockerEngine, BuildahEngine, FakeEngine]
+    assert all(isinstance(b.name, str) for b in backends)
