@@ -404,6 +404,34 @@ class PluginLibrary:
 
 # -- running a phase --------------------------------------------------------------------
 
+#: plugin argument values 1.6 replaced by what they name when the plugin runs
+SPECIAL_VALUES = ("BUILT_IMAGE_ID", "BUILD_DOCKERFILE_PATH", "BUILD_SOURCE_PATH", "BASE_IMAGE")
+
+
+def special_values(workflow: DockerBuildWorkflow, value: Any) -> Any:
+    """``value`` with 1.6's special strings replaced, in nested objects and lists too:
+    ``BUILT_IMAGE_ID`` (the built image's id), ``BUILD_DOCKERFILE_PATH`` (the source's
+    ``dockerfile_path``), ``BUILD_SOURCE_PATH`` (the fetched source) and ``BASE_IMAGE``
+    (the final stage's base image). osbs-client's build jsons use them (e.g.
+    ``all_rpm_packages`` ``{"image_id": "BUILT_IMAGE_ID"}``)."""
+    if isinstance(value, Mapping):
+        return {key: special_values(workflow, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [special_values(workflow, item) for item in value]
+    if not isinstance(value, str) or value not in SPECIAL_VALUES:
+        return value
+    builder = workflow.builder
+    if builder is None:
+        return value
+    if value == "BUILT_IMAGE_ID":
+        return builder.image_id
+    if value == "BUILD_DOCKERFILE_PATH":
+        return builder.source.dockerfile_path
+    if value == "BUILD_SOURCE_PATH":
+        return builder.source.path
+    return builder.base_image.to_str() if builder.base_image is not None else None
+
+
 
 class PluginsRunner:
     """Runs the plugins of one phase, in order, recording timing, results and errors."""
@@ -441,8 +469,9 @@ class PluginsRunner:
             self.workflow.plugins_timestamps[key] = datetime.now(UTC).isoformat()
             logger.info("running %s plugin %s", self.phase, key)
             try:
-                plugin = plugin_class(self.tasker, self.workflow,
-                                      **effective_args(plugin_class, request.args))
+                args = special_values(self.workflow,
+                                      effective_args(plugin_class, request.args))
+                plugin = plugin_class(self.tasker, self.workflow, **args)
                 results[key] = plugin.run()
             except (BuildCancelled, KeyboardInterrupt):
                 self.workflow.plugins_errors[key] = "cancelled"

@@ -351,6 +351,24 @@ def test_explicit_null_for_optional_argument_takes_the_default(tmp_path: Path) -
                               [{"name": "add_help", "args": {"help_file": 3}}])
 
 
+# -- 1.6 special values in plugin arguments ---------------------------------------------
+
+
+def test_special_values_in_plugin_arguments_are_replaced(tmp_path: Path) -> None:
+    base = "registry.example.com/base:1"
+    workflow = make_workflow(tmp_path, f"FROM {base}\n")
+    assert workflow.builder is not None
+    workflow.builder.set_image_id("sha256:" + "1" * 64)
+    runner = PreBuildPluginsRunner(workflow.tasker, workflow, [{"name": "echo_args_16", "args": {
+        "image_id": "BUILT_IMAGE_ID", "nested": {"df": "BUILD_DOCKERFILE_PATH",
+                                                 "paths": ["BUILD_SOURCE_PATH", "keep"]},
+        "base": "BASE_IMAGE", "other": "BUILT_IMAGE_ID_NOT"}}], plugin_files=[PLUGINS_1_6])
+    got = runner.run()["echo_args_16"]
+    assert got == {"image_id": "sha256:" + "1" * 64,
+                   "nested": {"df": "./", "paths": [workflow.source.path, "keep"]},
+                   "base": base, "other": "BUILT_IMAGE_ID_NOT"}
+
+
 # -- 11: exit plugins among post-build plugins ---------------------------------------------
 
 

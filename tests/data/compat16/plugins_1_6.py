@@ -113,3 +113,15 @@ class CheckAndSetRebuildPlugin(PreBuildPlugin):
 
     def run(self):
         return self.is_rebuild
+
+
+class EchoArgsPlugin(PreBuildPlugin):
+    """Returns the arguments it got (1.6 translated special values in them)."""
+    key = "echo_args_16"
+
+    def __init__(self, tasker, workflow, **kwargs):
+        super(EchoArgsPlugin, self).__init__(tasker, workflow)
+        self.kwargs = kwargs
+
+    def run(self):
+        return self.kwargs
