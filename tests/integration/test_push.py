@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import pytest
 
+from atomic_reactor._image.blobcache import LayerDigestCache
 from atomic_reactor._image.push import ImagePush, PushSettings, RegistryTarget, engine_archive
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry.client import RegistryClient
@@ -167,7 +168,7 @@ def test_push_through_faults_completes(registry: Registry, built: tuple[str, str
                                 names=(ImageName.parse(f"{proxy.address}/{repo}:1"),))
         tasker = DockerTasker()
         prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
-                                      settings=settings).run([target])
+                                      settings=settings, live=False).run([target])
         patches = proxy.seen("PATCH")
         statuses = proxy.seen("GET", "*/blobs/uploads/*")
     assert results[0].retries >= 1
@@ -236,3 +237,46 @@ def test_engine_push_method_still_works(base_image: BaseImage, registry: Registr
     results.raise_for_status()
     ref = f"{registry.address}/{name}:1"
     check_pushed(registry.address, name, "1", results.digests[registry.address][ref])
+
+
+def test_live_upload_and_its_fallback(registry: Registry, built: tuple[str, str],
+                                      tmp_path: Path) -> None:
+    """A new layer is uploaded while it is compressed; when that upload breaks, the
+    regular upload (HEAD first) puts it there all the same."""
+    image_id, _ = built
+    tasker = DockerTasker()
+    cache = LayerDigestCache(tmp_path / "cache.json")
+    settings = PushSettings(chunk_size=1 << 20, retry=RetryPolicy(attempts=3, delay=0.05))
+    with FaultProxy(registry.address) as proxy:
+        repo = unique("art-push-live")
+        target = RegistryTarget(proxy.address,
+                                names=(ImageName.parse(f"{proxy.address}/{repo}:1"),))
+        prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
+                                      settings=settings, cache=cache).run([target])
+        # the layers went up during compression: the regular stage sent the config only
+        assert results[0].bytes_sent == prepared.config.size, results[0]
+        check_pushed(registry.address, repo, "1", prepared.digest)
+        # the same layers again (a new cache: not seen before), a chunk breaks on the way
+        proxy.add(Fault.drop(after_bytes=200_000, method="PATCH", path="*/blobs/uploads/*"))
+        again = unique("art-push-live")
+        target = RegistryTarget(proxy.address,
+                                names=(ImageName.parse(f"{proxy.address}/{again}:1"),))
+        second, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
+                                    settings=settings,
+                                    cache=LayerDigestCache(tmp_path / "other.json")).run(
+            [target])
+        assert any(seen.outcome != "forwarded" for seen in proxy.seen("PATCH"))
+        # seen before: nothing is uploaded live, the layers are mounted from the first push
+        proxy.clear()
+        third = unique("art-push-live")
+        prepared3, results3 = ImagePush(saved=lambda: engine_archive(tasker, image_id),
+                                        settings=settings, cache=cache).run(
+            [RegistryTarget(proxy.address,
+                            names=(ImageName.parse(f"{proxy.address}/{third}:1"),))])
+    assert second.digest == prepared.digest  # compression is deterministic
+    # the layer whose live upload broke went again, the regular way
+    assert results[0].bytes_sent >= min(blob.size for blob in second.layers)
+    check_pushed(registry.address, again, "1", second.digest)
+    assert results3[0].mounted == len(prepared3.layers), results3[0]
+    assert results3[0].uploaded == 1  # the config
+    check_pushed(registry.address, third, "1", prepared3.digest)

@@ -25,15 +25,18 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from atomic_reactor._buildlog import write_output
+from atomic_reactor._image.blobcache import LayerDigestCache
 from atomic_reactor._image.compression import (
     Readable,
     compress_stream,
@@ -66,12 +69,14 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "COMPRESSIONS",
     "ImagePush",
+    "LiveUpload",
     "PreparedImage",
     "PushSettings",
     "PushedTag",
     "RegistryPush",
     "RegistryTarget",
     "engine_archive",
+    "first_repository",
     "prepare_image",
     "upload_prepared",
 ]
@@ -200,8 +205,10 @@ def _submit(pool: concurrent.futures.ThreadPoolExecutor, func: Callable[..., Any
 
 
 def _compress_into(source: Readable, out_path: str, settings: PushSettings,
-                   media_type: str) -> tuple[Blob, str]:
-    """Compress the stream ``source`` into the blob file ``out_path`` (hashed on the way)."""
+                   media_type: str, sinks: Sequence[Callable[[bytes], object]] = ()
+                   ) -> tuple[Blob, str]:
+    """Compress the stream ``source`` into the blob file ``out_path`` (hashed on the way;
+    ``sinks`` get the compressed bytes too)."""
     hasher = hashlib.sha256()
     size = 0
     with open(out_path, "wb") as out:
@@ -210,6 +217,8 @@ def _compress_into(source: Readable, out_path: str, settings: PushSettings,
             out.write(data)
             hasher.update(data)
             size += len(data)
+            for sink in sinks:
+                sink(data)
 
         tool = compress_stream(source, write, settings.compression, settings.level,
                                what="push")
@@ -234,10 +243,102 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
                               media_type)
 
 
-def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings
-                  ) -> PreparedImage:
+class LiveUpload:
+    """Uploads one blob into one repository while the blob is being compressed.
+
+    :meth:`write` takes the compressed bytes as they come (sent as PATCH chunks by
+    a thread of its own), :meth:`finish` closes the session with the digest. Any
+    failure just ends it (:attr:`error`): the regular upload, HEAD first, follows.
+    """
+
+    _END = object()
+
+    def __init__(self, target: RegistryTarget, repo: str, settings: PushSettings) -> None:
+        self.registry = target.registry
+        self.repo = repo
+        self.error: BaseException | None = None
+        self._target = target
+        self._retry = settings.retry or RetryPolicy()
+        self._chunk = min(settings.chunk_size, 8 << 20)
+        self._buffer = bytearray()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
+        self._digest = ""
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._run,), name=f"live-{target.registry}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, data: bytes) -> None:
+        if self._stopped.is_set():
+            return
+        self._buffer += data
+        if len(self._buffer) >= self._chunk:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+
+    def finish(self, digest: str) -> bool:
+        """Close the session as ``digest``; True when the registry has the blob now."""
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        self._digest = digest
+        self._put(self._END)
+        self._thread.join()
+        return self.error is None
+
+    def abort(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        client = RegistryClient(self._target.registry, insecure=self._target.insecure,
+                                secret=self._target.secret, retry=self._retry)
+        try:
+            uploader = BlobUploader(client, retry=self._retry)
+            location = uploader.open_session(self.repo)
+            offset = 0
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    if self._stopped.is_set():
+                        return
+                    continue
+                if item is self._END:
+                    uploader.close_session(self.repo, location, self._digest)
+                    return
+                assert isinstance(item, bytes)
+                location = uploader.send_chunk(self.repo, location, offset, item)
+                offset += len(item)
+        except BaseException as exc:  # the regular upload takes over
+            self.error = exc
+            logger.debug("live upload to %s/%s ended: %s", self.registry, self.repo, exc)
+        finally:
+            self._stopped.set()
+            client.close()
+
+
+def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, *,
+                  live: Callable[[str], Sequence[LiveUpload]] | None = None,
+                  live_done: set[tuple[str, str, str]] | None = None,
+                  learned: dict[str, str] | None = None) -> PreparedImage:
     """Unpack the ``docker save`` (or OCI archive) stream ``saved`` into ``scratch`` and
-    compress its layers; return what to upload."""
+    compress its layers; return what to upload.
+
+    ``live(name)`` may give uploads for the layer the stream names ``name`` (its
+    directory), fed while it is compressed; the ``(registry, repo, digest)`` of those
+    that completed are added to ``live_done``. ``learned`` gets ``name -> digest``
+    of the layers compressed from the stream.
+    """
     started = time.monotonic()
     unpacked = os.path.join(scratch, "saved")
     blob_dir = os.path.join(scratch, "blobs")
@@ -252,12 +353,32 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings
 
     def consume(name: str, member: tarfile.TarInfo, data: IO[bytes]) -> bool:
         # a legacy docker save names layers <id>/layer.tar: compressed straight from
-        # the stream (the engine's reading, the compressor and our writing overlap)
-        if settings.compression == "none" or not name.endswith("/layer.tar") \
+        # the stream (the engine's reading, the compressor, our writing and the live
+        # uploads overlap)
+        if not name.endswith("/layer.tar") or settings.compression == "none" \
                 or member.size < _STREAM_MIN:
             return False
-        streamed[os.path.join(root, name)] = _compress_into(
-            data, os.path.join(blob_dir, f"streamed-{len(streamed)}"), settings, media_type)
+        layer_name = name.rpartition("/")[0]
+        uploads = list(live(layer_name)) if live is not None else []
+        logger.debug("layer %s (%d bytes): compressed from the stream, %d live uploads",
+                     layer_name, member.size, len(uploads))
+        try:
+            blob, tool = _compress_into(
+                data, os.path.join(blob_dir, f"streamed-{len(streamed)}"), settings,
+                media_type, [upload.write for upload in uploads])
+        except BaseException:
+            for upload in uploads:
+                upload.abort()
+            raise
+        for upload in uploads:
+            if upload.finish(blob.digest) and live_done is not None:
+                live_done.add((upload.registry, upload.repo, blob.digest))
+            elif upload.error is not None:
+                logger.info("uploading %s to %s while compressing failed (%s); uploading "
+                            "it again", blob.digest, upload.registry, upload.error)
+        streamed[os.path.join(root, name)] = (blob, tool)
+        if learned is not None:
+            learned[layer_name] = blob.digest
         return True
 
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -307,8 +428,15 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings
 # -- uploading -------------------------------------------------------------------------------
 
 
+def first_repository(target: RegistryTarget) -> str:
+    """The repository of ``target`` that gets the blobs first (the others mount them)."""
+    return target.names[0].get_repo()
+
+
 def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSettings,
-              before_manifest: Callable[[ImageName], object] | None) -> RegistryPush:
+              before_manifest: Callable[[ImageName], object] | None,
+              live_done: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]] = frozenset(),
+              mount_sources: Mapping[tuple[str, str], str] | None = None) -> RegistryPush:
     started = time.monotonic()
     stats = UploadStats()
     retry = settings.retry or RetryPolicy()
@@ -325,7 +453,12 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
         for repo, names in repos.items():
             label = str(names[0])
             for blob in prepared.blobs:
-                outcome = uploader.upload(repo, blob, mount_from=first)
+                if (target.registry, repo, blob.digest) in live_done:
+                    stats.add(uploaded=1)
+                    outcome = "uploaded"
+                else:
+                    source = first or (mount_sources or {}).get((target.registry, blob.digest))
+                    outcome = uploader.upload(repo, blob, mount_from=source)
                 what = "config" if blob is prepared.config else "layer"
                 write_output(f"push {label}: {what} {blob.digest[7:19]}: "
                              + {"skipped": "already there",
@@ -356,7 +489,9 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
 
 def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                     settings: PushSettings, *,
-                    before_manifest: Callable[[ImageName], object] | None = None
+                    before_manifest: Callable[[ImageName], object] | None = None,
+                    live_done: set[tuple[str, str, str]] | None = None,
+                    mount_sources: Mapping[tuple[str, str], str] | None = None
                     ) -> list[RegistryPush]:
     """Upload ``prepared`` to every target at once; results in the order of ``targets``.
 
@@ -365,12 +500,14 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
     """
     if not targets:
         return []
+    done = frozenset(live_done or ())
     if len(targets) == 1:
-        return [_push_one(prepared, targets[0], settings, before_manifest)]
+        return [_push_one(prepared, targets[0], settings, before_manifest, done,
+                          mount_sources)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
                                                thread_name_prefix="push") as pool:
-        futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest)
-                   for target in targets]
+        futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
+                           mount_sources) for target in targets]
         concurrent.futures.wait(futures)
     results: list[RegistryPush] = []
     for future in futures:
@@ -388,15 +525,43 @@ class ImagePush:
     saved: Callable[[], Iterable[bytes]]
     settings: PushSettings = field(default_factory=PushSettings)
     workdir: str | None = None
+    #: upload layers no earlier push has seen while they are compressed
+    live: bool = True
+    cache: LayerDigestCache | None = None
 
     def run(self, targets: Sequence[RegistryTarget], *,
             before_manifest: Callable[[ImageName], object] | None = None
             ) -> tuple[PreparedImage, list[RegistryPush]]:
         scratch = tempfile.mkdtemp(prefix="push-", dir=self.workdir or None)
         try:
-            prepared = prepare_image(self.saved(), scratch, self.settings)
-            return prepared, upload_prepared(prepared, targets, self.settings,
-                                             before_manifest=before_manifest)
+            live_done: set[tuple[str, str, str]] = set()
+            learned: dict[str, str] = {}
+            cache = self.cache if self.cache is not None else LayerDigestCache()
+            settings = self.settings
+
+            def live(name: str) -> list[LiveUpload]:
+                # a layer seen before (a base image's) goes the careful way: HEAD first
+                key = cache.key(name, settings.compression, settings.level)
+                if not self.live or cache.get(key) is not None:
+                    return []
+                return [LiveUpload(target, first_repository(target), settings)
+                        for target in targets]
+
+            prepared = prepare_image(self.saved(), scratch, settings, live=live,
+                                     live_done=live_done, learned=learned)
+            mounts = {(target.registry, blob.digest): repo for target in targets
+                      for blob in prepared.layers
+                      if (repo := cache.location(target.registry, blob.digest)) is not None}
+            results = upload_prepared(prepared, targets, settings,
+                                      before_manifest=before_manifest, live_done=live_done,
+                                      mount_sources=mounts)
+            remembered = {cache.key(name, settings.compression, settings.level): digest
+                          for name, digest in learned.items()}
+            remembered.update({cache.location_key(target.registry, blob.digest):
+                               first_repository(target)
+                               for target in targets for blob in prepared.layers})
+            cache.remember(remembered)
+            return prepared, results
         except OSError as exc:
             raise AtomicReactorError(f"push: {exc}") from None
         finally:

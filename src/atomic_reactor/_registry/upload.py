@@ -281,6 +281,33 @@ class BlobUploader:
             raise _failure(response, what, self.registry)
         self.stats.add(bytes_sent=sent)
 
+    # -- a session fed as data is made (the digest is known only at the end) ------------
+    def open_session(self, repo: str) -> str:
+        """Open an upload session in ``repo``; return its location."""
+        location, _ = self._start(repo)
+        if location is None:  # pragma: no cover - only a mount answers 201
+            raise RegistryError(f"registry {self.registry} closed a new upload at once",
+                                registry=self.registry)
+        return location
+
+    def send_chunk(self, repo: str, location: str, offset: int, data: bytes) -> str:
+        """PATCH ``data`` at ``offset`` of the session (one attempt); the next location."""
+        response = self._call("PATCH", location, repo, data=data, headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(data) - 1}"})
+        if response.status_code != 202:
+            raise _failure(response, f"upload to {self.registry}/{repo}", self.registry)
+        self.stats.add(bytes_sent=len(data))
+        return response.headers.get("Location") or location
+
+    def close_session(self, repo: str, location: str, digest: str) -> None:
+        """Finish the session as blob ``digest`` (the registry checks it)."""
+        response = self._call("PUT", location, repo, params={"digest": digest},
+                              headers={"Content-Length": "0"})
+        if response.status_code != 201:
+            raise _failure(response, f"finishing the upload of {digest} to "
+                           f"{self.registry}/{repo}", self.registry)
+
     # -- manifests -------------------------------------------------------------------------
     def put_manifest(self, repo: str, reference: str, manifest: bytes, media_type: str
                      ) -> str:
