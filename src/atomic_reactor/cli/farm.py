@@ -203,4 +203,6 @@ def cmd_farm(args: argparse.Namespace) -> int:
         print(json.dumps(status.to_dict(), indent=2))
     else:
         print(_line(status))
+        for child in status.children:  # a multi-platform build: its builds per platform
+            print("  " + _line(build(child, broker=args.broker).status()))
     return 0

@@ -270,6 +270,9 @@ def test_a_multi_platform_request_fans_out_and_pushes_the_list(live_farm: Farm,
         assert listed[platform] == next(iter(pushed.values()))
     assert results.digests[registry.address][f"{registry.address}/{image}"] == \
         response.headers["Docker-Content-Digest"]
+    shown = run_cli(["farm", "status", build.id], env=live_farm.env()).stdout.splitlines()
+    assert len(shown) == 3 and shown[0].startswith(f"{build.id} succeeded")
+    assert any("[linux/arm64]" in line and " on w3 " in line for line in shown[1:])
     if "platforms" in _request._KEYS:  # the builds themselves are per platform (issue 9)
         with RegistryClient(registry.address, insecure=True) as client:
             arch, text = read_image_file(client, image.split(":")[0], "1", ARM64, "/arch.txt")
