@@ -23,10 +23,11 @@ from atomic_reactor.errors import BuildJsonError, InputError
 from atomic_reactor.source import SourceSpec
 
 __all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_epoch",
-           "parse_retry", "parse_value"]
+           "parse_retry", "parse_secret", "parse_value"]
 
 PLUGIN_LISTS = ("prebuild_plugins", "prepublish_plugins", "postbuild_plugins", "exit_plugins")
-_OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "source_date_epoch")
+_OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "source_date_epoch",
+            "engine", "labels", "target", "pull", "secrets")
 #: what ``sbom``/``provenance`` (true) add after the push
 _ATTACH = {"sbom": "sbom", "provenance": "provenance"}
 _CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
@@ -173,10 +174,18 @@ class BuildRequest:
             _check(data, legacy, str, "a string")
         _check(data, "retry", Mapping, "an object")
         _check(data, "log_file", str, "a string")
-        _check(data, "buildargs", Mapping, "an object")
-        if not all(isinstance(k, str) and isinstance(v, str)
-                   for k, v in (data.get("buildargs") or {}).items()):
-            raise BuildJsonError("build json: 'buildargs' must map names to strings")
+        for mapping in ("buildargs", "labels"):
+            _check(data, mapping, Mapping, "an object")
+            if not all(isinstance(k, str) and k and isinstance(v, str)
+                       for k, v in (data.get(mapping) or {}).items()):
+                raise BuildJsonError(f"build json: {mapping!r} must map names to strings")
+        _check(data, "target", str, "a string (a stage name)")
+        _check(data, "pull", bool, "true or false")
+        if data.get("engine") is not None:
+            from atomic_reactor._engine.select import validate_engine_name
+
+            validate_engine_name(data["engine"])
+        secrets = _secrets(data.get("secrets"))
         return cls(
             source=dict(data["source"]),
             image=str(data["image"]),
@@ -187,7 +196,9 @@ class BuildRequest:
             dont_pull_base_image=bool(data.get("dont_pull_base_image", False)),
             plugins=plugins,
             plugin_files=tuple(files),
-            options={k: data[k] for k in (*_OPTIONS, *_LEGACY_KEYS) if data.get(k) is not None},
+            options={**{k: data[k] for k in (*_OPTIONS, *_LEGACY_KEYS)
+                        if data.get(k) is not None},
+                     **({"secrets": secrets} if secrets else {})},
             build_image=data.get("build_image"),
             push_buildroot_to=data.get("push_buildroot_to"),
             sbom=bool(data.get("sbom", False)),
@@ -266,6 +277,70 @@ class BuildRequest:
         data.update(self.options)
         data.update(self.push)
         return data
+
+
+def parse_secret(text: str) -> dict[str, str]:
+    """``id=ID,src=PATH`` or ``id=ID,env=VARIABLE`` (``--secret``) as a mapping."""
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in ("id", "src", "env", "type") or key in fields or not value:
+            raise BuildJsonError(f"secret {text!r} is not of the form id=ID,src=PATH or "
+                                 "id=ID,env=VARIABLE")
+        fields[key] = value.strip()
+    if fields.pop("type", "file") not in ("file", "env"):
+        raise BuildJsonError(f"secret {text!r}: type must be file or env")
+    return fields
+
+
+def _secrets(value: object) -> list[dict[str, str]]:
+    """Validated build secrets (``RUN --mount=type=secret``): each has an ``id`` and
+    exactly one of ``src`` (a readable file) or ``env`` (a set variable). The value
+    is registered as a secret at once, so nothing prints it from here on."""
+    if value is None:
+        return []
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise BuildJsonError("build json: 'secrets' must be a list of "
+                             "{\"id\": ..., \"src\"|\"env\": ...}")
+    import os
+
+    from atomic_reactor._secrets import register_secret
+
+    checked: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for item in value:
+        entry = parse_secret(item) if isinstance(item, str) else item
+        if not isinstance(entry, Mapping) or set(entry) - {"id", "src", "env"} or \
+                not all(isinstance(v, str) and v for v in entry.values()):
+            raise BuildJsonError("build json: a secret must be {\"id\": ..., \"src\": PATH} "
+                                 "or {\"id\": ..., \"env\": VARIABLE}")
+        secret_id = entry.get("id")
+        if not secret_id:
+            raise BuildJsonError("build secret without an id")
+        if ("src" in entry) == ("env" in entry):
+            raise BuildJsonError(f"build secret {secret_id!r}: give either src (a file) or "
+                                 "env (a variable)")
+        if secret_id in seen:
+            raise BuildJsonError(f"build secret {secret_id!r} is given twice")
+        seen.add(secret_id)
+        if "src" in entry:
+            src = os.path.abspath(os.path.expanduser(entry["src"]))
+            try:
+                with open(src, encoding="utf-8", errors="replace") as handle:
+                    register_secret(handle.read().strip() or None)
+            except OSError as exc:
+                raise BuildJsonError(f"build secret {secret_id!r}: cannot read {src} "
+                                     f"({exc.strerror or type(exc).__name__})") from None
+            checked.append({"id": secret_id, "src": src})
+        else:
+            variable = entry["env"]
+            if variable not in os.environ:
+                raise BuildJsonError(f"build secret {secret_id!r}: the environment variable "
+                                     f"{variable} is not set")
+            register_secret(os.environ[variable])
+            checked.append({"id": secret_id, "env": variable})
+    return checked
 
 
 def load_build_json(path: str | Path) -> dict[str, Any]:

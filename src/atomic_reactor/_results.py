@@ -270,6 +270,8 @@ class BuildResults:
     error: dict[str, Any] | None = None
     log_file: str | None = None
     duration: float | None = None
+    #: the container engine that built the image ("docker", "buildah")
+    engine: str | None = None
     #: build container methods: the committed build container pushed for
     #: ``push_buildroot_to`` (``image``, ``image_id``, ``digest`` or ``error``)
     buildroot: dict[str, Any] | None = None

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
-from atomic_reactor._engine.base import BuildOptions, EngineEvent, ImageInfo
+from atomic_reactor._engine.base import BuildOptions, BuildSecret, EngineEvent, ImageInfo
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import BuildFailed, ImageNotFound, InputError
+from atomic_reactor.errors import BuildFailed, DockerfileError, ImageNotFound, InputError
 
 if TYPE_CHECKING:
     from atomic_reactor.core import DockerTasker
@@ -84,6 +84,16 @@ class InsideBuilder:
         #: SOURCE_DATE_EPOCH for engines that stamp times themselves (buildah --timestamp)
         self.timestamp: int | None = kwargs.pop("timestamp", None)
         self.build_options: BuildOptions = kwargs.pop("build_options", None) or BuildOptions()
+        # what ``docker build`` / ``buildah bud`` users set (--label, --target, --pull,
+        # --secret), over what ``build_options`` says
+        secrets = tuple(BuildSecret(id=item["id"], src=item.get("src"), env=item.get("env"))
+                        for item in kwargs.pop("secrets", None) or ())
+        self.build_options = replace(
+            self.build_options,
+            labels={**self.build_options.labels, **(kwargs.pop("labels", None) or {})},
+            target=kwargs.pop("target", None) or self.build_options.target,
+            pull=bool(kwargs.pop("pull", False)) or self.build_options.pull,
+            secrets=(*self.build_options.secrets, *secrets))
         self.image_id: str | None = None
         self.built_image_info: dict[str, Any] | None = None
         self.base_image_id: str | None = None
@@ -91,12 +101,23 @@ class InsideBuilder:
         self.last_logs: list[str] = []
         self.df_path, self.df_dir = source.get_dockerfile_path()
         self.stages: list[Stage] = parse_stages(self.df_path, self.buildargs)
+        self._check_target()
         self.base_image = ImageName.parse(final_base(self.stages)) \
             if final_base(self.stages) != "scratch" else None
         self._base_inspect: dict[str, Any] | None = None
         self._built_inspect: dict[str, Any] | None = None
         self._base_info: ImageInfo | None = None
         self._built_info: ImageInfo | None = None
+
+    def _check_target(self) -> None:
+        target = self.build_options.target
+        if target is None:
+            return
+        names = [stage.alias for stage in self.stages if stage.alias]
+        if target not in names:
+            known = ", ".join(names) if names else "none is named"
+            raise DockerfileError(f"--target {target}: the Dockerfile has no stage of that "
+                                  f"name (stages: {known})")
 
     # -- the Dockerfile -------------------------------------------------------------
     def refresh_stages(self) -> list[Stage]:

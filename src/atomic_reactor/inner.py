@@ -69,7 +69,7 @@ SOURCE_STEP_KEY = "fetch_source"
 
 #: workflow keyword arguments beyond the 1.6 signature
 _OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file", "reproducible",
-            "source_date_epoch")
+            "source_date_epoch", "engine", "labels", "target", "pull", "secrets")
 #: keyword arguments 1.6 took (osbs-client puts them in every build json): accepted,
 #: kept as attributes, and otherwise unused
 LEGACY_OPTIONS = ("openshift_build_selflink", "client_version")
@@ -245,11 +245,22 @@ class DockerBuildWorkflow:
         tasker = kwargs.get("tasker")
         #: the workflow made its tasker (and closes its engine connection when done)
         self._owns_tasker = tasker is None
-        self.tasker: DockerTasker = tasker if tasker is not None else DockerTasker(retry=retry)
+        if tasker is None:
+            from atomic_reactor._engine.select import choose_engine
+
+            tasker = DockerTasker(retry=retry, engine=choose_engine(kwargs.get("engine")))
+        elif kwargs.get("engine") not in (None, "auto", getattr(tasker, "engine_name", None)):
+            raise InputError(f"engine {kwargs['engine']!r} asked for, but the tasker given "
+                             f"uses another one")
+        self.tasker: DockerTasker = tasker
         if retry is not None and tasker is not None:
             self.tasker.retry = retry
         self.buildargs: dict[str, str] = dict(kwargs.get("buildargs") or {})
         self.use_cache: bool = bool(kwargs.get("use_cache", True))
+        #: build options passed on to the engine as given (validated by BuildRequest)
+        self.build_options: dict[str, Any] = {
+            key: kwargs[key] for key in ("labels", "target", "pull", "secrets")
+            if kwargs.get(key) is not None}
         self.log_file: str | None = kwargs.get("log_file")
         #: build a reproducible image (see :mod:`atomic_reactor._image.normalize`)
         self.reproducible: bool = bool(kwargs.get("reproducible", False))
@@ -504,7 +515,8 @@ class DockerBuildWorkflow:
                 self.source_date_epoch = self._resolve_source_date_epoch()
             self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
                                          buildargs=self.buildargs, use_cache=self.use_cache,
-                                         timestamp=self.source_date_epoch)
+                                         timestamp=self.source_date_epoch,
+                                         **self.build_options)
         self._raise_if_cancelled()
         self._runner(PHASE_PREBUILD).run()
         self._raise_if_cancelled()
@@ -603,6 +615,7 @@ class DockerBuildWorkflow:
             built_img_plugins_output=legacy_jsonable(
                 self.plugin_results.get(PHASE_POSTBUILD, {})),
             image=str(self.image),
+            engine=getattr(self.tasker, "engine_name", None),
             image_id=builder.image_id if builder else None,
             base_image=str(builder.base_image) if builder and builder.base_image else None,
             base_image_id=builder.base_image_id if builder else None,

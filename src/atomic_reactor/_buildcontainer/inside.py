@@ -234,6 +234,7 @@ def build_inside(
     substitutions: Sequence[str] = (),
     *,
     dont_pull_base_image: bool = False,
+    engine: str | None = None,
     results_file: str | None = None,
     plugin_files: Sequence[str] = (),
     relay_dir: str | None = None,
@@ -258,6 +259,8 @@ def build_inside(
                 logger.debug("ignoring %r of the build json inside the build", key)
         if dont_pull_base_image:
             data["dont_pull_base_image"] = True
+        if engine:
+            data["engine"] = engine
         if plugin_files:
             data["plugin_files"] = list(data.get("plugin_files") or []) + list(plugin_files)
         request = BuildRequest.from_mapping(data)

@@ -514,6 +514,12 @@ def run_in_build_container(
     hostdocker, its socket) is missing, and :class:`BuildCancelled` (results attached)
     on SIGTERM/Ctrl-C. Everything else is in the returned results.
     """
+    if request.options.get("engine") == "buildah":
+        from atomic_reactor.errors import EngineConfigError
+
+        raise EngineConfigError(f"--method {method} --engine buildah is not supported: build "
+                                "containers run the docker engine (build with buildah here, "
+                                "--method here)")
     if method not in METHODS:
         raise InputError(f"unknown build method {method!r} (choose from here, "
                          f"{', '.join(METHODS)})")

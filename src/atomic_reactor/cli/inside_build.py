@@ -34,6 +34,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "prebuild_plugins.NAME.ARG=…)")
     parser.add_argument("--dont-pull-base-image", action="store_true",
                         help="use the base image the engine already has")
+    parser.add_argument("--engine", metavar="ENGINE", default=None,
+                        help="container engine: docker, buildah or auto (default: "
+                             "$ATOMIC_REACTOR_ENGINE, else auto)")
     parser.add_argument("--results-file", metavar="PATH",
                         help="write the results here (default /run/share/results.json when "
                              "/run/share is a directory)")
@@ -54,6 +57,7 @@ def cmd_inside_build(args: argparse.Namespace) -> int:
 
     results = build_inside(args.input, args.input_arg, args.substitute,
                            dont_pull_base_image=args.dont_pull_base_image,
+                           engine=args.engine,
                            results_file=args.results_file, plugin_files=args.plugin_files,
                            relay_dir=args.relay_dir)
     if not args.quiet:

@@ -83,8 +83,42 @@ def setup_logging(verbosity: int) -> None:
 # -- parser ---------------------------------------------------------------------------------
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or key != key.strip() or " " in key:
+        raise argparse.ArgumentTypeError(f"{text.split('=', 1)[0]!r} is not of the form "
+                                         "KEY=VALUE")
+    return key, value
+
+
+def _add_engine_option(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--engine", metavar="ENGINE", default=None,
+                       help="container engine: docker, buildah (daemonless) or auto: docker "
+                            "when its socket answers, else buildah (default: "
+                            "$ATOMIC_REACTOR_ENGINE, else auto)")
+
+
+def _add_engine_build_options(group: argparse._ArgumentGroup) -> None:
+    """What ``docker build`` / ``buildah bud`` users reach for."""
+    group.add_argument("--build-arg", metavar="KEY=VALUE", type=_key_value, action="append",
+                       default=[], dest="build_args", help="set a build argument (repeatable)")
+    group.add_argument("--label", metavar="KEY=VALUE", type=_key_value, action="append",
+                       default=[], dest="labels", help="set a label on the image (repeatable)")
+    group.add_argument("--target", metavar="STAGE", help="build up to this stage of a "
+                                                         "multi-stage Dockerfile")
+    group.add_argument("--pull", action="store_true", default=None,
+                       help="always pull the base images while building, even if present")
+    group.add_argument("--secret", metavar="id=ID,src=PATH|env=VAR", action="append",
+                       default=[], dest="secrets",
+                       help="a secret for RUN --mount=type=secret,id=ID, from a file or an "
+                            "environment variable; never stored in the image, logs or results "
+                            "(buildah engine)")
+
+
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("build")
+    _add_engine_option(group)
+    _add_engine_build_options(group)
     group.add_argument("--method", choices=METHODS, default="here",
                        help="where to build: here (default), in a build container using the "
                             "host's engine (hostdocker), or one with its own engine (privileged)")
@@ -187,15 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     git = kinds.add_parser("git", help="build from a git repository")
     git.add_argument("--uri", required=True, help="git repository")
     git.add_argument("--commit", help="branch, tag or commit to build (default: default branch)")
-    git.add_argument("--df-path", default="./", help="Dockerfile (or its directory) in the "
-                                                     "repository (default ./)")
+    git.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
+                     help="Dockerfile (or its directory) in the repository (default ./)")
     git.add_argument("--image", required=True, help="name for the built image")
     _add_build_options(git)
 
     path = kinds.add_parser("path", help="build from a local directory")
     path.add_argument("--uri", required=True, help="file:///abs/path (or a path)")
-    path.add_argument("--df-path", default="./", help="Dockerfile (or its directory) in the "
-                                                      "source (default ./)")
+    path.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
+                      help="Dockerfile (or its directory) in the source (default ./)")
     path.add_argument("--image", required=True, help="name for the built image")
     _add_build_options(path)
 
@@ -218,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="do not remove the build container afterwards")
     json_cmd.add_argument("--load-plugin", metavar="FILE", action="append", default=[],
                           dest="plugin_files")
+    engine_group = json_cmd.add_argument_group("engine (override the build json)")
+    _add_engine_option(engine_group)
+    _add_engine_build_options(engine_group)
+    engine_group.add_argument("--no-cache", action="store_true",
+                              help="build every step anew (the engine's layer cache is not used)")
     _add_output_options(json_cmd)
 
     plugins = commands.add_parser("plugins", help="list the available plugins")
@@ -271,11 +310,10 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
             "build_image": args.build_image,
             "push_buildroot_to": args.push_buildroot_to,
         }
-        if args.no_cache:
-            data["use_cache"] = False
         method = args.method
     if args.log_file:
         data["log_file"] = os.path.abspath(args.log_file)
+    _engine_build_data(args, data)
     for flag in ("reproducible", "sbom", "provenance"):
         if getattr(args, flag):
             data[flag] = True
@@ -299,7 +337,30 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
         from atomic_reactor.errors import BuildJsonError
 
         raise BuildJsonError(f"unknown build method {method!r} (choose from {', '.join(METHODS)})")
+
     return BuildRequest.from_mapping(data), method
+
+
+def _engine_build_data(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """--engine, --build-arg, --label, --target, --pull, --secret, --no-cache into the
+    request (over what a build json says)."""
+    if args.engine:
+        data["engine"] = args.engine
+    if args.build_args:
+        data["buildargs"] = {**(data.get("buildargs") or {}), **dict(args.build_args)}
+    if args.labels:
+        data["labels"] = {**(data.get("labels") or {}), **dict(args.labels)}
+    if args.target:
+        data["target"] = args.target
+    if args.pull:
+        data["pull"] = True
+    if args.secrets:
+        from atomic_reactor._request import parse_secret
+
+        data["secrets"] = list(data.get("secrets") or []) + [parse_secret(text)
+                                                              for text in args.secrets]
+    if args.no_cache:
+        data["use_cache"] = False
 
 
 def _secret_substitutions(args: argparse.Namespace) -> list[str]:

@@ -208,6 +208,7 @@ class StoreMetadataPlugin(ExitPlugin):
             "status": status,
             "error": jsonable(error),
             "image": results.image or str(self.workflow.image),
+            "engine": str(getattr(self.tasker, "engine_name", "") or ""),
             "image_id": results.image_id,
             "dockerfile": results.dockerfile,
             "labels": {str(k): str(v) for k, v in labels.items()},

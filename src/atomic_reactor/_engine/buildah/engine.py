@@ -202,7 +202,7 @@ class BuildahEngine:
     def _debug_lines(line: str, outcome: _Outcome) -> str:
         """``line`` without buildah's debug messages; note the containers they name."""
         def note(found: re.Match[str]) -> str:
-            named = CONTAINER_ID.match(found.group(1))
+            named = CONTAINER_ID.match(found.group(1).strip('"'))
             if named:
                 outcome.containers.append(named.group(1))
             return ""

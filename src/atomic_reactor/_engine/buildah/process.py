@@ -50,7 +50,7 @@ _UNAVAILABLE = ("permission denied", "read-only file system", "database is locke
                 "kernel does not support overlay", "driver not supported")
 #: buildah's own words at the end of a failed ``run``, not the container's output
 #: a ``--log-level=debug`` line (only read for the ids of a build's working containers)
-DEBUG_LINE = re.compile(r'time="[^"]*" level=debug msg="((?:[^"\\]|\\.)*)"\n?')
+DEBUG_LINE = re.compile(r'time="[^"]*" level=debug msg=("(?:[^"\\]|\\.)*"|\S*)[^\n]*\n?')
 CONTAINER_ID = re.compile(r"^Container ID: ([0-9a-f]{64})$")
 _RUN_NOISE = re.compile(
     r"^(subprocess exited (with status \d+|on \w+)|Error: exit status \d+|"
