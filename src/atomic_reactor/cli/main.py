@@ -83,12 +83,18 @@ def setup_logging(verbosity: int) -> None:
 # -- parser ---------------------------------------------------------------------------------
 
 
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip() or key != key.strip() or " " in key:
-        raise argparse.ArgumentTypeError(f"{text.split('=', 1)[0]!r} is not of the form "
-                                         "KEY=VALUE")
-    return key, value
+def _key_values(option: str, items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeatable option; one clear error line for a bad one."""
+    from atomic_reactor.errors import InputError
+
+    values: dict[str, str] = {}
+    for text in items:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip() or key != key.strip() or " " in key:
+            # only the part before '=' is shown: a value may be secret
+            raise InputError(f"{option} {key!r} is not of the form KEY=VALUE")
+        values[key] = value
+    return values
 
 
 def _add_engine_option(group: argparse._ArgumentGroup) -> None:
@@ -100,9 +106,9 @@ def _add_engine_option(group: argparse._ArgumentGroup) -> None:
 
 def _add_engine_build_options(group: argparse._ArgumentGroup) -> None:
     """What ``docker build`` / ``buildah bud`` users reach for."""
-    group.add_argument("--build-arg", metavar="KEY=VALUE", type=_key_value, action="append",
+    group.add_argument("--build-arg", metavar="KEY=VALUE", action="append",
                        default=[], dest="build_args", help="set a build argument (repeatable)")
-    group.add_argument("--label", metavar="KEY=VALUE", type=_key_value, action="append",
+    group.add_argument("--label", metavar="KEY=VALUE", action="append",
                        default=[], dest="labels", help="set a label on the image (repeatable)")
     group.add_argument("--target", metavar="STAGE", help="build up to this stage of a "
                                                          "multi-stage Dockerfile")
@@ -347,9 +353,10 @@ def _engine_build_data(args: argparse.Namespace, data: dict[str, Any]) -> None:
     if args.engine:
         data["engine"] = args.engine
     if args.build_args:
-        data["buildargs"] = {**(data.get("buildargs") or {}), **dict(args.build_args)}
+        data["buildargs"] = {**(data.get("buildargs") or {}),
+                             **_key_values("--build-arg", args.build_args)}
     if args.labels:
-        data["labels"] = {**(data.get("labels") or {}), **dict(args.labels)}
+        data["labels"] = {**(data.get("labels") or {}), **_key_values("--label", args.labels)}
     if args.target:
         data["target"] = args.target
     if args.pull:
