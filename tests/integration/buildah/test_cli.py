@@ -96,25 +96,27 @@ def _saved_image(name: str, directory: Path) -> bytes:
 
 
 def _layer_contents(archive: bytes, directory: Path) -> bytes:
+    """Every regular file of the archive and of the layers in it, concatenated."""
+    import io
+
     path = directory / "archive.tar"
     path.write_bytes(archive)
-    out = b""
+    parts: list[bytes] = []
     with tarfile.open(path) as tar:
         for member in tar.getmembers():
-            handle = tar.extractfile(member)
+            handle = tar.extractfile(member) if member.isfile() else None
             if handle is None:
                 continue
             data = handle.read()
-            out += data
+            parts.append(data)
             if member.name.endswith(".tar"):
-                import io
                 with tarfile.open(fileobj=io.BytesIO(data)) as layer:
                     for entry in layer.getmembers():
-                        inner = layer.extractfile(entry)
+                        inner = layer.extractfile(entry) if entry.isfile() else None
                         if inner is not None:
-                            out += inner.read()
+                            parts.append(inner.read())
     path.unlink()
-    return out
+    return b"".join(parts)
 
 
 def test_secrets_are_nowhere(cli: Callable[..., Outcome], base_image: BaseImage,
