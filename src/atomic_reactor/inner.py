@@ -258,7 +258,7 @@ class DockerBuildWorkflow:
         self.buildargs: dict[str, str] = dict(kwargs.get("buildargs") or {})
         self.use_cache: bool = bool(kwargs.get("use_cache", True))
         #: build options passed on to the engine as given (validated by BuildRequest)
-        self.build_options: dict[str, Any] = {
+        self.build_flags: dict[str, Any] = {
             key: kwargs[key] for key in ("labels", "target", "pull", "secrets")
             if kwargs.get(key) is not None}
         self.log_file: str | None = kwargs.get("log_file")
@@ -516,7 +516,7 @@ class DockerBuildWorkflow:
             self.builder = InsideBuilder(self.source, self.image, tasker=self.tasker,
                                          buildargs=self.buildargs, use_cache=self.use_cache,
                                          timestamp=self.source_date_epoch,
-                                         **self.build_options)
+                                         **self.build_flags)
         self._raise_if_cancelled()
         self._runner(PHASE_PREBUILD).run()
         self._raise_if_cancelled()
