@@ -59,6 +59,19 @@ def write_output(chunk: str) -> None:
         log.write_output(chunk)
 
 
+def reraise_cancel() -> None:
+    """In a logging handler's ``handleError``: a cancel (SIGTERM/Ctrl-C raised by the
+    signal handler while a line was being written) must not be swallowed as a
+    logging error: raise it on."""
+    import sys
+
+    from atomic_reactor.errors import BuildCancelled
+
+    error = sys.exc_info()[1]
+    if isinstance(error, BuildCancelled):
+        raise error
+
+
 class _Dispatcher(logging.Handler):
     """One handler on the ``atomic_reactor`` logger, routing records to the current build."""
 
@@ -84,6 +97,10 @@ class _Dispatcher(logging.Handler):
                 return True
             current = current.parent if current.propagate else None
         return False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        reraise_cancel()
+        super().handleError(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         log = _current.get()

@@ -49,6 +49,12 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(sys.stderr)
         self.renderer: Renderer | None = None
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        from atomic_reactor._buildlog import reraise_cancel
+
+        reraise_cancel()
+        super().handleError(record)
+
     def emit(self, record: logging.LogRecord) -> None:
         renderer = self.renderer
         if renderer is not None:
