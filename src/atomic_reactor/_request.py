@@ -61,12 +61,16 @@ def parse_retry(value: Any) -> RetryPolicy | None:
         raise InputError(f"invalid retry settings: {exc}") from None
 
 
+#: the last second of the year 9999 (what an RFC 3339 time can say)
+MAX_EPOCH = 253402300799
+
+
 def parse_epoch(value: Any) -> int | None:
-    """``source_date_epoch``: whole seconds since 1970, 0 or more."""
+    """``source_date_epoch``: whole seconds since 1970, 0 or more (up to the year 9999)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 0):
+                              or not 0 <= value <= MAX_EPOCH):
         raise InputError("source_date_epoch must be a whole number of seconds since 1970 "
-                         "(0 or more)")
+                         f"(0 to {MAX_EPOCH})")
     return value
 
 
@@ -167,9 +171,8 @@ class BuildRequest:
             raise BuildJsonError("build json: 'plugin_files' must be a list of paths")
         try:
             parse_epoch(data.get("source_date_epoch"))
-        except InputError:
-            raise BuildJsonError("build json: 'source_date_epoch' must be a whole number of "
-                                 "seconds since 1970 (0 or more)") from None
+        except InputError as exc:
+            raise BuildJsonError(f"build json: {exc}") from None
         for legacy in _LEGACY_KEYS:
             _check(data, legacy, str, "a string")
         _check(data, "retry", Mapping, "an object")

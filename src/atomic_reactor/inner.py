@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._engine.base import ImageInfo
 from atomic_reactor._reference import ImageName
-from atomic_reactor._request import parse_epoch, parse_retry
+from atomic_reactor._request import MAX_EPOCH, parse_epoch, parse_retry
 from atomic_reactor._results import (
     AttachedArtifact,
     BuildResults,
@@ -538,7 +538,7 @@ class DockerBuildWorkflow:
             logger.info("reproducible build: SOURCE_DATE_EPOCH %d (the commit's time)", epoch)
             return epoch
         env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if env.isdigit():
+        if env.isdigit() and int(env) <= MAX_EPOCH:
             logger.info("reproducible build: SOURCE_DATE_EPOCH %s (from the environment)", env)
             return int(env)
         raise InputError("a reproducible build needs a time to stamp: the source is not a git "

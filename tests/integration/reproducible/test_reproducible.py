@@ -38,17 +38,19 @@ def test_two_builds_of_one_commit_push_one_digest(tmp_path: Path, base_image: Ba
     source = {"provider": "git", "uri": f"file://{repo}"}
     digests = []
     image_ids = []
+    sboms = []
     for tag in ("first", "second"):
         if tag == "second":
             time.sleep(2.1)  # file times of a non-reproducible build would now differ
         results = build_image_here(source, f"{name}:{tag}", parent_registry=registry.address,
                                    target_registries=[registry.address],
-                                   reproducible=True, use_cache=False,
+                                   reproducible=True, use_cache=False, sbom=True,
                                    tasker=DockerTasker(engine=engine_name))
         results.raise_for_status()
         assert results.source_date_epoch == commit_time
         digests.append(results.digests[registry.address][f"{registry.address}/{name}:{tag}"])
         image_ids.append(results.image_id)
+        sboms.append([(a.digest, a.document_digest) for a in results.attached])
         normalized = results.plugin_results["postbuild"]["reproducible"]
         # docker commits a layer per COPY/RUN; buildah bud one for the whole build
         assert normalized["rewritten_layers"] == (2 if engine_name == "docker" else 1)
@@ -58,6 +60,7 @@ def test_two_builds_of_one_commit_push_one_digest(tmp_path: Path, base_image: Ba
                                     str(image_ids[1]), scratch_dir=str(tmp_path / "compare"))
         pytest.fail("\n".join(comparison.lines()))
     assert digests[0] == digests[1]
+    assert len(sboms[0]) == 1 and sboms[0] == sboms[1]  # the SBOM is reproducible too
     with RegistryClient(registry.address) as client:
         manifest, digest = client.get_manifest(name, "second")
         assert digest == digests[0]
