@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atomic_reactor._platforms import parse_platforms
 from atomic_reactor._reference import ImageName
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import BuildJsonError, InputError
@@ -27,7 +28,7 @@ __all__ = ["BuildRequest", "apply_substitutions", "load_build_json", "parse_epoc
 
 PLUGIN_LISTS = ("prebuild_plugins", "prepublish_plugins", "postbuild_plugins", "exit_plugins")
 _OPTIONS = ("retry", "buildargs", "use_cache", "log_file", "reproducible", "source_date_epoch",
-            "engine", "labels", "target", "pull", "secrets")
+            "engine", "labels", "target", "pull", "secrets", "platforms")
 #: what ``sbom``/``provenance`` (true) add after the push
 _ATTACH = {"sbom": "sbom", "provenance": "provenance"}
 _CONTAINER_KEYS = ("build_image", "push_buildroot_to", "method")
@@ -189,6 +190,18 @@ class BuildRequest:
 
             validate_engine_name(data["engine"])
         secrets = _secrets(data.get("secrets"))
+        options = {**{k: data[k] for k in (*_OPTIONS, *_LEGACY_KEYS)
+                      if data.get(k) is not None},
+                   **({"secrets": secrets} if secrets else {})}
+        if "platforms" in options:
+            try:
+                platforms = parse_platforms(options["platforms"])
+            except InputError as exc:
+                raise BuildJsonError(f"build json: 'platforms': {exc}") from None
+            if platforms:
+                options["platforms"] = [str(p) for p in platforms]
+            else:
+                del options["platforms"]
         return cls(
             source=dict(data["source"]),
             image=str(data["image"]),
@@ -199,9 +212,7 @@ class BuildRequest:
             dont_pull_base_image=bool(data.get("dont_pull_base_image", False)),
             plugins=plugins,
             plugin_files=tuple(files),
-            options={**{k: data[k] for k in (*_OPTIONS, *_LEGACY_KEYS)
-                        if data.get(k) is not None},
-                     **({"secrets": secrets} if secrets else {})},
+            options=options,
             build_image=data.get("build_image"),
             push_buildroot_to=data.get("push_buildroot_to"),
             sbom=bool(data.get("sbom", False)),

@@ -16,7 +16,8 @@ from atomic_reactor._reference import ImageName
 from atomic_reactor._secrets import redact_data
 
 __all__ = ["AttachedArtifact", "BuildResults", "BuildResultsEncoder", "BuildResultsJSONDecoder",
-           "ExportedImage", "ExportedImages", "PushedImage", "jsonable", "legacy_jsonable"]
+           "ExportedImage", "ExportedImages", "PlatformResult", "PushedImage", "PushedList",
+           "jsonable", "legacy_jsonable"]
 
 RESULTS_VERSION = 1
 
@@ -205,6 +206,73 @@ class AttachedArtifact:
     document_digest: str | None = None
 
 
+@dataclass(frozen=True)
+class PushedList:
+    """A manifest list (or OCI index) stored in one registry under ``tags``."""
+
+    registry: str
+    repository: str
+    digest: str
+    media_type: str
+    tags: tuple[str, ...] = ()
+    #: platform (``linux/arm64``) -> the manifest digest the list names for it
+    platforms: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(f"{self.registry}/{self.repository}:{tag}" for tag in self.tags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"registry": self.registry, "repository": self.repository,
+                "digest": self.digest, "media_type": self.media_type, "tags": list(self.tags),
+                "references": list(self.references), "platforms": dict(self.platforms)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PushedList:
+        return cls(registry=str(data["registry"]), repository=str(data["repository"]),
+                   digest=str(data["digest"]), media_type=str(data.get("media_type", "")),
+                   tags=tuple(data.get("tags") or ()),
+                   platforms=dict(data.get("platforms") or {}))
+
+
+@dataclass(frozen=True)
+class PlatformResult:
+    """One platform's part of a multi-platform build."""
+
+    platform: str
+    image_id: str | None = None
+    #: the architecture the engine reports for the built image
+    architecture: str | None = None
+    base_image_id: str | None = None
+    base_image_digest: str | None = None
+    #: this platform's image pushed by digest (its per-platform tag), per registry
+    pushed: tuple[PushedImage, ...] = ()
+    #: the per-platform plugins' results, by phase and plugin key
+    plugin_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exported_images: tuple[ExportedImage, ...] = ()
+    fail_reason: str | None = None
+    build_duration: float | None = None
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """``{registry: manifest digest}`` of this platform's image."""
+        return {p.registry: p.digest for p in self.pushed if p.digest}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data["digests"] = self.digests
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlatformResult:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["pushed"] = tuple(PushedImage(**p) for p in values.get("pushed") or ())
+        values["exported_images"] = tuple(
+            ExportedImage(**e) for e in values.get("exported_images") or ())
+        return cls(**values)
+
+
 def _error_from_dict(data: Mapping[str, Any] | None) -> errors.AtomicReactorError | None:
     if not data:
         return None
@@ -275,11 +343,26 @@ class BuildResults:
     #: build container methods: the committed build container pushed for
     #: ``push_buildroot_to`` (``image``, ``image_id``, ``digest`` or ``error``)
     buildroot: dict[str, Any] | None = None
+    #: multi-platform builds: each platform's image, pushes and plugin results, in the
+    #: order requested (empty for a build without ``platforms``)
+    platforms: tuple[PlatformResult, ...] = ()
+    #: multi-platform builds: the manifest list pushed to each registry
+    manifest_lists: tuple[PushedList, ...] = ()
     _exception: errors.AtomicReactorError | None = field(default=None, repr=False, compare=False)
 
     @property
+    def list_digests(self) -> dict[str, dict[str, str]]:
+        """Multi-platform builds: ``{registry: {reference: manifest list digest}}``."""
+        out: dict[str, dict[str, str]] = {}
+        for pushed in self.manifest_lists:
+            for reference in pushed.references:
+                out.setdefault(pushed.registry, {})[reference] = pushed.digest
+        return out
+
+    @property
     def digests(self) -> dict[str, dict[str, str]]:
-        """``{registry: {reference: digest}}`` of every push that reported a digest."""
+        """``{registry: {reference: digest}}`` of every push that reported a digest (for a
+        multi-platform build: the list's digest under each of its tags)."""
         out: dict[str, dict[str, str]] = {}
         for pushed in self.pushed:
             if pushed.digest:
@@ -323,6 +406,8 @@ class BuildResults:
                 continue
             data[f.name] = jsonable(getattr(self, f.name))
         data["digests"] = self.digests
+        if self.manifest_lists:
+            data["list_digests"] = self.list_digests
         data["failed"] = self.is_failed()
         return redact_data(data)  # type: ignore[no-any-return]
 
@@ -339,6 +424,10 @@ class BuildResults:
         values["exported_images"] = tuple(
             ExportedImage(**e) for e in values.get("exported_images") or ())
         values["attached"] = tuple(AttachedArtifact(**a) for a in values.get("attached") or ())
+        values["platforms"] = tuple(PlatformResult.from_dict(p)
+                                    for p in values.get("platforms") or ())
+        values["manifest_lists"] = tuple(PushedList.from_dict(m)
+                                         for m in values.get("manifest_lists") or ())
         return cls(**values)
 
     def replace(self, **changes: Any) -> BuildResults:

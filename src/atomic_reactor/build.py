@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile.parse import Stage, external_images, final_base, parse_stages
-from atomic_reactor._engine.base import BuildOptions, BuildSecret, EngineEvent, ImageInfo
+from atomic_reactor._engine.base import (
+    BuildOptions,
+    BuildSecret,
+    EngineEvent,
+    ImageInfo,
+    Platform,
+)
 from atomic_reactor._reference import ImageName
 from atomic_reactor.errors import BuildFailed, DockerfileError, ImageNotFound, InputError
 
@@ -108,6 +114,12 @@ class InsideBuilder:
         self._built_inspect: dict[str, Any] | None = None
         self._base_info: ImageInfo | None = None
         self._built_info: ImageInfo | None = None
+        #: multi-platform builds: the platform this builder builds for (None: the
+        #: engine's own), labels the engine sets on the image, and the local image
+        #: (id or name@digest) the final stage's base is for this platform
+        self.platform: Platform | None = None
+        self.labels: dict[str, str] = {}
+        self.base_image_ref: str | None = None
 
     def _check_target(self) -> None:
         target = self.build_options.target
@@ -136,13 +148,35 @@ class InsideBuilder:
         self._base_inspect = None
         self._base_info = None
 
+    def for_platform(self, platform: Platform, image: ImageName, df_path: str,
+                     base_image_ref: str | None = None) -> InsideBuilder:
+        """A builder of the same source for ``platform``: it builds ``df_path`` (a
+        Dockerfile in the same context) and tags the result ``image``."""
+        other = InsideBuilder.__new__(InsideBuilder)
+        other.__dict__.update(self.__dict__)
+        other.image = image
+        other.platform = platform
+        other.labels = dict(self.labels)
+        other.df_path = df_path
+        other.base_image_ref = base_image_ref
+        other.image_id = None
+        other.built_image_info = None
+        other.base_image_id = None
+        other._base_inspect = None
+        other._built_inspect = None
+        other._base_info = None
+        other._built_info = None
+        other.last_logs = []
+        return other
+
     # -- building ---------------------------------------------------------------------
     def build(self, on_event: Callable[[EngineEvent], None] | None = None) -> BuildResult:
         """Build the image in the current environment; return the result."""
         if self.image.repo is None:
             raise InputError("no image name: a builder made with image \"\" can inspect "
                              "the base image but cannot build")
-        logger.info("building %s from %s", self.image, self.df_path)
+        logger.info("building %s from %s%s", self.image, self.df_path,
+                    f" for {self.platform}" if self.platform else "")
         started = time.monotonic()
         dockerfile = os.path.relpath(self.df_path, self.df_dir)
         self._built_inspect = None
@@ -150,7 +184,9 @@ class InsideBuilder:
         options = replace(self.build_options, dockerfile=dockerfile, use_cache=self.use_cache,
                           buildargs={**self.build_options.buildargs, **self.buildargs},
                           timestamp=self.timestamp if self.timestamp is not None
-                          else self.build_options.timestamp)
+                          else self.build_options.timestamp,
+                          labels={**self.build_options.labels, **self.labels},
+                          platform=self.platform or self.build_options.platform)
         try:
             built = self.tasker.build_image(self.df_dir, self.image, options,
                                             on_event=on_event or _log_event)
@@ -180,7 +216,7 @@ class InsideBuilder:
         if self.base_image is None:
             return None
         if self._base_info is None:
-            self._base_info = self.tasker.image_info(self.base_image)
+            self._base_info = self.tasker.image_info(self.base_image_ref or self.base_image)
             self.base_image_id = self._base_info.id
         return self._base_info
 
@@ -198,7 +234,8 @@ class InsideBuilder:
             return None
         if self._base_inspect is None:
             self.base_info()  # sets base_image_id
-            self._base_inspect = self.tasker.inspect_image(self.base_image)
+            self._base_inspect = self.tasker.inspect_image(self.base_image_ref or
+                                                           self.base_image)
         return self._base_inspect
 
     def get_base_image_info(self) -> dict[str, Any] | None:

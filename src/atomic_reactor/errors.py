@@ -20,6 +20,7 @@ Each error carries the exit code the command line uses for it (see
     ├── BuildFailed                        exit 3  the engine reported a failing build step
     ├── RegistryError                      exit 4  pull or push failed
     │   ├── PullError
+    │   │   └── PlatformNotFound           a multi-platform base lacks a requested platform
     │   ├── PushError
     │   └── AuthenticationError            wrong or missing credentials
     ├── PluginFailed                       exit 5  a plugin raised (or its cause's code)
@@ -61,6 +62,7 @@ __all__ = [
     "InvalidImageName",
     "InvalidSource",
     "NotReproducible",
+    "PlatformNotFound",
     "PluginConfigError",
     "PluginFailed",
     "PullError",
@@ -171,6 +173,10 @@ class PushError(RegistryError):
 
 class AuthenticationError(RegistryError):
     """The registry refused the credentials (or wanted some and got none)."""
+
+
+class PlatformNotFound(PullError):
+    """A multi-platform build's base image has no image for a requested platform."""
 
 
 class PluginFailed(AtomicReactorError):

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from atomic_reactor._buildlog import BuildLog
-from atomic_reactor._engine.base import ImageInfo
+from atomic_reactor._engine.base import ImageInfo, Platform
+from atomic_reactor._multiplatform import PlatformState, build_platforms, prepare
+from atomic_reactor._platforms import parse_platforms
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import MAX_EPOCH, parse_epoch, parse_retry
 from atomic_reactor._results import (
@@ -31,6 +33,7 @@ from atomic_reactor._results import (
     BuildResultsJSONDecoder,
     ExportedImages,
     PushedImage,
+    PushedList,
     jsonable,
     legacy_jsonable,
 )
@@ -69,7 +72,8 @@ SOURCE_STEP_KEY = "fetch_source"
 
 #: workflow keyword arguments beyond the 1.6 signature
 _OPTIONS = ("tasker", "retry", "buildargs", "use_cache", "log_file", "reproducible",
-            "source_date_epoch", "engine", "labels", "target", "pull", "secrets")
+            "source_date_epoch", "engine", "labels", "target", "pull", "secrets",
+            "platforms")
 #: keyword arguments 1.6 took (osbs-client puts them in every build json): accepted,
 #: kept as attributes, and otherwise unused
 LEGACY_OPTIONS = ("openshift_build_selflink", "client_version")
@@ -201,7 +205,9 @@ class DockerBuildWorkflow:
     :param kwargs: ``tasker`` (a :class:`DockerTasker`), ``retry`` (a :class:`RetryPolicy`
         or ``{"attempts", "delay", "max_delay"}``), ``buildargs``, ``use_cache``,
         ``log_file``, ``reproducible`` (bool) and ``source_date_epoch`` (int: the time
-        a reproducible build stamps; default the source commit's time); 1.6's
+        a reproducible build stamps; default the source commit's time), ``platforms``
+        (``["linux/amd64", "linux/arm64"]``: an image per platform and a manifest list
+        over them); 1.6's
         ``openshift_build_selflink`` and ``client_version`` are accepted with a warning
         (and kept as attributes); anything else is an error
 
@@ -271,6 +277,11 @@ class DockerBuildWorkflow:
         self.attached: list[AttachedArtifact] = []
         #: when the build started (UTC)
         self.started_at: datetime | None = None
+        #: the platforms asked for; empty: one image for the engine's own platform
+        self.platforms: tuple[Platform, ...] = parse_platforms(kwargs.get("platforms"))
+        #: label names whose value differs per platform (add_labels_in_dockerfile adds
+        #: "architecture"); the engine sets them on each platform's image
+        self.platform_labels: set[str] = set()
 
         self.plugin_library = PluginLibrary(self.plugin_files)
         # last: a Source owns a temporary directory from here on
@@ -280,7 +291,12 @@ class DockerBuildWorkflow:
         self._validated = False
 
         # state of the run
-        self.builder: InsideBuilder | None = None
+        self._builder: InsideBuilder | None = None
+        #: multi-platform builds: each platform's state, in the order asked for
+        self.platform_states: list[PlatformState] = []
+        self._current: PlatformState | None = None
+        #: multi-platform builds: the manifest lists pushed (one per registry/repository)
+        self.pushed_lists: list[PushedList] = []
         self.build_result: BuildResult | None = None
         self.plugin_failed = False
         self.autorebuild_canceled = False
@@ -294,7 +310,7 @@ class DockerBuildWorkflow:
         #: 1.6: the registries pushed to, with digests (kept in step with pushed_images)
         self.push_conf = PushConf()
         #: images written to files, last one newest; 1.6 plugins may append dicts
-        self.exported_image_sequence: ExportedImages = ExportedImages()
+        self._exported: ExportedImages = ExportedImages()
         self.files: dict[str, str] = {}
         #: the error that failed the build, if any
         self.error: AtomicReactorError | None = None
@@ -304,6 +320,51 @@ class DockerBuildWorkflow:
         self._cancellation: Cancellation | None = None
         self._started: float | None = None
         self._source_fetched = False
+
+    # -- platforms ---------------------------------------------------------------------
+    @property
+    def builder(self) -> InsideBuilder | None:
+        """The builder; within :meth:`platform_context`, that platform's."""
+        if self._current is not None:
+            return self._current.builder
+        return self._builder
+
+    @builder.setter
+    def builder(self, builder: InsideBuilder | None) -> None:
+        self._builder = builder
+
+    @property
+    def platform(self) -> Platform | None:
+        """The platform per-platform plugins are running for now (else None)."""
+        return self._current.platform if self._current is not None else None
+
+    @property
+    def exported_image_sequence(self) -> ExportedImages:
+        """Images written to files; within :meth:`platform_context`, that platform's."""
+        if self._current is not None:
+            return self._current.exported
+        return self._exported
+
+    @contextlib.contextmanager
+    def platform_context(self, platform: Platform) -> Iterator[PlatformState]:
+        """Make ``builder``, ``image_id``, ``exported_image_sequence``, ``platform`` and
+        ``plugin_result()`` that platform's while the block runs."""
+        state = next((s for s in self.platform_states if s.platform == platform), None)
+        if state is None:
+            raise AtomicReactorError(f"{platform} is not a platform of this build")
+        previous, self._current = self._current, state
+        try:
+            yield state
+        finally:
+            self._current = previous
+
+    @property
+    def current_platform_state(self) -> PlatformState | None:
+        return self._current
+
+    def record_list_push(self, pushed: PushedList) -> None:
+        """tag_and_push calls this for each manifest list it stored."""
+        self.pushed_lists.append(pushed)
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -345,7 +406,13 @@ class DockerBuildWorkflow:
 
     def plugin_result(self, key: str, default: Any = None) -> Any:
         """The result of the plugin ``key`` from whichever phase ran it (its exception if
-        it failed). :meth:`result_of` and :meth:`result_items` give it typed."""
+        it failed; within :meth:`platform_context`, a per-platform plugin's result for that
+        platform). :meth:`result_of` and :meth:`result_items` give it typed."""
+        if self._current is not None:
+            for phase in PHASES:
+                results = self._current.plugin_results.get(phase, {})
+                if key in results:
+                    return results[key]
         for phase in PHASES:
             results = self.plugin_results.get(phase, {})
             if key in results:
@@ -521,8 +588,11 @@ class DockerBuildWorkflow:
         self._runner(PHASE_PREBUILD).run()
         self._raise_if_cancelled()
         with self._timed(BUILD_STEP_KEY):
-            self.build_result = self.builder.build()
-            if self.build_result.is_failed():
+            if self.platforms:
+                self._build_platforms(self.builder)
+            else:
+                self.build_result = self.builder.build()
+            if self.build_result is not None and self.build_result.is_failed():
                 raise BuildFailed(self.build_result.fail_reason or "build failed")
         self._raise_if_cancelled()
         self._runner(PHASE_PREPUBLISH).run()
@@ -543,6 +613,29 @@ class DockerBuildWorkflow:
             return int(env)
         raise InputError("a reproducible build needs a time to stamp: the source is not a git "
                          "commit, so give --source-date-epoch (or set SOURCE_DATE_EPOCH)")
+
+    def _build_platforms(self, builder: InsideBuilder) -> None:
+        """Build each platform; the first platform's builder becomes the workflow's (so
+        the single-image fields describe it)."""
+        pulled = self.plugin_result("pull_base_image")
+        records = [p for p in pulled if getattr(p, "platform", None)] \
+            if isinstance(pulled, list) else []
+        self.platform_states = prepare(self, builder, records)
+        failure: str | None = None
+        try:
+            build_platforms(self, self.platform_states)
+        except BuildFailed as exc:
+            failure = str(exc)
+            raise
+        finally:
+            done = [s.build_result for s in self.platform_states if s.build_result]
+            self.build_result = BuildResult(
+                logs=tuple(line for r in done for line in r.logs),
+                image_id=self.platform_states[0].builder.image_id,
+                fail_reason=failure or next((r.fail_reason for r in done if r.is_failed()),
+                                            None),
+                duration=sum(r.duration for r in done))
+            self._builder = self.platform_states[0].builder
 
     def _raise_if_cancelled(self) -> None:
         """A signal came but its exception was swallowed: do not start the next phase."""
@@ -627,13 +720,16 @@ class DockerBuildWorkflow:
             plugins_timestamps=dict(self.plugins_timestamps),
             plugins_durations=dict(self.plugins_durations),
             plugins_errors=dict(self.plugins_errors),
-            exported_images=tuple(self.exported_image_sequence),
+            exported_images=tuple(self._exported) + tuple(
+                e for s in self.platform_states for e in s.exported),
             source_date_epoch=self.source_date_epoch,
             attached=tuple(self.attached),
             fail_reason=build_result.fail_reason if build_result else None,
             error=_error_dict(self.error),
             log_file=self.log_file,
             duration=round(duration, 3),
+            platforms=tuple(s.result() for s in self.platform_states),
+            manifest_lists=tuple(self.pushed_lists),
             _exception=self.error,
         )
 

@@ -89,6 +89,11 @@ class Plugin:
     phase: ClassVar[str] = ""
     #: a hand-written JSON Schema for the arguments, instead of the derived one
     args_schema: ClassVar[dict[str, Any] | None] = None
+    #: multi-platform builds: a pre-publish, post-build or exit plugin with this set runs
+    #: once per platform, with ``workflow.builder``/``image_id``/``exported_image_sequence``/
+    #: ``plugin_result()`` switched to that platform (``workflow.platform`` says which);
+    #: others run once
+    per_platform: ClassVar[bool] = False
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, **kwargs: Any) -> None:
         self.tasker = tasker
@@ -461,50 +466,78 @@ class PluginsRunner:
         for request, plugin_class in self.plugins:
             if plugin_class is None:
                 continue
-            key = request.name
-            allowed = request.is_allowed_to_fail
-            if allowed is None:
-                allowed = plugin_class.is_allowed_to_fail
-            started = time.monotonic()
-            self.workflow.plugins_timestamps[key] = datetime.now(UTC).isoformat()
-            logger.info("running %s plugin %s", self.phase, key)
-            try:
-                args = special_values(self.workflow,
-                                      effective_args(plugin_class, request.args))
-                plugin = plugin_class(self.tasker, self.workflow, **args)
-                results[key] = plugin.run()
-            except (BuildCancelled, KeyboardInterrupt):
-                self.workflow.plugins_errors[key] = "cancelled"
-                raise
-            except AutoRebuildCanceled as exc:
-                # not a failure: the build stops here, on purpose (as in 1.6)
-                self.workflow.plugins_errors[key] = str(exc)
-                self.workflow.autorebuild_canceled = True
-                results[key] = exc
-                logger.info("%s", exc)
-                raise
-            except Exception as exc:
-                message = str(exc) or type(exc).__name__
-                if not isinstance(exc, AtomicReactorError):
-                    message = f"{type(exc).__name__}: {message}"
-                    logger.debug("plugin %s raised", key, exc_info=True)
-                self.workflow.plugins_errors[key] = message
-                results[key] = exc
-                if allowed:
-                    logger.warning("plugin %s failed (allowed to fail): %s", key, message)
-                    continue
-                self.workflow.plugin_failed = True
-                prefixed = message if message.startswith(f"{key}: ") else f"{key}: {message}"
-                failure = PluginFailed(prefixed, plugin=key, cause=exc)
-                logger.error("plugin %s failed: %s", key, message)
-                if not keep_going:
-                    raise failure from exc
+            platforms = self._platforms_for(plugin_class)
+            if not platforms:
+                failure = self._run_one(request, plugin_class, results, keep_going)
                 first_failure = first_failure or failure
-            finally:
-                self.workflow.plugins_durations[key] = round(time.monotonic() - started, 6)
+                continue
+            for platform in platforms:
+                with self.workflow.platform_context(platform) as state:
+                    failure = self._run_one(request, plugin_class,
+                                            state.plugin_results.setdefault(self.phase, {}),
+                                            keep_going, platform=str(platform))
+                first_failure = first_failure or failure
         if first_failure is not None:
             raise first_failure
         return results
+
+    def _platforms_for(self, plugin_class: type[Plugin]) -> list[Any]:
+        """The platforms to run a plugin for one by one (none: run it once)."""
+        platforms = list(getattr(self.workflow, "platforms", ()) or ())
+        if not platforms or not plugin_class.per_platform or \
+                self.phase == PHASE_PREBUILD or \
+                not getattr(self.workflow, "platform_states", None):
+            return []
+        return platforms
+
+    def _run_one(self, request: PluginRequest, plugin_class: type[Plugin],
+                 results: dict[str, Any], keep_going: bool, platform: str | None = None
+                 ) -> PluginFailed | None:
+        """Run one plugin (for one platform); its failure, when ``keep_going``."""
+        key = request.name
+        label = f"{key}[{platform}]" if platform else key
+        allowed = request.is_allowed_to_fail
+        if allowed is None:
+            allowed = plugin_class.is_allowed_to_fail
+        started = time.monotonic()
+        self.workflow.plugins_timestamps[label] = datetime.now(UTC).isoformat()
+        logger.info("running %s plugin %s%s", self.phase, key,
+                    f" for {platform}" if platform else "")
+        try:
+            args = special_values(self.workflow, effective_args(plugin_class, request.args))
+            plugin = plugin_class(self.tasker, self.workflow, **args)
+            results[key] = plugin.run()
+        except (BuildCancelled, KeyboardInterrupt):
+            self.workflow.plugins_errors[label] = "cancelled"
+            raise
+        except AutoRebuildCanceled as exc:
+            # not a failure: the build stops here, on purpose (as in 1.6)
+            self.workflow.plugins_errors[label] = str(exc)
+            self.workflow.autorebuild_canceled = True
+            results[key] = exc
+            logger.info("%s", exc)
+            raise
+        except Exception as exc:
+            message = str(exc) or type(exc).__name__
+            if not isinstance(exc, AtomicReactorError):
+                message = f"{type(exc).__name__}: {message}"
+                logger.debug("plugin %s raised", label, exc_info=True)
+            self.workflow.plugins_errors[label] = message
+            results[key] = exc
+            if allowed:
+                logger.warning("plugin %s failed (allowed to fail): %s", label, message)
+                return None
+            self.workflow.plugin_failed = True
+            where = f"{key} ({platform})" if platform else key
+            prefixed = message if message.startswith(f"{key}: ") else f"{where}: {message}"
+            failure = PluginFailed(prefixed, plugin=key, cause=exc)
+            logger.error("plugin %s failed: %s", label, message)
+            if not keep_going:
+                raise failure from exc
+            return failure
+        finally:
+            self.workflow.plugins_durations[label] = round(time.monotonic() - started, 6)
+        return None
 
 
 class PreBuildPluginsRunner(PluginsRunner):

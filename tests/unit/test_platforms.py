@@ -19,7 +19,8 @@ from atomic_reactor._registry.manifest_list import (
     list_entries,
     select_platform,
 )
-from atomic_reactor.errors import InputError
+from atomic_reactor._request import BuildRequest
+from atomic_reactor.errors import BuildJsonError, InputError
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
@@ -57,6 +58,30 @@ def test_parse_platforms(value: Any, expected: tuple[Platform, ...]) -> None:
 def test_bad_platforms_are_bad_input(value: Any, message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_platforms(value)
+
+
+def test_request_keeps_platforms_as_strings() -> None:
+    request = BuildRequest.from_mapping({
+        "source": {"provider": "path", "uri": "file:///src"}, "image": "app:1",
+        "platforms": ["linux/amd64", "aarch64"]})
+    assert request.options["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert request.workflow_kwargs()["platforms"] == ["linux/amd64", "linux/arm64"]
+    json.dumps(request.to_dict())  # still plain JSON
+
+
+def test_request_without_platforms_is_unchanged() -> None:
+    request = BuildRequest.from_mapping({
+        "source": {"provider": "path", "uri": "file:///src"}, "image": "app:1",
+        "platforms": []})
+    assert "platforms" not in request.options
+    assert "platforms" not in request.workflow_kwargs()
+
+
+def test_request_with_a_bad_platform_names_the_key() -> None:
+    with pytest.raises(BuildJsonError, match="'platforms': invalid platform 'linux/'"):
+        BuildRequest.from_mapping({
+            "source": {"provider": "path", "uri": "file:///src"}, "image": "app:1",
+            "platforms": "linux/"})
 
 
 # -- lists ---------------------------------------------------------------------------------
@@ -120,3 +145,38 @@ def test_list_document_refuses_duplicates_and_nothing() -> None:
         list_document([])
     with pytest.raises(InputError, match="no media type or size"):
         list_document([ManifestListEntry("sha256:" + "a" * 64, AMD64)])
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("linux/sparc", "unknown architecture 'sparc'"),
+    ("linux/amd64,linux/amd64", "platform linux/amd64 is named twice"),
+    ("windows/amd64", "only linux images can be built"),
+])
+def test_cli_bad_platform_is_one_line_exit_2(tmp_path: Any, value: str, message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from atomic_reactor.cli.main import main
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    code = main(["build", "path", "--uri", str(tmp_path), "--image", "app:1",
+                 "--platform", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("atomic-reactor: error: ")
+    assert message in err[0]
+
+
+def test_cli_platform_overrides_the_build_json(tmp_path: Any) -> None:
+    from atomic_reactor.cli.main import _request_from_args, build_parser
+
+    path = tmp_path / "build.json"
+    path.write_text(json.dumps({"source": {"provider": "path", "uri": "file:///src"},
+                                "image": "app:1", "platforms": ["linux/amd64"]}))
+    args = build_parser().parse_args(["build", "json", str(path),
+                                      "--platform", "linux/arm64,linux/amd64"])
+    request, _ = _request_from_args(args)
+    assert request.options["platforms"] == ["linux/arm64", "linux/amd64"]
+    args = build_parser().parse_args(["build", "json", str(path)])
+    assert _request_from_args(args)[0].options["platforms"] == ["linux/amd64"]

@@ -190,6 +190,10 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     _add_image_options(parser)
+    parser.add_argument("--platform", metavar="OS/ARCH[,OS/ARCH...]", dest="platforms",
+                        help="build an image for each platform (linux/amd64,linux/arm64) "
+                             "and push a manifest list over them (default: one image for "
+                             "the engine's own platform)")
     group = parser.add_argument_group("output")
     group.add_argument("--metadata-file", metavar="PATH",
                        help="write the build results as JSON to PATH")
@@ -336,6 +340,8 @@ def _request_from_args(args: argparse.Namespace) -> tuple[BuildRequest, str]:
     for key in ("push_method", "compression", "compression_level", "manifest_format"):
         if getattr(args, key, None) is not None:
             data[key] = getattr(args, key)
+    if args.platforms is not None:
+        data["platforms"] = args.platforms
     retry = data.get("retry") or {}
     if isinstance(retry, dict):  # anything else is reported by BuildRequest, not here
         retry = dict(retry)

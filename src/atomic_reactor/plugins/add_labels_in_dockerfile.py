@@ -151,7 +151,14 @@ class AddLabelsPlugin(PreBuildPlugin):
         generated: dict[str, str] = {}
         if "build-date" in wanted:
             generated["build-date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if "architecture" in wanted:
+        if "architecture" in wanted and getattr(self.workflow, "platforms", None):
+            # one value per platform: the engine sets it on each platform's image
+            labels = getattr(self.workflow, "platform_labels", None)
+            if isinstance(labels, set):
+                labels.add("architecture")
+                labels.update(old for old, new in self.aliases.items()
+                              if new == "architecture")
+        elif "architecture" in wanted:
             arch = self._architecture()
             if arch:
                 generated["architecture"] = arch
@@ -171,6 +178,9 @@ class AddLabelsPlugin(PreBuildPlugin):
         for name in self.auto_labels:
             new = self.aliases.get(name, name)
             if new not in generated:
+                if new == "architecture" and getattr(self.workflow, "platforms", None):
+                    self.log.info("label %r: set on each platform's image", name)
+                    continue
                 self.log.warning("automatic label %r is not available", name)
                 continue
             try:

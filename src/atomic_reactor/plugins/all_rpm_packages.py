@@ -191,6 +191,7 @@ class AllRpmPackagesPlugin(PostBuildPlugin):
     """
 
     key = "all_rpm_packages"
+    per_platform = True
     is_allowed_to_fail = False
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,

@@ -116,6 +116,7 @@ class CompressPlugin(PostBuildPlugin):
     """
 
     key = "compress"
+    per_platform = True
     is_allowed_to_fail = False
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
@@ -156,8 +157,11 @@ class CompressPlugin(PostBuildPlugin):
 
     def _output_path(self, exported: ExportedImage | None) -> tuple[str, str | None]:
         if self.export_dir is not None:
-            os.makedirs(self.export_dir, exist_ok=True)
-            directory, created = self.export_dir, None
+            platform = getattr(self.workflow, "platform", None)
+            directory = self.export_dir if platform is None else \
+                os.path.join(self.export_dir, platform.slug)  # one file per platform
+            os.makedirs(directory, exist_ok=True)
+            created = None
         elif exported is not None:
             directory, created = os.path.dirname(exported.path), None
         else:

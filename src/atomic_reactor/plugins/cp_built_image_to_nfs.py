@@ -97,6 +97,7 @@ class CopyBuiltImageToNFSPlugin(PostBuildPlugin):
     """
 
     key = "cp_built_image_to_nfs"
+    per_platform = True
     is_allowed_to_fail = False
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, nfs_server_path: str,

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from atomic_reactor._engine.base import Platform
 from atomic_reactor._reference import ImageName
-from atomic_reactor.errors import InputError, PullError
+from atomic_reactor.errors import (
+    ImageNotFound,
+    InputError,
+    PlatformNotFound,
+    PullError,
+    RegistryError,
+)
 from atomic_reactor.plugin import PreBuildPlugin
 
 if TYPE_CHECKING:
@@ -25,6 +33,8 @@ class PulledBaseImage:
     image_id: str
     digest: str | None
     attempts: int = 1
+    #: multi-platform builds: the platform this image is for (``linux/arm64``)
+    platform: str | None = None
 
 
 class PullBaseImagePlugin(PreBuildPlugin):
@@ -36,6 +46,13 @@ class PullBaseImagePlugin(PreBuildPlugin):
 
     Result: a list of :class:`PulledBaseImage`; the pulled names are also added to
     ``workflow.pulled_base_images``.
+
+    Multi-platform builds (``workflow.platforms``): each FROM image must be a manifest
+    list or OCI index offering every requested platform (or one image of the one
+    platform requested). All of them are checked in the registry first: a missing
+    platform is one :class:`~atomic_reactor.errors.PlatformNotFound` naming it, before
+    anything is pulled or built. Then each platform's image is pulled by digest
+    (one record per image and platform); the per-platform builds use exactly those.
     """
 
     key = "pull_base_image"
@@ -79,7 +96,89 @@ class PullBaseImagePlugin(PreBuildPlugin):
             except PullError:
                 raise original from None
 
+    # -- multi-platform ---------------------------------------------------------------
+    def _platform_digests(self, source: ImageName, platforms: tuple[Platform, ...]
+                          ) -> dict[Platform, str]:
+        """The manifest digest of each platform's image of ``source`` (in its registry)."""
+        # here, not at the top: the workflow imports this module, and requests is slow
+        from atomic_reactor._registry.client import RegistryClient
+        from atomic_reactor._registry.manifest_list import (
+            LIST_TYPES,
+            list_entries,
+            select_platform,
+        )
+
+        registry = source.registry
+        if registry is None:
+            raise InputError(f"FROM {source} names no registry: a multi-platform build "
+                             "needs a parent registry to choose each platform's base from")
+        repository = source.to_str(registry=False, tag=False)
+        reference = source.digest or source.tag or "latest"
+        with RegistryClient(registry, insecure=self.parent_registry_insecure,
+                            retry=self.tasker.retry) as client:
+            try:
+                raw = client.get_manifest_raw(repository, reference)
+            except (RegistryError, ImageNotFound) as exc:
+                raise PullError(f"cannot read {source} in its registry: {exc}",
+                                registry=registry) from None
+            document = json.loads(raw.body)
+            if raw.media_type in LIST_TYPES:
+                offered = [entry.platform for entry in list_entries(document)]
+                chosen = {p: select_platform(document, p) for p in platforms}
+                found = {p: entry.digest for p, entry in chosen.items() if entry is not None}
+            else:
+                config = json.loads(client.get_blob(repository, document["config"]["digest"]))
+                own = Platform(str(config.get("os") or "linux"),
+                               str(config.get("architecture") or ""),
+                               config.get("variant") or None)
+                offered = [own]
+                found = {p: raw.digest for p in platforms
+                         if (p.os, p.architecture) == (own.os, own.architecture)}
+        missing = [p for p in platforms if p not in found]
+        if missing:
+            names = ", ".join(str(p) for p in missing)
+            has = ", ".join(str(p) for p in offered) or "no platform"
+            raise PlatformNotFound(f"base image {source} has no {names} image (it has: {has})",
+                                   registry=registry)
+        return found
+
+    def _run_platforms(self, platforms: tuple[Platform, ...]) -> list[PulledBaseImage]:
+        builder = self.builder
+        plans: list[tuple[ImageName, ImageName, dict[Platform, str]]] = []
+        for name in builder.parent_images:  # every base checked before anything is pulled
+            wanted = ImageName.parse(name)
+            source = self._source_of(wanted)
+            plans.append((wanted, source, self._platform_digests(source, platforms)))
+        pulled: list[PulledBaseImage] = []
+        for wanted, source, digests in plans:
+            for platform in platforms:
+                by_digest = ImageName.parse(
+                    f"{source.to_str(tag=False)}@{digests[platform]}")
+                self.log.info("pulling %s for %s", by_digest, platform)
+                result = self.tasker.pull(by_digest, insecure=self.parent_registry_insecure,
+                                          platform=platform)
+                info = self.tasker.image_info(result.image_id)
+                if info.architecture != platform.architecture:
+                    raise PullError(f"{by_digest} was pulled for {platform} but the engine "
+                                    f"has it as {info.os}/{info.architecture}",
+                                    registry=source.registry)
+                self.workflow.pulled_base_images.add(str(by_digest))
+                pulled.append(PulledBaseImage(image=str(wanted), pulled_from=str(source),
+                                              image_id=result.image_id,
+                                              digest=digests[platform],
+                                              attempts=result.attempts,
+                                              platform=str(platform)))
+        if builder.base_image is not None:
+            # until each platform has its own builder, the base is the first platform's
+            final = [p for p in pulled if p.image == str(builder.base_image)]
+            builder.set_base_image(builder.base_image)
+            builder.base_image_ref = final[0].image_id if final else None
+        return pulled
+
     def run(self) -> list[PulledBaseImage]:
+        platforms: tuple[Platform, ...] = tuple(getattr(self.workflow, "platforms", ()) or ())
+        if platforms:
+            return self._run_platforms(platforms)
         builder = self.builder
         pulled: list[PulledBaseImage] = []
         for name in builder.parent_images:

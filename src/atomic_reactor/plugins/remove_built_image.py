@@ -78,6 +78,7 @@ class RemoveBuiltImagePlugin(ExitPlugin):
     """
 
     key = "remove_built_image"
+    per_platform = True
     is_allowed_to_fail = True
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,

@@ -116,6 +116,7 @@ class SquashPlugin(PrePublishPlugin):
     """
 
     key = "squash"
+    per_platform = True
     is_allowed_to_fail = False
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow, tag: str | None = None,
@@ -209,8 +210,11 @@ class SquashPlugin(PrePublishPlugin):
     def _export_path(self) -> tuple[str, str | None]:
         """The archive's path and the directory created for it (to remove on failure)."""
         if self.export_dir is not None:
-            os.makedirs(self.export_dir, exist_ok=True)
-            directory, created = self.export_dir, None
+            platform = getattr(self.workflow, "platform", None)
+            directory = self.export_dir if platform is None else \
+                os.path.join(self.export_dir, platform.slug)  # one file per platform
+            os.makedirs(directory, exist_ok=True)
+            created = None
         else:
             directory = created = tempfile.mkdtemp(prefix="atomic-reactor-export-")
         path = os.path.join(os.path.abspath(directory), EXPORTED_SQUASHED_IMAGE_NAME)

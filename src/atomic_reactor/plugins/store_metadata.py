@@ -229,6 +229,15 @@ class StoreMetadataPlugin(ExitPlugin):
             "logs": {"log_file": results.log_file,
                      "build_log_lines": len(results.build_logs)},
             "duration": results.duration,
+            "platforms": [{
+                "platform": p.platform, "image_id": p.image_id,
+                "architecture": p.architecture, "base_image_id": p.base_image_id,
+                "base_image_digest": p.base_image_digest, "digests": p.digests,
+                "fail_reason": p.fail_reason} for p in results.platforms],
+            "manifest_lists": [{
+                "registry": m.registry, "repository": m.repository, "digest": m.digest,
+                "media_type": m.media_type, "tags": list(m.tags),
+                "platforms": dict(m.platforms)} for m in results.manifest_lists],
         }
 
     def validate(self, document: Mapping[str, Any]) -> None:

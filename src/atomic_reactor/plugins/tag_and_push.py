@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +14,15 @@ from atomic_reactor._image.push import (
     PushSettings,
     RegistryTarget,
     engine_archive,
+    prepare_image,
+    upload_prepared,
 )
 from atomic_reactor._locks import name_lock
+from atomic_reactor._multiplatform import PlatformState, platform_image
 from atomic_reactor._reference import ImageName
-from atomic_reactor._results import PushedImage
-from atomic_reactor.errors import AtomicReactorError, PluginConfigError
+from atomic_reactor._registry.manifest_list import ManifestListEntry, push_manifest_list
+from atomic_reactor._results import PushedImage, PushedList
+from atomic_reactor.errors import AtomicReactorError, PluginConfigError, PushError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
 
 if TYPE_CHECKING:
@@ -49,6 +55,15 @@ class TagAndPushPlugin(PostBuildPlugin):
 
     Result: a list of :class:`~atomic_reactor._results.PushedImage` (registry,
     reference, manifest digest, manifest size, attempts).
+
+    Multi-platform builds: in each registry, every platform's image is pushed first,
+    by digest (the registry method stores its manifest by digest only; the engine
+    method, which needs a tag, as ``name:tag-<os>-<arch>``), recorded with that
+    platform's results; then a manifest list over them (a Docker schema 2 list when
+    every image is a Docker manifest, else an OCI index) is stored under every name
+    through the registry client. The result then lists the names with the list's
+    digest. Nothing is stored under the names unless every platform's image was
+    pushed.
     """
 
     key = "tag_and_push"
@@ -111,6 +126,8 @@ class TagAndPushPlugin(PostBuildPlugin):
                 self.log.debug("could not remove tag %s: %s", target, exc)
 
     def run(self) -> list[PushedImage]:
+        if getattr(self.workflow, "platform_states", None):
+            return self._push_platforms()
         if self.push_method == "engine":
             return self._engine_push()
         return self._registry_push()
@@ -179,4 +196,113 @@ class TagAndPushPlugin(PostBuildPlugin):
                 self.log.info("pushed %s (%s)", tag.image, tag.digest)
                 self.workflow.record_push(record)
                 pushed.append(record)
+        return pushed
+
+    # -- multi-platform builds ----------------------------------------------------------------
+    def _repositories(self) -> dict[str, list[ImageName]]:
+        """The names, grouped by repository (a list and its images share one)."""
+        grouped: dict[str, list[ImageName]] = {}
+        for name in self._names():
+            grouped.setdefault(name.to_str(tag=False), []).append(name)
+        return grouped
+
+    def _platform_engine_push(self, state: PlatformState, registry: str, conf: dict[str, Any]
+                              ) -> dict[str, PushedImage]:
+        """Push one platform's image with the engine (under its platform tag, which the
+        engine needs) to every repository; its record per repository."""
+        image_id = state.builder.image_id
+        assert image_id is not None
+        records: dict[str, PushedImage] = {}
+        for repository, names in self._repositories().items():
+            target = platform_image(names[0], state.platform).copy(registry=registry)
+            with name_lock(str(target)):
+                self.tasker.tag_image(image_id, target, force=True)
+                try:
+                    result = self.tasker.push(target, insecure=bool(conf.get("insecure")),
+                                              dockercfg=conf.get("secret"))
+                finally:
+                    self._untag([target])
+            if not result.digest:
+                raise PushError(f"pushing {target} ({state.platform}) reported no digest",
+                                registry=registry)
+            records[repository] = PushedImage(registry=registry, image=str(target),
+                                              digest=result.digest, size=result.size,
+                                              attempts=result.attempts)
+        return records
+
+    def _platform_registry_push(self, state: PlatformState
+                                ) -> dict[str, dict[str, PushedImage]]:
+        """Push one platform's image ourselves, by digest only, to every registry and
+        repository at once; its record per registry and repository."""
+        image_id = state.builder.image_id
+        assert image_id is not None
+        scratch = tempfile.mkdtemp(prefix="push-", dir=self.workflow.workdir or None)
+        try:
+            prepared = prepare_image(engine_archive(self.tasker, image_id), scratch,
+                                     self.settings)
+            repositories = self._repositories()
+            targets = [RegistryTarget(
+                registry=registry,
+                names=tuple(names[0].copy(registry=registry, tag=None, digest=prepared.digest)
+                            for names in repositories.values()),
+                insecure=bool((conf or {}).get("insecure")), secret=(conf or {}).get("secret"))
+                for registry, conf in self.registries.items()]
+            results = upload_prepared(prepared, targets, self.settings)
+        except OSError as exc:
+            raise AtomicReactorError(f"push: {exc}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        records: dict[str, dict[str, PushedImage]] = {}
+        for result in results:
+            for tag, repository in zip(result.tags, repositories, strict=True):
+                records.setdefault(result.registry, {})[repository] = PushedImage(
+                    registry=result.registry, image=tag.image, digest=tag.digest,
+                    size=tag.size, attempts=tag.attempts)
+        return records
+
+    def _push_platforms(self) -> list[PushedImage]:
+        states: list[PlatformState] = list(self.workflow.platform_states)
+        for state in states:
+            if state.builder.image_id is None:
+                raise PushError(f"nothing was built for {state.platform}")
+        # every platform's image first, everywhere: no list unless all of them are there
+        per_state: list[dict[str, dict[str, PushedImage]]] = []
+        for state in states:
+            if self.push_method == "engine":
+                records = {registry: self._platform_engine_push(state, registry, conf or {})
+                           for registry, conf in self.registries.items()}
+            else:
+                records = self._platform_registry_push(state)
+            for registry_records in records.values():
+                for record in registry_records.values():
+                    self.log.info("pushed %s for %s (%s)", record.image, state.platform,
+                                  record.digest)
+                    state.pushed.append(record)
+            per_state.append(records)
+        pushed: list[PushedImage] = []
+        for registry, settings in self.registries.items():
+            conf = settings or {}
+            for repository, names in self._repositories().items():
+                entries = [ManifestListEntry(str(records[registry][repository].digest),
+                                             state.platform)
+                           for state, records in zip(states, per_state, strict=True)]
+                tags = [name.tag or "latest" for name in names]
+                with name_lock(f"{registry}/{repository}"):
+                    stored = push_manifest_list(
+                        registry, names[0].to_str(registry=False, tag=False), tags, entries,
+                        insecure=bool(conf.get("insecure")), secret=conf.get("secret"),
+                        retry=self.tasker.retry)
+                self.workflow.record_list_push(PushedList(
+                    registry=registry, repository=stored.repository, digest=stored.digest,
+                    media_type=stored.media_type, tags=stored.tags,
+                    platforms={str(e.platform): e.digest for e in stored.entries}))
+                for name in names:
+                    record = PushedImage(registry=registry,
+                                         image=str(name.copy(registry=registry)),
+                                         digest=stored.digest, size=None)
+                    self.workflow.record_push(record)
+                    pushed.append(record)
+                self.log.info("pushed manifest list %s/%s (%s, %s) under %s", registry,
+                              stored.repository, stored.media_type.rsplit(".", 2)[-2],
+                              stored.digest, ", ".join(tags))
         return pushed

@@ -94,6 +94,7 @@ class TestBuiltImagePlugin(PrePublishPlugin):
 
     __test__ = False  # not a pytest test class, whatever its name says
     key = "test_built_image"
+    per_platform = True
     is_allowed_to_fail = False
 
     def __init__(

@@ -19,6 +19,8 @@ from atomic_reactor.errors import InputError, RegistryError
 from tests.support.env import Registry
 from tests.support.multiarch import AMD64, ARM64, MultiArchBase, busybox_for, read_image_file
 
+pytestmark = pytest.mark.both_engines  # the docker and the buildah engine
+
 
 def _skopeo_raw(reference: str) -> dict[str, object]:
     done = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
