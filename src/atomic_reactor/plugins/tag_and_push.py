@@ -56,7 +56,8 @@ class TagAndPushPlugin(PostBuildPlugin):
     Result: a list of :class:`~atomic_reactor._results.PushedImage` (registry,
     reference, manifest digest, manifest size, attempts).
 
-    Multi-platform builds: in each registry, every platform's image is pushed first,
+    Multi-platform builds (two or more platforms; a build for one platform pushes its
+    image like any other): in each registry, every platform's image is pushed first,
     by digest (the registry method stores its manifest by digest only; the engine
     method, which needs a tag, as ``name:tag-<os>-<arch>``), recorded with that
     platform's results; then a manifest list over them (a Docker schema 2 list when
@@ -126,11 +127,13 @@ class TagAndPushPlugin(PostBuildPlugin):
                 self.log.debug("could not remove tag %s: %s", target, exc)
 
     def run(self) -> list[PushedImage]:
-        if getattr(self.workflow, "platform_states", None):
+        states = list(getattr(self.workflow, "platform_states", None) or ())
+        if len(states) > 1:
             return self._push_platforms()
-        if self.push_method == "engine":
-            return self._engine_push()
-        return self._registry_push()
+        pushed = self._engine_push() if self.push_method == "engine" else self._registry_push()
+        if states:  # one platform asked for: its image, pushed as any single image
+            states[0].pushed.extend(pushed)
+        return pushed
 
     # -- the engine's push ---------------------------------------------------------------
     def _engine_push(self) -> list[PushedImage]:

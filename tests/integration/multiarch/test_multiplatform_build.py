@@ -156,3 +156,23 @@ def test_a_failing_platform_leaves_no_list(tmp_path: Path, registry: Registry,
     assert document["platforms"][-1]["fail_reason"]
     with RegistryClient(registry.address, insecure=True) as client:
         assert client.list_tags(repo) == []  # no list, and no platform image either
+
+
+def test_one_foreign_platform_pushes_a_plain_image(tmp_path: Path, registry: Registry,
+                                                   multiarch_base: MultiArchBase) -> None:
+    context = write_context(tmp_path / "ctx", f"""
+        FROM {multiarch_base.repository}:{multiarch_base.tag}
+        RUN uname -m > /arch
+    """)
+    repo = unique("art-multiarch")
+    results = _build(context, registry, f"{repo}:1", platforms=["linux/arm64"])
+    results.raise_for_status()
+    [platform] = results.platforms
+    assert platform.platform == "linux/arm64" and platform.architecture == "arm64"
+    assert results.manifest_lists == ()
+    digest = results.digests[registry.address][f"{registry.address}/{repo}:1"]
+    assert platform.digests == {registry.address: digest}
+    assert _skopeo_raw(f"{registry.address}/{repo}:1")["mediaType"] not in LIST_TYPES
+    with RegistryClient(registry.address, insecure=True) as client:
+        arch, content = read_image_file(client, repo, "1", None, "/arch")
+    assert (arch, content.decode().strip()) == ("arm64", "aarch64")
