@@ -222,7 +222,11 @@ def test_cancel_a_queued_and_a_running_build(live_farm: Farm, tmp_path: Path) ->
 
 def test_platform_builds_go_to_workers_of_that_platform(live_farm: Farm, tmp_path: Path
                                                         ) -> None:
-    path, _ = live_farm.build_json(tmp_path, "FROM BASE\nRUN true\n",
+    from tests.support.multiarch import push_multiarch_base
+
+    # a build for linux/arm64 needs a base offering it (issue 9): a multi-arch one
+    base = push_multiarch_base(live_farm.registry, unique("farm-mbase"))
+    path, _ = live_farm.build_json(tmp_path, f"FROM {base.reference}\nRUN true\n",
                                    platforms=["linux/arm64"])
     builds = [farm_api.submit(path, broker=live_farm.broker) for _ in range(3)]
     for build in builds:
