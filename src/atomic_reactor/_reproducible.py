@@ -16,12 +16,15 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._image.compare import DEFAULT_LIMIT, ImageComparison, compare_images
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
 from atomic_reactor.errors import AtomicReactorError, NotReproducible
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def _check_kwargs(request: BuildRequest) -> dict[str, Any]:
 
 
 def check_reproducible(request: BuildRequest, *, delay: float = DEFAULT_DELAY,
-                       limit: int = DEFAULT_LIMIT, tasker: Any = None
+                       limit: int = DEFAULT_LIMIT, tasker: DockerTasker | None = None
                        ) -> ReproducibilityCheck:
     """Build ``request`` twice and compare the images.
 

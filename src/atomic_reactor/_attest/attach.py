@@ -6,32 +6,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._attest.referrers import attach_artifact
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._results import AttachedArtifact
 
+if TYPE_CHECKING:
+    from atomic_reactor.inner import DockerBuildWorkflow
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["attach_to_pushed", "build_time"]
 
 
-def build_time(workflow: Any) -> datetime:
+def build_time(workflow: DockerBuildWorkflow) -> datetime:
     """SOURCE_DATE_EPOCH for a reproducible build, else now (UTC)."""
     epoch = getattr(workflow, "source_date_epoch", None)
     return datetime.fromtimestamp(epoch, UTC) if epoch is not None else datetime.now(UTC)
 
 
-def _registry_settings(workflow: Any, registry: str) -> Mapping[str, Any]:
+def _registry_settings(workflow: DockerBuildWorkflow, registry: str) -> Mapping[str, Any]:
     args = workflow.plugin_args("tag_and_push") or {}
     registries = args.get("registries") or {}
     return registries.get(registry) or {}
 
 
-def attach_to_pushed(workflow: Any, *, kind: str, artifact_type: str, document_type: str,
-                     document_for: Callable[[str, str], bytes]) -> list[AttachedArtifact]:
+def attach_to_pushed(workflow: DockerBuildWorkflow, *, kind: str, artifact_type: str,
+                     document_type: str, document_for: Callable[[str, str], bytes]
+                     ) -> list[AttachedArtifact]:
     """For each (registry, repository, digest) the build pushed, push the document
     ``document_for(repository_reference, digest)`` as an artifact with that subject."""
     done: list[AttachedArtifact] = []

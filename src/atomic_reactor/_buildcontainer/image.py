@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atomic_reactor.errors import (
     BuildFailed,
@@ -37,6 +37,9 @@ from atomic_reactor.errors import (
     InputError,
     SourceError,
 )
+
+if TYPE_CHECKING:
+    from atomic_reactor.core import DockerTasker
 
 __all__ = [
     "DIGEST_LABEL",
@@ -222,7 +225,7 @@ def create_build_image(
     use_cache: bool = False,
     base_image: str | None = None,
     wheel_dir: str | None = None,
-    tasker: Any = None,
+    tasker: DockerTasker | None = None,
 ) -> BuildImage:
     """Build ``image`` from ``dockerfile_dir`` with atomic-reactor installed in it.
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from atomic_reactor._request import BuildRequest
     from atomic_reactor._results import BuildResults
     from atomic_reactor.cli.progress import Renderer
+    from atomic_reactor.core import DockerTasker
 
 PROG = "atomic-reactor"
 METHODS = ("here", "hostdocker", "privileged")
@@ -415,7 +416,7 @@ def _register_config_secrets() -> None:
     register_config_secrets()
 
 
-def _install_progress(tasker: Any, args: argparse.Namespace) -> Renderer | None:
+def _install_progress(tasker: DockerTasker, args: argparse.Namespace) -> Renderer | None:
     """Progress bars (terminal) or plain lines for pulls and pushes; none with -q."""
     if args.quiet:
         return None
