@@ -88,7 +88,9 @@ def check_reproducible(request: BuildRequest, *, delay: float = DEFAULT_DELAY,
     kwargs = _check_kwargs(request)
     owns = tasker is None
     if tasker is None:
-        tasker = DockerTasker(retry=None)
+        from atomic_reactor._engine.select import choose_engine
+
+        tasker = DockerTasker(retry=None, engine=choose_engine(kwargs.get("engine")))
     try:
         builds: list[BuildResults] = []
         for attempt in (1, 2):

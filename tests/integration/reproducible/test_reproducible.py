@@ -69,6 +69,7 @@ def test_two_builds_of_one_commit_push_one_digest(tmp_path: Path, base_image: Ba
     assert "container" not in config
 
 
+@pytest.mark.both_engines
 def test_check_names_the_file_whose_content_comes_from_date(
         tmp_path: Path, base_image: BaseImage, registry: Registry,
         cli: Callable[..., Outcome]) -> None:
@@ -90,6 +91,7 @@ def test_check_names_the_file_whose_content_comes_from_date(
     assert len(outcome.new_images) == 1
 
 
+@pytest.mark.both_engines
 def test_check_passes_when_the_builds_are_identical(
         tmp_path: Path, base_image: BaseImage, registry: Registry,
         cli: Callable[..., Outcome]) -> None:
