@@ -151,3 +151,16 @@ def test_bad_arguments(args: dict[str, Any], argument: str) -> None:
     with pytest.raises(PluginConfigError) as caught:
         make_plugin([], **args)
     assert caught.value.argument == argument
+
+
+def test_takes_the_dict_a_1_6_plugin_appended(tmp_path: Path, exported: ExportedImage) -> None:
+    from atomic_reactor._results import ExportedImages
+
+    sequence = ExportedImages()
+    sequence.append({"path": exported.path, "size": exported.size,  # as 1.6 plugins did
+                     "md5sum": exported.md5sum, "sha256sum": exported.sha256sum})
+    target = tmp_path / "share"
+    target.mkdir()
+    result = make_plugin(sequence, nfs_server_path=str(target)).run()
+    assert Path(result.path).read_bytes() == Path(exported.path).read_bytes()
+    assert result.sha256sum == exported.sha256sum
