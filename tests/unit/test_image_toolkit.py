@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import lzma
+import os
 import tarfile
 from pathlib import Path
 
@@ -183,3 +184,20 @@ def test_methods() -> None:
     found = method_of("lzma")
     assert found is not None and found.name == "xz"
     assert method_of("brotli") is None
+
+
+def test_adaptive_gzip_stores_what_does_not_compress() -> None:
+    noise = os.urandom(6 << 20)
+    text = b"".join(b"line %d of a text file\n" % i for i in range(300_000))
+    for data, stored in ((noise, True), (text, False), (noise[:5 << 20] + text, None)):
+        out = bytearray()
+        assert compress_stream(io.BytesIO(data), out.extend, "gzip", 6,
+                               adaptive=True) == "python-zlib-adaptive"
+        assert gzip.decompress(bytes(out)) == data
+        again = bytearray()
+        compress_stream(io.BytesIO(data), again.extend, "gzip", 6, adaptive=True)
+        assert again == out  # deterministic
+        if stored is True:
+            assert len(data) < len(out) < len(data) * 1.001
+        elif stored is False:
+            assert len(out) < len(data) / 5

@@ -100,6 +100,8 @@ class PushSettings:
     manifest_format: ManifestFormat | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retry: RetryPolicy | None = None
+    #: gzip: store the blocks that do not compress (no CPU spent on random data)
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         if self.compression not in COMPRESSIONS:
@@ -221,7 +223,7 @@ def _compress_into(source: Readable, out_path: str, settings: PushSettings,
                 sink(data)
 
         tool = compress_stream(source, write, settings.compression, settings.level,
-                               what="push")
+                               what="push", adaptive=settings.adaptive)
     return Blob(digest="sha256:" + hasher.hexdigest(), size=size, path=out_path,
                 media_type=media_type), tool
 
