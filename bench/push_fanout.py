@@ -1,6 +1,6 @@
 """Push one build to three registries against pushing it to one (our own push).
 
-Each run builds (untimed) a fresh image whose top layer is made by
+Each measurement builds (untimed) a fresh image whose top layer is made by
 ``RUN head -c SIZE /dev/urandom > /big``, then pushes it with atomic-reactor's
 registry push (``_image.push.ImagePush``: read from the engine once, compress once
 on every core, upload to every registry at the same time) to one registry and to
@@ -108,11 +108,13 @@ def main() -> int:
     created: list[str] = []
     try:
         for run in range(args.runs):
-            tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
-            image_id = build(scratch / f"ctx-{run}", tag, int(args.size_mb * 1_000_000))
-            created.append(tag)
             order = kinds if run % 2 == 0 else list(reversed(kinds))
             for kind in order:
+                # a fresh image each time: no push profits from blobs an earlier one left
+                tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
+                image_id = build(scratch / f"ctx-{run}-{kind}", tag,
+                                 int(args.size_mb * 1_000_000))
+                created.append(tag)
                 targets = registries[:1] if kind.endswith("-1") else registries
                 if kind.startswith("ours"):
                     elapsed = ours(tasker, image_id, targets)
