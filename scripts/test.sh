@@ -4,7 +4,9 @@
 #   2. ruff check src tests bench scripts
 #   3. mypy --strict over src, tests, bench and scripts (configured in pyproject.toml)
 #   4. pytest tests/unit
-#   5. pytest tests/integration
+#   5. pytest tests/integration (docker engine)
+#   6. pytest tests/integration with AR_TEST_ENGINE=buildah: the engine-neutral tests
+#      (marked both_engines) and tests/integration/buildah, against buildah
 #   6. bench/smoke.sh (every benchmark once, tiny, no threshold)
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any stage failed.  Extra arguments are passed to both pytest runs, e.g.
@@ -68,6 +70,8 @@ stage "ruff check" "$BIN/ruff" check src tests bench scripts
 stage "mypy" "$BIN/mypy"
 pytest_stage "pytest tests/unit" tests/unit "$@"
 pytest_stage "pytest tests/integration" tests/integration "$@"
+AR_TEST_ENGINE=buildah pytest_stage "pytest tests/integration (buildah engine)" \
+    tests/integration "$@"
 stage "benchmarks (smoke)" bash bench/smoke.sh
 
 header "summary"

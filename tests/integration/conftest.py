@@ -66,20 +66,26 @@ def selected_engine(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark integration tests; keep only those of the engine under test (the others are
+    deselected, not skipped: each engine's pass reports only its own tests)."""
     engine = selected_engine(config)
-    docker_only = pytest.mark.skip(reason="docker-only test (run with AR_TEST_ENGINE=docker)")
-    buildah_only = pytest.mark.skip(reason="buildah test (run with AR_TEST_ENGINE=buildah)")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         path = item.path.resolve()
         if not path.is_relative_to(_HERE):
+            kept.append(item)
             continue
         item.add_marker(pytest.mark.integration)
         in_buildah_dir = path.is_relative_to(_BUILDAH_ONLY)
-        if engine == "buildah" and not in_buildah_dir and \
-                item.get_closest_marker("both_engines") is None:
-            item.add_marker(docker_only)
-        elif engine == "docker" and in_buildah_dir:
-            item.add_marker(buildah_only)
+        if engine == "buildah":
+            wanted = in_buildah_dir or item.get_closest_marker("both_engines") is not None
+        else:
+            wanted = not in_buildah_dir
+        (kept if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,8 @@ class TagAndPushPlugin(PostBuildPlugin):
     otherwise the docker config docker itself would use is read. The names pushed
     are the workflow's image plus every name in ``workflow.tag_conf``.
 
-    With ``push_method`` ``registry`` (the default) atomic-reactor pushes by
+    With ``push_method`` ``registry`` (the default, except with the buildah engine,
+    whose own push is as fast: there ``engine`` is) atomic-reactor pushes by
     itself: the image is read from the engine once, every layer is compressed once
     on every core, and the same blobs go to all registries at the same time over
     the registry HTTP API (existing blobs skipped, cross-repository mounts,
@@ -83,18 +84,25 @@ class TagAndPushPlugin(PostBuildPlugin):
     }
 
     def __init__(self, tasker: DockerTasker, workflow: DockerBuildWorkflow,
-                 registries: dict[str, dict[str, Any]], push_method: str = "registry",
+                 registries: dict[str, dict[str, Any]], push_method: str | None = None,
                  compression: str = "gzip", compression_level: int | None = None,
                  manifest_format: str | None = None) -> None:
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
             path}``; every name of the image is pushed to each
-        :param push_method: ``registry`` (our own push, default) or ``engine`` (the engine's push)
+        :param push_method: ``registry`` (our own push; the default with docker) or ``engine`` (the engine's push; the default with buildah, whose push is fast)
         :param compression: layer compression for the registry method: ``gzip`` (default), ``zstd`` or ``none``
         :param compression_level: the compression level (gzip 1-9, default 6; zstd 1-19, default 3)
         :param manifest_format: ``docker`` (schema 2) or ``oci``; default docker, oci for zstd
         """  # noqa: E501
         super().__init__(tasker, workflow)
+        if push_method is None:
+            # buildah's own push compresses and uploads as fast as ours (and needs no
+            # archive of the image first); dockerd's does not
+            plain = compression == "gzip" and compression_level is None and \
+                manifest_format in (None, "docker")
+            engine = getattr(tasker, "engine_name", "docker")
+            push_method = "engine" if engine == "buildah" and plain else "registry"
         if push_method not in PUSH_METHODS:
             raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
                                     f"method {push_method!r} ({', '.join(PUSH_METHODS)})",

@@ -161,6 +161,8 @@ class BuildahEngine:
         self._lock = threading.Lock()
         #: repository -> manifest digest, for what this process pushed
         self._pushed: dict[str, str] = {}
+        #: image id -> ``buildah inspect`` (an image's configuration never changes)
+        self._inspected: dict[str, dict[str, Any]] = {}
 
     # -- streamed operations ------------------------------------------------------------
     def _stream(self, action: str, args: list[str], outcome: _Outcome, *, kind: str,
@@ -412,14 +414,23 @@ class BuildahEngine:
         return [entry for entry in loaded or () if isinstance(entry, dict)]
 
     def _info_and_inspect(self, image: str) -> tuple[ImageInfo, dict[str, Any]]:
-        inspect = self._inspect(image)
-        image_id = str(inspect.get("FromImageID") or "")
-        names: list[str] = []
-        digest = ""
-        for entry in self._listed(image_id or image):
-            if str(entry.get("id", "")).removeprefix("sha256:") == image_id:
-                names = [str(name) for name in entry.get("names") or ()]
-                digest = str(entry.get("digest") or "")
+        """The image's names and digest (``buildah images``: they change) and its
+        configuration (``buildah inspect``: fixed for an image id, so kept per id)."""
+        entries = self._listed(image)
+        if not entries:
+            raise ImageNotFound(f"inspecting image {image} failed: image not known")
+        entry = entries[0]
+        image_id = str(entry.get("id") or "").removeprefix("sha256:")
+        with self._lock:
+            inspect = self._inspected.get(image_id)
+        if inspect is None:
+            inspect = self._inspect(image_id or image)
+            with self._lock:
+                if len(self._inspected) > 256:
+                    self._inspected.clear()
+                self._inspected[image_id] = inspect
+        names = [str(name) for name in entry.get("names") or ()]
+        digest = str(entry.get("digest") or "")
         return convert.image_info(inspect, names, digest, self._pushed), inspect
 
     def image_info(self, image: str) -> ImageInfo:
