@@ -180,3 +180,33 @@ def test_engine_not_running_names_the_socket(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(socket) in message
     assert "\n" not in message
+
+
+def test_save_as_oci_archive(tasker: DockerTasker, base_image: BaseImage, tmp_path: Path
+                             ) -> None:
+    """dockerd saves only docker-archive; the backend writes the same image as an OCI
+    layout, which skopeo (another implementation) reads back."""
+    import shutil
+    import subprocess
+
+    from atomic_reactor._image.layout import ImageArchive
+    from atomic_reactor._image.tarstream import safe_extract
+
+    path = tmp_path / "image.oci.tar"
+    with open(path, "wb") as out:
+        for chunk in tasker.save_image_stream(base_image.local, "oci-archive"):
+            out.write(chunk)
+    info = tasker.image_info(base_image.local)
+    with open(path, "rb") as handle:
+        safe_extract(handle, str(tmp_path / "layout"))
+    archive = ImageArchive.open(str(tmp_path / "layout"))
+    assert archive.layout == "oci" and tuple(archive.diff_ids) == info.layers
+    skopeo = shutil.which("skopeo")
+    if skopeo is None:
+        pytest.skip("skopeo is not installed")
+    done = subprocess.run([skopeo, "inspect", f"oci-archive:{path}"], capture_output=True,
+                          text=True, check=True)
+    inspected = json.loads(done.stdout)
+    assert inspected["Digest"].startswith("sha256:")
+    assert inspected["Architecture"] == info.architecture
+    assert inspected["Layers"] == list(info.layers)

@@ -4,8 +4,11 @@ translation of Docker's JSON into the typed values, and what it refuses."""
 from __future__ import annotations
 
 import inspect
+import io
+import json
 import subprocess
 import sys
+import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from atomic_reactor._engine.docker import (
     image_info_from_list_entry,
 )
 from atomic_reactor._engine.registry import engine_names, load_engine, load_engine_class
-from atomic_reactor.errors import EngineConfigError, InputError
+from atomic_reactor.errors import ArchiveError, EngineConfigError, InputError
 from tests.support.fake_engine import FakeEngine
 
 NO_ENGINE = "unix:///nonexistent.sock"
@@ -80,8 +83,8 @@ def test_docker_refuses_build_secrets_in_one_line_naming_the_engine(tmp_path: Pa
     assert info.value.exit_code == 2
     assert "docker engine cannot mount build secrets" in str(info.value)
     assert "--engine buildah" in str(info.value)
-    with pytest.raises(EngineConfigError, match="docker-archive only"):
-        engine.save_image("x:1", "oci-archive")
+    with pytest.raises(EngineConfigError, match="unknown archive format"):
+        engine.save_image("x:1", "tar")  # type: ignore[arg-type]
 
 
 def test_build_options_become_the_sdk_arguments() -> None:
@@ -245,3 +248,40 @@ def test_backends_conform_to_the_protocol_for_mypy_too() -> None:
     # protocol (a missing method, a different signature) fails the type check
     backends: list[type[ContainerEngine]] = [DockerEngine, BuildahEngine, FakeEngine]
     assert all(isinstance(b.name, str) for b in backends)
+
+
+def test_docker_save_becomes_an_oci_archive(tmp_path: Path) -> None:
+    """The Docker backend's oci-archive: a docker save written out as an OCI layout."""
+    from atomic_reactor._engine.docker import _oci_archive
+    from atomic_reactor._image.layout import ImageArchive
+    from atomic_reactor._image.tarstream import safe_extract
+
+    engine = FakeEngine()
+    info = engine.add_image("app:1", labels={"a": "b"}, layers=("sha256:x", "sha256:y"))
+    saved = b"".join(engine.save_image("app:1"))
+    docker_dir, oci_dir = tmp_path / "docker", tmp_path / "oci"
+    safe_extract(iter([saved]), str(docker_dir))
+    original = ImageArchive.open(str(docker_dir))
+    safe_extract(_oci_archive("app:1", iter([saved])), str(oci_dir))
+    assert (oci_dir / "oci-layout").is_file()
+    converted = ImageArchive.open(str(oci_dir))
+    assert converted.layout == "oci"
+    assert converted.config_bytes == original.config_bytes
+    assert converted.diff_ids == original.diff_ids and len(converted.diff_ids) == 2
+    assert converted.config["config"]["Labels"] == dict(info.labels)
+    index = json.loads((oci_dir / "index.json").read_text())
+    assert index["manifests"][0]["annotations"] == {"org.opencontainers.image.ref.name": "app:1"}
+    # a layer file that is not the layer its config names is refused
+    bad = io.BytesIO()
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]},
+                         "architecture": "amd64", "os": "linux"}).encode()
+    files = {"manifest.json": json.dumps([{"Config": "c.json", "RepoTags": ["bad:1"],
+                                           "Layers": ["0/layer.tar"]}]).encode(),
+             "c.json": config, "0/layer.tar": b"not the layer"}
+    with tarfile.open(fileobj=bad, mode="w") as tar:
+        for name, payload in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(payload)
+            tar.addfile(member, io.BytesIO(payload))
+    with pytest.raises(ArchiveError, match="is not the layer"):
+        b"".join(_oci_archive("bad:1", iter([bad.getvalue()])))

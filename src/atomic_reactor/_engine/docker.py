@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import http.client
+import json
 import logging
 import os
 import re
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import weakref
@@ -36,7 +40,24 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._engine.context import stream_context
+from atomic_reactor._image.layout import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_TAR,
+    OCI_MANIFEST,
+    Descriptor,
+    ImageArchive,
+    image_manifest,
+)
+from atomic_reactor._image.tarstream import (
+    END_OF_ARCHIVE,
+    dir_member,
+    file_member,
+    padding,
+    safe_extract,
+)
 from atomic_reactor.errors import (
+    ArchiveError,
     AuthenticationError,
     EngineConfigError,
     EngineError,
@@ -400,9 +421,11 @@ class DockerEngine:
 
     def save_image(self, image: str, format: ArchiveFormat = "docker-archive"
                    ) -> Iterator[bytes]:
+        if format == "oci-archive":
+            return _oci_archive(image, self.save_image(image))
         if format != "docker-archive":
-            raise EngineConfigError(
-                f"the docker engine saves images as docker-archive only, not {format}")
+            raise EngineConfigError(f"unknown archive format {format!r} "
+                                    "(docker-archive or oci-archive)")
         action = f"saving image {image}"
         response = self._call(action, lambda: self.client.get_image(image))
         return self._chunks(action, iter(response))
@@ -543,6 +566,66 @@ class DockerEngine:
 
     def version(self) -> dict[str, Any]:
         return self._call("reading engine version", self.client.version)
+
+
+_BLOB_CHUNK = 1024 * 1024
+
+
+def _oci_archive(image: str, saved: Iterator[bytes]) -> Iterator[bytes]:
+    """An OCI image layout archive (``oci-archive``) of a ``docker save`` stream.
+
+    dockerd 20.10 saves only its own layout; the save is unpacked once into a
+    temporary directory and written out again as an OCI layout: the config as is, the
+    layers as uncompressed OCI layers (a docker save's layer files are exactly the
+    layers whose digests the config lists; each is checked while it is written).
+    """
+    scratch = tempfile.mkdtemp(prefix="atomic-reactor-oci-")
+    try:
+        safe_extract(saved, scratch)
+        archive = ImageArchive.open(scratch)
+        config = archive.config_bytes
+        config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+        blobs: dict[str, str] = {}
+        layers: list[Descriptor] = []
+        for diff_id, path in zip(archive.diff_ids, archive.layer_files, strict=True):
+            layers.append(Descriptor(OCI_LAYER_TAR, diff_id, os.path.getsize(path)))
+            blobs.setdefault(diff_id, path)
+        manifest = image_manifest("oci", Descriptor(OCI_CONFIG, config_digest, len(config)),
+                                  layers)
+        manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        entry: dict[str, Any] = {"mediaType": OCI_MANIFEST,
+                                 "digest": manifest_digest, "size": len(manifest)}
+        if not image.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{12,64}", image):
+            entry["annotations"] = {"org.opencontainers.image.ref.name": image}
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                            "manifests": [entry]}, separators=(",", ":")).encode()
+
+        def small(name: str, payload: bytes) -> Iterator[bytes]:
+            yield file_member(name, len(payload))
+            yield payload
+            yield padding(len(payload))
+
+        yield from small("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        yield from small("index.json", index)
+        yield dir_member("blobs/")
+        yield dir_member("blobs/sha256/")
+        yield from small(f"blobs/sha256/{config_digest[7:]}", config)
+        for digest, path in blobs.items():
+            size = os.path.getsize(path)
+            yield file_member(f"blobs/sha256/{digest.removeprefix('sha256:')}", size)
+            hasher = hashlib.sha256()
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_BLOB_CHUNK):
+                    hasher.update(chunk)
+                    yield chunk
+            if "sha256:" + hasher.hexdigest() != digest:
+                raise ArchiveError(f"saving {image} as oci-archive: a layer of the docker "
+                                   f"save is not the layer {digest} its config names")
+            yield padding(size)
+        yield from small(f"blobs/sha256/{manifest_digest[7:]}", manifest)
+        yield END_OF_ARCHIVE
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _intermediates(events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
