@@ -94,9 +94,11 @@ def skopeo_copy(reference: str, dest: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_build_pushed_to_three_registries(engine: docker.APIClient, base_image: BaseImage,
+@pytest.mark.both_engines
+def test_build_pushed_to_three_registries(engine_name: str, base_image: BaseImage,
                                           registry: Registry, more_registries: list[Registry],
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, request: pytest.FixtureRequest
+                                          ) -> None:
     payload = unique("payload")
     context = write_context(tmp_path / "ctx", DOCKERFILE.format(base=base_image.repo,
                                                                 payload=payload))
@@ -121,7 +123,11 @@ def test_build_pushed_to_three_registries(engine: docker.APIClient, base_image: 
     pushed = {p.image: p for p in results.pushed}
     assert set(pushed) == {f"{a}/{name}:1.0" for a in registries}
     assert all(p.size == len(skopeo_raw(p.image)) for p in pushed.values())
+    skopeo_copy(f"{more_registries[0].address}/{name}:1.0", tmp_path / "copy")
+    if engine_name != "docker":
+        return
     # pulled back by the engine (no local copy left) and run
+    engine: docker.APIClient = request.getfixturevalue("engine")
     assert results.image_id
     drop_local(engine, results.image_id)
     pulled = f"{more_registries[1].address}/{name}:1.0"
