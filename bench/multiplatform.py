@@ -7,9 +7,12 @@ line, and pushes to that registry:
 
 - ``multi``: ``--platform linux/amd64,linux/arm64`` (one build, a list of two);
 - ``singles``: ``--platform linux/amd64`` then ``--platform linux/arm64`` (two builds,
-  a list of one each), timed together.
+  a plain image each), timed together;
+- with ``--engine buildah`` also ``multi-seq``: the two-platform build with the
+  platforms built one after the other (``ATOMIC_REACTOR_PLATFORM_JOBS=1``), to see
+  what building them in parallel buys.
 
-The two alternate which goes first. Prints per-run timings, the medians and the
+The variants rotate which goes first. Prints per-run timings, the medians and the
 ratio multi / singles (below 1: the two-platform build saves time; buildah builds
 the platforms in parallel, docker one after the other).
 
@@ -107,20 +110,22 @@ def main() -> int:
 
         env["CONTAINERS_REGISTRIES_CONF"] = str(
             insecure_registries_conf(scratch / "registries.conf", [registry]))
-    times: dict[str, list[float]] = {"multi": [], "singles": []}
+    kinds = ["multi", "singles"] + (["multi-seq"] if args.engine == "buildah" else [])
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
     lock = engine_lock()  # test sessions clean up what appears while they run: take turns
     lock.acquire()
     try:
         push_multiarch_base(registry, BASE_REPOSITORY)
         for run in range(runs):
-            order = ["multi", "singles"] if run % 2 == 0 else ["singles", "multi"]
+            order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
             for kind in order:
                 context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
                 make_context(context, loops)
                 name = f"bench-{uuid.uuid4().hex[:10]}"
-                if kind == "multi":
+                if kind.startswith("multi"):
+                    jobs = {"ATOMIC_REACTOR_PLATFORM_JOBS": "1"} if kind == "multi-seq" else {}
                     elapsed, ids = build(context, registry.address, f"{name}:1",
-                                         "linux/amd64,linux/arm64", env, scratch)
+                                         "linux/amd64,linux/arm64", {**env, **jobs}, scratch)
                 else:
                     first, ids_a = build(context, registry.address, f"{name}:amd64",
                                          "linux/amd64", env, scratch)
@@ -142,6 +147,10 @@ def main() -> int:
     print(f"median two-platform build:            {multi:.2f} s")
     print(f"median two single-platform builds:    {singles:.2f} s")
     print(f"ratio (two-platform / two singles):   {multi / singles:.3f}")
+    if times.get("multi-seq"):
+        sequential = statistics.median(times["multi-seq"])
+        print(f"median two-platform, one at a time:   {sequential:.2f} s")
+        print(f"ratio (parallel / one at a time):     {multi / sequential:.3f}")
     return 0
 
 

@@ -38,12 +38,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 output_logger = logging.getLogger("atomic_reactor.build.output")
 
-__all__ = ["PARALLEL_ENGINES", "PlatformState", "build_platforms", "platform_image",
-           "platform_tag"]
+__all__ = ["JOBS_ENV", "PARALLEL_ENGINES", "PlatformState", "build_platforms",
+           "platform_image", "platform_jobs", "platform_tag"]
 
 #: engines whose builds of several platforms run at the same time (measured: see
 #: bench/multiplatform.py); Docker 20.10 builds one after the other
 PARALLEL_ENGINES = frozenset({"buildah"})
+#: environment variable: how many platforms build at once (see :func:`platform_jobs`)
+JOBS_ENV = "ATOMIC_REACTOR_PLATFORM_JOBS"
 #: the per-platform Dockerfiles are written next to the shared one, under this prefix,
 #: and kept out of COPY/ADD by .dockerignore
 DOCKERFILE_PREFIX = ".atomic-reactor-Dockerfile."
@@ -148,6 +150,16 @@ def prepare(workflow: DockerBuildWorkflow, builder: InsideBuilder,
     return states
 
 
+def platform_jobs(engine: str, platforms: int) -> int:
+    """How many platforms build at once: ``$ATOMIC_REACTOR_PLATFORM_JOBS`` when set (a
+    whole number, 1 = one after the other), else all of them on the engines in
+    :data:`PARALLEL_ENGINES` and one at a time on the others."""
+    given = os.environ.get(JOBS_ENV, "").strip()
+    if given.isdigit() and int(given) > 0:
+        return max(1, min(int(given), platforms))
+    return platforms if engine in PARALLEL_ENGINES and platforms > 1 else 1
+
+
 def _prefixed(platform: Platform) -> Callable[[EngineEvent], None]:
     prefix = f"[{platform}] "
 
@@ -187,11 +199,12 @@ def _build_one(workflow: DockerBuildWorkflow, state: PlatformState) -> None:
 def build_platforms(workflow: DockerBuildWorkflow, states: Sequence[PlatformState]) -> None:
     """Build every platform (in parallel on engines that do that well); raise
     :class:`BuildFailed` naming each platform that failed, after all finished."""
-    parallel = workflow.tasker.engine_name in PARALLEL_ENGINES and len(states) > 1
+    jobs = platform_jobs(workflow.tasker.engine_name, len(states))
     started = time.monotonic()
-    if parallel:
-        logger.info("building %s in parallel", ", ".join(str(s.platform) for s in states))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(states),
+    if jobs > 1:
+        logger.info("building %s, %d at a time", ", ".join(str(s.platform) for s in states),
+                    jobs)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs,
                                                    thread_name_prefix="platform") as pool:
             futures = [pool.submit(contextvars.copy_context().run, _build_one, workflow, s)
                        for s in states]
