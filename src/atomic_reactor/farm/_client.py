@@ -138,13 +138,11 @@ class FarmBuild:
 
         Raises :class:`FarmError` after ``timeout`` seconds (the build goes on).
         """
-        from celery.result import AsyncResult
-
         deadline = None if timeout is None else time.monotonic() + timeout
         positions: dict[str, str] = {self.id: "0"}
         prefixes: dict[str, str] = {self.id: ""}
         attempts_seen: dict[str, int] = {}
-        result = AsyncResult(self.id, app=self.app)
+        backend = self.app.backend
         trouble_since: float | None = None
         final: BuildResults | None = None
         end_seen = False
@@ -177,7 +175,9 @@ class FarmBuild:
                     elif "line" in fields and on_output is not None:
                         on_output(prefix + fields["line"])
                 if final is None:
-                    final = self._final(result)
+                    # (the backend's task meta, not an AsyncResult: no pub/sub subscription
+                    # left behind)
+                    final = self._final(backend.get_task_meta(self.id))
                 trouble_since = None
             except _redis_errors() as exc:
                 now = time.monotonic()
@@ -198,20 +198,20 @@ class FarmBuild:
                 raise FarmError(f"build {self.id} did not finish within {timeout:g} s "
                                 "(it goes on; `atomic-reactor farm status` follows it)")
 
-    def _final(self, result: Any) -> BuildResults | None:
-        state = result.state
+    def _final(self, meta: Mapping[str, Any]) -> BuildResults | None:
+        state = meta.get("status")
         if state == "SUCCESS":
-            return _results_from(result.result)
+            return _results_from(meta.get("result"))
         if state == "REVOKED":
             return _cancelled_results()
-        if state == "FAILURE":
-            exc = result.result
-            if type(exc).__name__ == "WorkerLostError":
-                return None  # put back in the queue: another worker runs it
-            raise FarmError(f"build {self.id} failed on the farm: {type(exc).__name__}: {exc}")
         status = self.records.status(self.id)
         if status is not None and status.state == "cancelled" and status.attempts == 0:
             return _cancelled_results()  # cancelled while queued: it never runs
+        if state == "FAILURE":
+            exc = meta.get("result")
+            if type(exc).__name__ == "WorkerLostError":
+                return None  # put back in the queue: another worker runs it
+            raise FarmError(f"build {self.id} failed on the farm: {type(exc).__name__}: {exc}")
         return None
 
 

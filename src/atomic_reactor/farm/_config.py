@@ -119,7 +119,8 @@ def make_app(config: FarmConfig) -> Celery:
     """The Celery application of the farm (its tasks registered)."""
     from celery import Celery
 
-    app = Celery("atomic_reactor.farm", broker=config.broker, backend=config.broker,
+    backend = "atomic_reactor.farm._backend:FarmRedisBackend+" + config.broker
+    app = Celery("atomic_reactor.farm", broker=config.broker, backend=backend,
                  set_as_current=False)
     app.conf.update(
         task_serializer="json",

@@ -87,10 +87,22 @@ def _failed(results: Sequence[BuildResults]) -> BuildResults | None:
     return chosen[0] if chosen else None
 
 
+def _child_results(state: str, value: Any) -> BuildResults:
+    from atomic_reactor._results import BuildResults
+    from atomic_reactor.errors import BuildCancelled
+    from atomic_reactor.farm._task import _error_results
+
+    if state == "SUCCESS" and isinstance(value, Mapping):
+        return BuildResults.from_dict(value)
+    if state == "REVOKED":
+        return _error_results(BuildCancelled())
+    return _error_results(AtomicReactorError(f"a platform's build failed on the farm: "
+                                             f"{type(value).__name__}: {value}"))
+
+
 def run_manifest_task(task: Task, raw: Sequence[Any], config: FarmConfig, *, image: str,
                       platforms: Sequence[str], children: Sequence[str],
                       registries: Sequence[str], insecure: bool) -> dict[str, Any]:
-    from atomic_reactor._results import BuildResults
     from atomic_reactor.farm._records import Records
     from atomic_reactor.farm._task import _error_results, _state_of, settings
 
@@ -98,6 +110,16 @@ def run_manifest_task(task: Task, raw: Sequence[Any], config: FarmConfig, *, ima
     me = settings()
     records = Records.connect(config.broker)
     try:
+        # each platform's results by its build id (not by position in the chord's list,
+        # which a build delivered twice could fill twice)
+        del raw
+        metas = [task.app.backend.get_task_meta(child) for child in children]
+        waiting = [c for c, m in zip(children, metas, strict=True)
+                   if m.get("status") not in ("SUCCESS", "FAILURE", "REVOKED")]
+        if waiting:
+            logger.warning("builds %s have no results yet; looking again shortly", waiting)
+            raise task.retry(countdown=3, max_retries=100)
+        results = [_child_results(str(m.get("status")), m.get("result")) for m in metas]
         attempt = records.start_attempt(build_id, me.name)
         records.add_output(build_id, {"event": "start", "worker": me.name,
                                       "attempt": str(attempt)})
@@ -106,8 +128,6 @@ def run_manifest_task(task: Task, raw: Sequence[Any], config: FarmConfig, *, ima
             logger.info("%s", line)
             records.add_output(build_id, {"line": line, "attempt": str(attempt)})
 
-        results = [BuildResults.from_dict(r) if isinstance(r, Mapping) else
-                   _error_results(AtomicReactorError(f"no results ({r!r})")) for r in raw]
         for platform, child, result in zip(platforms, children, results, strict=False):
             say(f"{platform}: build {child} {_state_of(result)} (exit {result.exit_code})")
         failed = _failed(results)

@@ -258,11 +258,11 @@ def run_task(task: Task, payload: Mapping[str, Any], config: FarmConfig) -> dict
         if record.get("state") in FINAL_STATES:
             # delivered again after it finished (its acknowledgement was lost, say, in a
             # Redis restart): the build is done, its results stand
-            stored = task.AsyncResult(build_id)
-            if stored.state == "SUCCESS" and isinstance(stored.result, dict):
+            stored = task.app.backend.get_task_meta(build_id)
+            if stored.get("status") == "SUCCESS" and isinstance(stored.get("result"), dict):
                 logger.warning("build %s was delivered again after it finished (%s): "
                                "not running it again", build_id, record.get("state"))
-                return stored.result
+                return dict(stored["result"])
         if record.get("cancel") == "1":
             logger.info("build %s was cancelled before it started", build_id)
             cancelled = _error_results(BuildCancelled(signal.SIGTERM))

@@ -283,6 +283,21 @@ def test_a_multi_platform_request_fans_out_and_pushes_the_list(live_farm: Farm,
         assert arch == "arm64" and text.strip() == b"aarch64"
 
 
+def test_a_queued_multi_platform_build_is_cancelled_with_its_builds(live_farm: Farm,
+                                                                     tmp_path: Path) -> None:
+    path, _ = live_farm.build_json(tmp_path, "FROM BASE\nRUN true\n",
+                                   platforms=["linux/amd64", "linux/arm64"])
+    build = farm_api.submit(path, broker=live_farm.broker, queue="nobody-takes-these")
+    assert build.status().state == "queued"
+    assert build.cancel().state == "cancelled"
+    started = time.monotonic()
+    assert build.wait(timeout=30).exit_code == 143
+    assert time.monotonic() - started < 10
+    for child in build.status().children:
+        status = farm_api.build(child, broker=live_farm.broker).status()
+        assert status.state == "cancelled" and status.attempts == 0
+
+
 def test_twelve_builds_three_workers_each_once_each_result_to_its_submitter(
         live_farm: Farm, tmp_path: Path) -> None:
     jsons = []
