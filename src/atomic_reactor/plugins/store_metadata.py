@@ -18,6 +18,7 @@ from atomic_reactor._reference import ImageName
 from atomic_reactor._results import BuildResults, jsonable
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 from atomic_reactor.plugin import ExitPlugin
+from atomic_reactor.plugins.pull_base_image import PulledBaseImage
 
 if TYPE_CHECKING:
     from atomic_reactor.core import DockerTasker
@@ -57,18 +58,6 @@ def build_status(workflow: DockerBuildWorkflow) -> str:
     if workflow.build_process_failed:
         return "failed"
     return "succeeded"
-
-
-def _entries(result: Any) -> list[dict[str, Any]]:
-    """A plugin result that is a list of records, as dicts ([] when it is an error)."""
-    if isinstance(result, BaseException) or result is None:
-        return []
-    data = jsonable(result)
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        return []
-    return [item for item in data if isinstance(item, dict)]
 
 
 def _repo_digest(info: ImageInfo | None, wanted: ImageName | None) -> str | None:
@@ -119,17 +108,18 @@ class StoreMetadataPlugin(ExitPlugin):
         if results.base_image is None:
             return None
         name = ImageName.parse(results.base_image)
-        pulled = [entry for entry in _entries(self.workflow.plugin_result("pull_base_image"))
-                  if entry.get("image") == results.base_image]
-        entry = pulled[-1] if pulled else {}
-        digest = entry.get("digest") or results.base_image_digest
-        pulled_from = entry.get("pulled_from")
+        pulled = [item for item in self.workflow.result_items("pull_base_image",
+                                                              PulledBaseImage)
+                  if item.image == results.base_image]
+        entry = pulled[-1] if pulled else None
+        digest = (entry.digest if entry else None) or results.base_image_digest
+        pulled_from = entry.pulled_from if entry else None
         if not digest:
             source = ImageName.parse(pulled_from) if pulled_from else name
             digest = _repo_digest(self._image_info(base=True), source)
         return {
             "name": results.base_image,
-            "id": results.base_image_id or entry.get("image_id"),
+            "id": results.base_image_id or (entry.image_id if entry else None),
             "digest": digest or None,
             "pulled_from": pulled_from or None,
         }
@@ -144,9 +134,9 @@ class StoreMetadataPlugin(ExitPlugin):
         return None
 
     def _parent_images(self) -> list[dict[str, Any]]:
-        return [{"name": str(entry.get("image")), "pulled_from": entry.get("pulled_from"),
-                 "id": entry.get("image_id"), "digest": entry.get("digest")}
-                for entry in _entries(self.workflow.plugin_result("pull_base_image"))]
+        return [{"name": item.image, "pulled_from": item.pulled_from, "id": item.image_id,
+                 "digest": item.digest}
+                for item in self.workflow.result_items("pull_base_image", PulledBaseImage)]
 
     def _registries(self, results: BuildResults) -> dict[str, list[dict[str, Any]]]:
         registries: dict[str, list[dict[str, Any]]] = {}
