@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
@@ -25,9 +26,11 @@ pytest_plugins = ["tests.integration.plugins.debian_fixtures"]
 SECRET = "s3cr3t-token-4f9a1c"
 
 
+@pytest.mark.both_engines
 def test_sbom_and_provenance_of_a_debian_image(
         tmp_path: Path, debian_base_image: PushedTestImage, registry: Registry,
-        auth_registry: Registry, docker_config: Path, cli: Callable[..., Outcome]) -> None:
+        auth_registry: Registry, docker_config: Path, cli: Callable[..., Outcome],
+        engine_name: str) -> None:
     repo = git_repo(tmp_path / "repo",
                     f"FROM {debian_base_image.repo}\nARG TOKEN\nARG VERSION\n"
                     "RUN echo built > /built\n")
@@ -108,6 +111,7 @@ def test_sbom_and_provenance_of_a_debian_image(
     assert resolved["base-image"]["digest"]["sha256"] == \
         results["base_image_digest"].split(":", 1)[1]
     details = statement["predicate"]["runDetails"]
-    assert details["builder"]["version"]["docker"]
+    assert details["builder"]["version"][engine_name]  # the engine's version
+    assert details["builder"]["id"].endswith(engine_name)
     assert details["metadata"]["startedOn"] <= details["metadata"]["finishedOn"]
     assert SECRET not in metadata.read_text()
