@@ -55,6 +55,34 @@ _HERE = Path(__file__).resolve().parent
 
 
 _BUILDAH_ONLY = _HERE / "buildah"
+#: engine-neutral test files (relative to this directory): run against both engines, as
+#: if each of their tests were marked both_engines
+ENGINE_NEUTRAL = (
+    "hostile/test_dockerfile_input.py",
+    "hostile/test_secrets.py",
+    "output/test_log_file.py",
+    "output/test_metadata.py",
+    "plugins/test_compress.py",
+    "plugins/test_cp_built_image_to_nfs.py",
+    "plugins/test_sendmail.py",
+    "plugins/test_store_logs_to_file.py",
+    "plugins/test_store_metadata.py",
+    "plugins/test_tag_by_labels.py",
+    "plugins/test_tag_from_config.py",
+    "test_workflow.py",
+)
+#: tests of those files that check what only docker does (its log wording, its SDK)
+DOCKER_ONLY = (
+    "test_log_file_option_keeps_plugin_lines_even_when_quiet",  # docker's "Step 2/2 :"
+    "test_failing_run_is_a_failed_result_and_exit_plugins_run",  # "returned a non-zero code"
+    "test_metadata_file_after_a_failed_build",  # docker's failure wording
+    "test_build_image_here_pulls_builds_pushes",  # docker's "Step 3/3" wording
+    # known gap: with buildah, an image that was in storage before it was pulled keeps
+    # the manifest digest it had first, so base_image_digest can be another registry's
+    "test_metadata_file_and_iidfile_after_a_successful_build",
+    "test_base_image_digest_without_a_pull_comes_from_the_engine",
+    "test_metadata_of_a_pushed_build",
+)
 
 
 def selected_engine(config: pytest.Config) -> str:
@@ -77,6 +105,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
             continue
         item.add_marker(pytest.mark.integration)
+        if str(path.relative_to(_HERE)) in ENGINE_NEUTRAL and \
+                getattr(item, "originalname", item.name) not in DOCKER_ONLY:
+            item.add_marker(pytest.mark.both_engines)
         in_buildah_dir = path.is_relative_to(_BUILDAH_ONLY)
         if engine == "buildah":
             wanted = in_buildah_dir or item.get_closest_marker("both_engines") is not None

@@ -139,7 +139,8 @@ def ensure_buildah_base_image(name: str = BASE_IMAGE) -> str:
             try:
                 buildah("add", container, str(rootfs), "/")
                 buildah("config", "--cmd", '["/bin/sh"]', container)
-                buildah("commit", "-q", "--format", "docker", container, _local(name))
+                buildah("commit", "-q", "--format", "docker", "--identity-label=false",
+                        container, _local(name))
             finally:
                 buildah("rm", container, check=False)
         made = image_id(name)
@@ -196,6 +197,7 @@ class BuildahTracker:
         self._locked = False
         self._snapshot: BuildahSnapshot | None = None
         self._tracked: list[str] = []
+        self._tracked_containers: list[str] = []
 
     def state(self) -> BuildahSnapshot:
         return BuildahSnapshot(frozenset(_image_ids()), image_names(),
@@ -215,6 +217,10 @@ class BuildahTracker:
     def track_image(self, ref: str) -> None:
         self._tracked.append(ref)
 
+    def track_container(self, container_id: str) -> None:
+        """Remove this container on cleanup even if it predates the snapshot."""
+        self._tracked_containers.append(container_id)
+
     def close(self) -> None:
         if self._lock is not None and self._locked:
             self._locked = False
@@ -226,7 +232,9 @@ class BuildahTracker:
             raise RuntimeError("BuildahTracker.cleanup() called before snapshot()")
         report = CleanupReport()
         try:
-            for container in sorted(_container_ids() - before.container_ids):
+            present = _container_ids()
+            for container in sorted((present - before.container_ids)
+                                    | (set(self._tracked_containers) & present)):
                 buildah("rm", container, check=False)
                 report.removed_containers.append(container)
             now = image_names()
@@ -260,6 +268,7 @@ class BuildahTracker:
                 report.leftovers.append(f"image {image[:12]}: could not be removed")
         finally:
             self._tracked.clear()
+            self._tracked_containers.clear()
             self._snapshot = None
             self.close()
         return report

@@ -135,13 +135,15 @@ def repo_digests(names: Sequence[str], stored: str, pushed: Mapping[str, str]
                  ) -> tuple[str, ...]:
     """``repo@digest`` references: the digest this process pushed a repository as, else
     the stored manifest digest for names with a registry (what was pulled)."""
-    digests: dict[str, None] = {}
+    recorded: dict[str, None] = {}  # what this process pulled or pushed: first
+    stored_refs: dict[str, None] = {}
     for name in names:
         repo = repository(name)
         if repo in pushed:
-            digests[f"{repo}@{pushed[repo]}"] = None
+            recorded[f"{repo}@{pushed[repo]}"] = None
         elif stored and _has_registry(name):
-            digests[f"{repo}@{stored}"] = None
+            stored_refs[f"{repo}@{stored}"] = None
+    digests = {**recorded, **stored_refs}
     return tuple(digests)
 
 

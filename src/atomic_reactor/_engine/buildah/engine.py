@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -74,10 +75,13 @@ def _private_dir(prefix: str) -> str:
     return path
 
 
-def _authfile(directory: str, auth: RegistryAuth, reference: str) -> str:
-    registry = auth.registry or reference.split("/", 1)[0]
-    token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode("ascii")
-    content = json.dumps({"auths": {registry: {"auth": token}}})
+def _authfile(directory: str, auth: RegistryAuth | None, reference: str) -> str:
+    auths: dict[str, dict[str, str]] = {}
+    if auth is not None:
+        registry = auth.registry or reference.split("/", 1)[0]
+        token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode("ascii")
+        auths[registry] = {"auth": token}
+    content = json.dumps({"auths": auths})
     return write_private_file(os.path.join(directory, "auth.json"), content)
 
 
@@ -234,7 +238,8 @@ class BuildahEngine:
         scratch = _private_dir("atomic-reactor-buildah-")
         iidfile = os.path.join(scratch, "iid")
         args = ["--log-level=debug", "bud", "--isolation", self.storage.isolation,
-                "--format", "docker", "--iidfile", iidfile, "-t", tag]
+                "--format", "docker", "--identity-label=false", "--iidfile", iidfile,
+                "-t", tag]
         if options.dockerfile:
             dockerfile = options.dockerfile
             if not os.path.isabs(dockerfile):
@@ -310,8 +315,9 @@ class BuildahEngine:
         args = [verb, "--retry", "0"]
         if options.insecure:
             args.append("--tls-verify=false")
-        if auth is not None:
-            args += ["--authfile", _authfile(scratch, auth, reference)]
+        # always a private auth file: the credentials atomic-reactor resolved (docker
+        # config, secret paths) or none; buildah's own look-up is not consulted
+        args += ["--authfile", _authfile(scratch, auth, reference)]
         return args, scratch
 
     def _transfer_events(self, verb: str, action: str, args: list[str], reference: str,
@@ -351,7 +357,42 @@ class BuildahEngine:
         if options.platform is not None:
             args += ["--platform", str(options.platform)]
         args.append(reference)
-        return self._transfer_events("pull", f"pulling {reference}", args, reference, scratch)
+        return self._pull_events(reference, args, scratch, options)
+
+    def _pull_events(self, reference: str, args: list[str], scratch: str,
+                     options: TransferOptions) -> Iterator[EngineEvent]:
+        authfile = args[args.index("--authfile") + 1]
+        outcome = _Outcome()
+        try:
+            lines = self._stream(f"pulling {reference}", args, outcome, kind="pull",
+                                 reference=reference)
+            yield from self._transfer_lines(lines, "Pull complete")
+            digest = self._registry_digest(reference, authfile, options)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if digest:
+            self._pushed[convert.repository(reference)] = digest
+            yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
+
+    @staticmethod
+    def _registry_digest(reference: str, authfile: str, options: TransferOptions) -> str:
+        """The manifest digest the registry has for ``reference`` (what docker records as
+        the RepoDigest of a pull; buildah's storage keeps the first digest an image had)."""
+        if "@" in reference:
+            return reference.split("@", 1)[1]
+        skopeo = shutil.which("skopeo")
+        if skopeo is None:
+            return ""
+        argv = [skopeo, "inspect", "--raw", "--authfile", authfile]
+        if options.insecure:
+            argv.append("--tls-verify=false")
+        done = subprocess.run([*argv, f"docker://{reference}"], capture_output=True,
+                              check=False, timeout=60)
+        if done.returncode != 0:
+            logger.debug("no manifest digest for %s: %s", reference,
+                         done.stderr.decode("utf-8", "replace").strip())
+            return ""
+        return "sha256:" + hashlib.sha256(done.stdout).hexdigest()
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
              ) -> Iterator[EngineEvent]:
