@@ -277,3 +277,25 @@ def test_internal_error_is_one_line_and_traceback_only_with_verbose(
                            "(this is a bug; -v shows the traceback)")
     assert main(["-v", "plugins"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_push_options_reach_the_request(tmp_path: Path) -> None:
+    from atomic_reactor.cli.main import _request_from_args, build_parser
+
+    args = build_parser().parse_args([
+        "build", "path", "--uri", str(tmp_path), "--image", "app:1",
+        "--target-registries", "r:5000", "--push-method", "engine",
+        "--compression", "zstd", "--compression-level", "7", "--manifest-format", "oci"])
+    request, _ = _request_from_args(args)
+    post = request.plugin_lists()["postbuild_plugins"]
+    assert post[-1]["args"] == {"registries": {"r:5000": {"insecure": False}},
+                                "push_method": "engine", "compression": "zstd",
+                                "compression_level": 7, "manifest_format": "oci"}
+
+
+def test_push_option_errors_are_one_line(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["build", "path", "--uri", str(tmp_path), "--image", "app:1",
+                 "--compression", "zstd", "--manifest-format", "docker"])
+    assert code == 2
+    assert "zstd layers need an OCI manifest" in one_error_line(capsys.readouterr().err)
