@@ -388,6 +388,11 @@ class BuildahEngine:
             argv.append("--tls-verify=false")
         done = subprocess.run([*argv, f"docker://{reference}"], capture_output=True,
                               check=False, timeout=60)
+        if done.returncode != 0 and b"HTTP response to HTTPS client" in done.stderr:
+            # buildah just pulled it over plain HTTP, so the registry is configured
+            # insecure (registries.conf), which skopeo's explicit default overrides
+            done = subprocess.run([*argv, "--tls-verify=false", f"docker://{reference}"],
+                                  capture_output=True, check=False, timeout=60)
         if done.returncode != 0:
             logger.debug("no manifest digest for %s: %s", reference,
                          done.stderr.decode("utf-8", "replace").strip())
