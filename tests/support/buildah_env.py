@@ -167,9 +167,12 @@ def push_buildah_base_image(registry: Registry, name: str = BASE_IMAGE) -> str:
 
 
 def insecure_registries_conf(path: Path, registries: Iterable[Registry]) -> Path:
-    """A registries.conf marking the test registries plain-HTTP (as dockerd treats
-    loopback registries); point ``CONTAINERS_REGISTRIES_CONF`` at it."""
+    """A registries.conf marking the test registries, and every registry on the
+    loopback address (any port: tests start registries of their own), plain-HTTP, as
+    dockerd treats loopback registries; point ``CONTAINERS_REGISTRIES_CONF`` at it."""
     lines = ["unqualified-search-registries = []", ""]
+    for loopback in ("127.0.0.1", "localhost"):
+        lines += ["[[registry]]", f'location = "{loopback}"', "insecure = true", ""]
     for registry in registries:
         lines += ["[[registry]]", f'location = "{registry.address}"', "insecure = true", ""]
     path.write_text("\n".join(lines))

@@ -215,8 +215,12 @@ def test_push_pull_with_credentials(buildah_engine: BuildahEngine, base_image: B
 
 
 def test_tls_verify_off_only_when_insecure(buildah_engine: BuildahEngine,
-                                           base_image: BaseImage, tmp_path: Path) -> None:
-    running = start_registry(tmp_path / "plain")  # not in the session's registries.conf
+                                           base_image: BaseImage, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text("unqualified-search-registries = []\n")  # no registry marked insecure
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+    running = start_registry(tmp_path / "plain")
     try:
         reference = f"{running.registry.address}/ar-buildah/{unique()}:1"
         buildah_engine.tag(BASE_IMAGE, reference)

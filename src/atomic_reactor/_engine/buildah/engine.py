@@ -374,15 +374,22 @@ class BuildahEngine:
             self._pushed[convert.repository(reference)] = digest
             yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
 
-    @staticmethod
-    def _registry_digest(reference: str, authfile: str, options: TransferOptions) -> str:
+    @classmethod
+    def _registry_digest(cls, reference: str, authfile: str, options: TransferOptions) -> str:
         """The manifest digest the registry has for ``reference`` (what docker records as
         the RepoDigest of a pull; buildah's storage keeps the first digest an image had)."""
         if "@" in reference:
             return reference.split("@", 1)[1]
+        raw = cls._registry_manifest(reference, authfile, options)
+        return "sha256:" + hashlib.sha256(raw).hexdigest() if raw else ""
+
+    @staticmethod
+    def _registry_manifest(reference: str, authfile: str, options: TransferOptions) -> bytes:
+        """The manifest as the registry serves it (``skopeo inspect --raw``); empty if
+        it cannot be read."""
         skopeo = shutil.which("skopeo")
         if skopeo is None:
-            return ""
+            return b""
         argv = [skopeo, "inspect", "--raw", "--authfile", authfile]
         if options.insecure:
             argv.append("--tls-verify=false")
@@ -394,10 +401,10 @@ class BuildahEngine:
             done = subprocess.run([*argv, "--tls-verify=false", f"docker://{reference}"],
                                   capture_output=True, check=False, timeout=60)
         if done.returncode != 0:
-            logger.debug("no manifest digest for %s: %s", reference,
+            logger.debug("no manifest for %s: %s", reference,
                          done.stderr.decode("utf-8", "replace").strip())
-            return ""
-        return "sha256:" + hashlib.sha256(done.stdout).hexdigest()
+            return b""
+        return done.stdout
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
              ) -> Iterator[EngineEvent]:
@@ -405,11 +412,13 @@ class BuildahEngine:
         digestfile = os.path.join(scratch, "digest")
         args += ["--format", self.push_format, "--digestfile", digestfile,
                  convert.qualified(reference), f"docker://{reference}"]
-        return self._push_events(reference, args, scratch, digestfile)
+        return self._push_events(reference, args, scratch, digestfile, options)
 
-    def _push_events(self, reference: str, args: list[str], scratch: str, digestfile: str
-                     ) -> Iterator[EngineEvent]:
+    def _push_events(self, reference: str, args: list[str], scratch: str, digestfile: str,
+                     options: TransferOptions) -> Iterator[EngineEvent]:
         digest = ""
+        size: int | None = None
+        authfile = args[args.index("--authfile") + 1]
         outcome = _Outcome()
         try:
             lines = self._stream(f"pushing {reference}", args, outcome, kind="push",
@@ -417,6 +426,10 @@ class BuildahEngine:
             yield from self._transfer_lines(lines, "Pushed")
             with contextlib.suppress(OSError), open(digestfile, encoding="ascii") as handle:
                 digest = handle.read().strip()
+            # the manifest's size, as docker reports it (and a check of the digest)
+            raw = self._registry_manifest(f"{reference.split('@', 1)[0]}", authfile, options)
+            if raw and "sha256:" + hashlib.sha256(raw).hexdigest() == digest:
+                size = len(raw)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if not digest:
@@ -428,7 +441,9 @@ class BuildahEngine:
             repository = repository[:colon]
         self._pushed[repository] = digest
         tag = reference[len(repository) + 1:] or "latest"
-        yield EngineEvent(message=f"{tag}: digest: {digest}\n", digest=digest)
+        yield EngineEvent(message=f"{tag}: digest: {digest}"
+                          + (f" size: {size}" if size is not None else "") + "\n",
+                          digest=digest, size=size)
 
     def tag(self, image: str, target: str, force: bool = False) -> None:
         del force  # buildah moves an existing name, as docker's forced tag does
