@@ -1,9 +1,9 @@
 """Several "hosts" on one machine for the farm tests: network namespaces, Redis, workers.
 
-:class:`FarmNet` makes ``count`` network namespaces ``arfarm-<n>``, each joined to
-the host namespace by a veth pair (host ``10.231.<n>.1/24``, namespace
-``10.231.<n>.2/24``, no default route), and the service address
-:data:`SERVICE_ADDRESS` (``10.231.0.1``) on the host, where Redis listens. Only
+:class:`FarmNet` makes ``count`` network namespaces ``arfarm<slot>-<n>``, each joined
+to the host namespace by a veth pair (host ``10.231.<n>.1/24``, namespace
+``10.231.<n>.2/24`` in slot 0, no default route), and a service address
+(``10.231.0.1`` in slot 0) on the host, where Redis listens. Only
 addresses in 10.231.0.0/16 are used. :class:`RedisServer` is a ``redis-server``
 with append-only persistence in a directory of its own; :class:`Worker` is an
 ``atomic-reactor worker`` process in one namespace (its own process group, so a
@@ -28,8 +28,9 @@ from pathlib import Path
 __all__ = ["SERVICE_ADDRESS", "FarmNet", "RedisServer", "Worker", "free_redis_port"]
 
 SERVICE_ADDRESS = "10.231.0.1"
-_SERVICE_LINK = ("arfarm-s0", "arfarm-s1")
+"""The service address of slot 0 (see :attr:`FarmNet.service_address`)."""
 REDIS_PORTS = range(6390, 6400)
+_SLOTS = 16  # runs at once on one machine, each with its own names and addresses
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,22 +41,86 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 class FarmNet:
-    """``count`` namespaces joined to the host by veth pairs (see the module docs)."""
+    """``count`` namespaces joined to the host by veth pairs (see the module docs).
+
+    Several runs may share a machine (two checkouts' test suites): each takes a free
+    *slot* (an abstract socket it holds while it lives) and uses only that slot's
+    names (``arfarm<slot>-<n>``) and addresses (``10.231.<16*slot+n>.0/24``, the
+    service address ``10.231.<16*slot>.1``).
+    """
 
     def __init__(self, count: int) -> None:
-        if not 1 <= count <= 250:
-            raise ValueError("1..250 namespaces")
+        if not 1 <= count <= _SLOTS - 1:
+            raise ValueError(f"1..{_SLOTS - 1} namespaces")
         self.count = count
+        self.slot = -1
+        self._claim: socket.socket | None = None
         self._relays: list[subprocess.Popen[bytes]] = []
+
+    def _take_slot(self) -> None:
+        for slot in range(_SLOTS):
+            claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                claim.bind(f"\0atomic-reactor-farmnet-{slot}")
+            except OSError:
+                claim.close()
+                continue
+            self.slot, self._claim = slot, claim
+            return
+        raise RuntimeError(f"all {_SLOTS} farm network slots are in use")
+
+    @property
+    def service_address(self) -> str:
+        return f"10.231.{16 * self.slot}.1"
+
+    def namespace(self, n: int) -> str:
+        return f"arfarm{self.slot}-{n}"
+
+    def host_address(self, n: int) -> str:
+        return f"10.231.{16 * self.slot + n}.1"
+
+    def address(self, n: int) -> str:
+        return f"10.231.{16 * self.slot + n}.2"
+
+    def _links(self, n: int) -> tuple[str, str]:
+        return f"arf{self.slot}h{n}", f"arf{self.slot}n{n}"
+
+    def up(self) -> FarmNet:
+        self._take_slot()
+        self._remove()  # what a crashed earlier run of this slot left (our own names only)
+        try:
+            host, peer = f"arf{self.slot}s0", f"arf{self.slot}s1"
+            _ip("link", "add", host, "type", "veth", "peer", "name", peer)
+            _ip("addr", "add", f"{self.service_address}/32", "dev", host)
+            _ip("link", "set", host, "up")
+            _ip("link", "set", peer, "up")
+            for n in range(1, self.count + 1):
+                ns = self.namespace(n)
+                outside, inside = self._links(n)
+                _ip("netns", "add", ns)
+                _ip("link", "add", outside, "type", "veth", "peer", "name", inside,
+                    "netns", ns)
+                _ip("addr", "add", f"{self.host_address(n)}/24", "dev", outside)
+                _ip("link", "set", outside, "up")
+                _ip("-n", ns, "addr", "add", f"{self.address(n)}/24", "dev", inside)
+                _ip("-n", ns, "link", "set", inside, "up")
+                _ip("-n", ns, "link", "set", "lo", "up")
+                _ip("-n", ns, "route", "add", f"{self.service_address}/32", "via",
+                    self.host_address(n))
+        except BaseException:
+            self.down()
+            raise
+        return self
 
     def relay(self, port: int) -> None:
         """Make ``127.0.0.1:port`` of every namespace the host's ``127.0.0.1:port`` (a
         registry, say), over the veth pairs and the service address."""
         root = Path(__file__).resolve().parents[2]
         module = [sys.executable, "-m", "tests.support.tcprelay"]
-        commands = [[*module, f"{SERVICE_ADDRESS}:{port}", f"127.0.0.1:{port}"]]
+        service = self.service_address
+        commands = [[*module, f"{service}:{port}", f"127.0.0.1:{port}"]]
         commands += [["ip", "netns", "exec", self.namespace(n), *module, f"127.0.0.1:{port}",
-                      f"{SERVICE_ADDRESS}:{port}"] for n in range(1, self.count + 1)]
+                      f"{service}:{port}"] for n in range(1, self.count + 1)]
         for command in commands:
             process = subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -66,52 +131,22 @@ class FarmNet:
             if process.stdout.readline().strip() != b"relay ready":
                 raise RuntimeError(f"relay {' '.join(command[-2:])} did not start")
 
-    @staticmethod
-    def namespace(n: int) -> str:
-        return f"arfarm-{n}"
-
-    @staticmethod
-    def host_address(n: int) -> str:
-        return f"10.231.{n}.1"
-
-    @staticmethod
-    def address(n: int) -> str:
-        return f"10.231.{n}.2"
-
-    def up(self) -> FarmNet:
-        self.down()  # what a crashed earlier run may have left (our own names only)
-        try:
-            host, peer = _SERVICE_LINK
-            _ip("link", "add", host, "type", "veth", "peer", "name", peer)
-            _ip("addr", "add", f"{SERVICE_ADDRESS}/32", "dev", host)
-            _ip("link", "set", host, "up")
-            _ip("link", "set", peer, "up")
-            for n in range(1, self.count + 1):
-                ns = self.namespace(n)
-                _ip("netns", "add", ns)
-                _ip("link", "add", f"arfh{n}", "type", "veth", "peer", "name", f"arfn{n}",
-                    "netns", ns)
-                _ip("addr", "add", f"{self.host_address(n)}/24", "dev", f"arfh{n}")
-                _ip("link", "set", f"arfh{n}", "up")
-                _ip("-n", ns, "addr", "add", f"{self.address(n)}/24", "dev", f"arfn{n}")
-                _ip("-n", ns, "link", "set", f"arfn{n}", "up")
-                _ip("-n", ns, "link", "set", "lo", "up")
-                _ip("-n", ns, "route", "add", f"{SERVICE_ADDRESS}/32", "via",
-                    self.host_address(n))
-        except BaseException:
-            self.down()
-            raise
-        return self
-
     def down(self) -> None:
         for process in self._relays:
             process.kill()
             process.wait(timeout=10)
         self._relays.clear()
+        if self._claim is None:
+            return
+        self._remove()
+        self._claim.close()
+        self._claim = None
+
+    def _remove(self) -> None:
         for n in range(1, self.count + 1):
             _ip("netns", "del", self.namespace(n), check=False)  # takes its veth along
-            _ip("link", "del", f"arfh{n}", check=False)
-        _ip("link", "del", _SERVICE_LINK[0], check=False)
+            _ip("link", "del", self._links(n)[0], check=False)
+        _ip("link", "del", f"arf{self.slot}s0", check=False)
 
     def __enter__(self) -> FarmNet:
         return self.up()
@@ -208,7 +243,8 @@ class Worker:
 
     def __init__(self, name: str, namespace: str, broker: str, workdir: Path, *,
                  queues: Sequence[str] = (), platforms: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, visibility_timeout: float = 15) -> None:
+                 env: Mapping[str, str] | None = None, visibility_timeout: float = 15,
+                 engine: str | None = None) -> None:
         self.name = name
         self.namespace = namespace
         self.broker = broker
@@ -217,6 +253,7 @@ class Worker:
         self.platforms = list(platforms)
         self.env = dict(env or {})
         self.visibility_timeout = visibility_timeout
+        self.engine = engine
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir.parent / f"{name}.log"
         self._log_offset = 0
@@ -230,6 +267,8 @@ class Worker:
                    "atomic_reactor", "worker", "--broker", self.broker, "--name", self.name,
                    "--workdir", str(self.workdir),
                    "--visibility-timeout", str(self.visibility_timeout)]
+        if self.engine:
+            command += ["--engine", self.engine]
         for queue in self.queues:
             command += ["--queue", queue]
         for platform in self.platforms:

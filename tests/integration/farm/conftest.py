@@ -17,7 +17,7 @@ import pytest
 from atomic_reactor.farm._payload import generate_key
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage, Registry, docker_config_json
-from tests.support.farmnet import SERVICE_ADDRESS, FarmNet, RedisServer, Worker
+from tests.support.farmnet import FarmNet, RedisServer, Worker
 
 WORKERS = 3
 VISIBILITY_TIMEOUT = 15.0
@@ -88,7 +88,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory, base_image: BaseImage, regist
     try:
         for reachable in (registry, auth_registry):  # as 127.0.0.1:PORT in the namespaces too
             net.relay(reachable.port)
-        redis = RedisServer(root / "redis", SERVICE_ADDRESS).start()
+        redis = RedisServer(root / "redis", net.service_address).start()
         env = {"ATOMIC_REACTOR_FARM_KEY_FILE": str(key_file),
                "DOCKER_CONFIG": str(docker_config)}
         for n in range(1, WORKERS + 1):

@@ -348,7 +348,7 @@ def test_a_worker_whose_engine_is_down_takes_no_build(farm: Farm, tmp_path: Path
     engine = socket_dir / "docker.sock"  # nothing there yet: the engine is "down"
     worker = Worker("w4", farm.net.namespace(4), farm.broker, farm.root / "w4",
                     queues=["solo-4"], env={"DOCKER_HOST": f"unix://{engine}"},
-                    visibility_timeout=15)
+                    visibility_timeout=15, engine="docker")
     farm.extra.append(worker)
     worker.start()
     worker.wait_for_log("engine down", "not taking builds from solo-4")
