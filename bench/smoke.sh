@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Run every benchmark once in its smoke mode: tiny inputs, a figure printed, no threshold.
 # Every bench/*.py whose source mentions "--smoke" is picked up (new benchmarks too);
-# each gets BENCH_SMOKE_TIMEOUT seconds (default 120). Exit status: non-zero if any failed.
+# each gets BENCH_SMOKE_TIMEOUT seconds (default 300: benchmarks wait for the engine lock
+# while test sessions hold it). Exit status: non-zero if any failed.
 #   bash bench/smoke.sh            (from the repository root or anywhere)
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-.venv/bin/python}
-TIMEOUT=${BENCH_SMOKE_TIMEOUT:-120}
+TIMEOUT=${BENCH_SMOKE_TIMEOUT:-300}
 failed=()
 ran=0
 for bench in bench/*.py; do
