@@ -145,6 +145,9 @@ class RemoveBuiltImagePlugin(ExitPlugin):
                 names.append(name)
 
         add(self.workflow.image)
+        builder = self.workflow.builder
+        if getattr(self.workflow, "platform", None) is not None and builder is not None:
+            add(builder.image)  # multi-platform builds: the platform's local name
         for image in self.workflow.tag_conf.images:
             add(image)
         for pushed in self.workflow.pushed_images:

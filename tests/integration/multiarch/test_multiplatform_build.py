@@ -19,6 +19,7 @@ import pytest
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._registry.manifest_list import LIST_TYPES, list_entries
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import BuildFailed, PlatformNotFound
 from atomic_reactor.inner import BUILD_STEP_KEY
 from tests.integration.helpers import path_source, unique, write_context
@@ -57,14 +58,20 @@ def test_two_platforms_make_a_list_of_two_images(tmp_path: Path, registry: Regis
     """, {"hello.txt": "hi\n"})
     repo = unique("art-multiarch")
     metadata = tmp_path / "metadata.json"
-    results = _build(context, registry, f"{repo}:1.0", platforms=PLATFORMS,
+    results = _build(context, registry, f"{repo}:1.0", platforms=PLATFORMS, use_cache=False,
                      prebuild_plugins=[{"name": "add_labels_in_dockerfile",
                                         "args": {"auto_labels": ["architecture"]}}],
                      postbuild_plugins=[{"name": "tag_and_push", "args": {
                          "registries": {registry.address: {"insecure": True}},
                          "push_method": push_method}}],
-                     exit_plugins=[{"name": "store_metadata", "args": {"path": str(metadata)}}])
+                     exit_plugins=[{"name": "store_metadata", "args": {"path": str(metadata)}},
+                                   {"name": "remove_built_image"}])
     results.raise_for_status()
+    tasker = DockerTasker()  # the engine under test
+    for platform_result in results.platforms:  # removed per platform by the exit plugin
+        assert platform_result.image_id is not None
+        assert tasker.find_image(platform_result.image_id) is None, \
+            platform_result.plugin_results["exit"]["remove_built_image"]
     document = json.loads(metadata.read_text())
     assert [(p["platform"], p["architecture"]) for p in document["platforms"]] == [
         ("linux/amd64", "amd64"), ("linux/arm64", "arm64")]
