@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -43,8 +44,11 @@ def _assert_one_line_naming(cli: CliProcess, socket_path: str) -> str:
 def test_no_engine_at_the_address(cli_build: Callable[..., CliBuild], registry: Registry,
                                   tmp_path: Path, pull: bool) -> None:
     socket_path = str(tmp_path / "nonexistent.sock")
-    settings = {"parent_registry": registry.address} if pull else \
-        {"dont_pull_base_image": True}
+    # engine "auto" would fall back to buildah when the docker socket is gone: this test is
+    # about a docker engine that is asked for and does not answer
+    settings: dict[str, Any] = {"engine": "docker"}
+    settings.update({"parent_registry": registry.address} if pull else
+                    {"dont_pull_base_image": True})
     build = cli_build("FROM atomic-reactor-test/busybox:latest\nRUN true\n",
                       touch_engine=True, **settings)
     cli = build.start(env={"DOCKER_HOST": f"unix://{socket_path}"})
