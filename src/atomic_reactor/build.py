@@ -175,7 +175,7 @@ class InsideBuilder:
         if self.image.repo is None:
             raise InputError("no image name: a builder made with image \"\" can inspect "
                              "the base image but cannot build")
-        logger.info("building %s from %s%s", self.image, self.df_path,
+        logger.info("building %s from %s%s", self.image.with_default_tag(), self.df_path,
                     f" for {self.platform}" if self.platform else "")
         started = time.monotonic()
         dockerfile = os.path.relpath(self.df_path, self.df_dir)
