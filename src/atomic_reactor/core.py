@@ -180,6 +180,11 @@ class DockerTasker:
         if listener in self._progress_listeners:
             self._progress_listeners.remove(listener)
 
+    def report_progress(self, update: TransferProgress) -> None:
+        """Tell the progress listeners about a transfer this tasker's engine does not make
+        itself (the push over the registry API)."""
+        self._progress(update)
+
     def _progress(self, update: TransferProgress) -> None:
         for listener in tuple(self._progress_listeners):
             try:

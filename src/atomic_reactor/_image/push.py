@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from atomic_reactor._buildlog import write_output
+from atomic_reactor._engine.base import EngineEvent
 from atomic_reactor._image.blobcache import LayerDigestCache
 from atomic_reactor._image.compression import (
     Readable,
@@ -62,7 +63,13 @@ from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError
 
 if TYPE_CHECKING:
-    from atomic_reactor.core import DockerTasker
+    from atomic_reactor.core import DockerTasker, TransferProgress
+
+#: where a push reports what it does, for progress displays (DockerTasker.report_progress)
+ProgressSink = Callable[["TransferProgress"], None]
+
+#: how an upload outcome reads in a progress event (the engines' wording)
+_OUTCOME_STATUS = {"skipped": "Layer already exists", "uploaded": "Pushed"}
 
 logger = logging.getLogger(__name__)
 
@@ -438,31 +445,56 @@ def first_repository(target: RegistryTarget) -> str:
 def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSettings,
               before_manifest: Callable[[ImageName], object] | None,
               live_done: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]] = frozenset(),
-              mount_sources: Mapping[tuple[str, str], str] | None = None) -> RegistryPush:
+              mount_sources: Mapping[tuple[str, str], str] | None = None,
+              progress: ProgressSink | None = None) -> RegistryPush:
+    from atomic_reactor.core import TransferProgress
+
     started = time.monotonic()
     stats = UploadStats()
     retry = settings.retry or RetryPolicy()
     client = RegistryClient(target.registry, insecure=target.insecure, secret=target.secret,
                             retry=retry)
     pushed: list[PushedTag] = []
+    label = str(target.names[0]) if target.names else target.registry
+    sizes = {blob.digest: blob.size for blob in prepared.layers}
+
+    def report(state: Literal["start", "event", "done", "failed"],
+               event: EngineEvent | None = None) -> None:
+        if progress is not None:
+            progress(TransferProgress("push", label, state, event))
+
+    def on_chunk(digest: str, offset: int) -> None:
+        if digest in sizes:
+            report("event", EngineEvent(layer=digest[7:19], status="Pushing", current=offset,
+                                        total=sizes[digest]))
+
+    report("start")
     try:
         uploader = BlobUploader(client, chunk_size=settings.chunk_size, retry=retry,
-                                stats=stats)
+                                stats=stats, on_progress=on_chunk if progress else None)
         repos: dict[str, list[ImageName]] = {}
         for name in target.names:
             repos.setdefault(name.get_repo(), []).append(name)
         first: str | None = None
         for repo, names in repos.items():
-            label = str(names[0])
             for blob in prepared.blobs:
+                source: str | None = None
                 if (target.registry, repo, blob.digest) in live_done:
                     stats.add(uploaded=1)
                     outcome = "uploaded"
                 else:
                     source = first or (mount_sources or {}).get((target.registry, blob.digest))
                     outcome = uploader.upload(repo, blob, mount_from=source)
+                if blob.digest in sizes:
+                    # sizes only for bytes that went over the wire, as the engines report it
+                    sent = outcome == "uploaded"
+                    status = _OUTCOME_STATUS.get(outcome, f"Mounted from {source}")
+                    report("event", EngineEvent(layer=blob.digest[7:19], status=status,
+                                                current=blob.size if sent else None,
+                                                total=blob.size if sent else None))
                 what = "config" if blob is prepared.config else "layer"
-                write_output(f"push {label}: {what} {blob.digest[7:19]}: "
+                label_repo = str(names[0])
+                write_output(f"push {label_repo}: {what} {blob.digest[7:19]}: "
                              + {"skipped": "already there",
                                 "mounted": f"mounted from {first}"}.get(
                                     outcome, f"uploaded ({blob.size} bytes)") + "\n")
@@ -480,8 +512,12 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                                         attempts=1 + stats.retries - before))
                 write_output(f"push {name}: {reference}: digest: {digest} "
                              f"size: {len(prepared.manifest)}\n")
+    except BaseException:
+        report("failed")
+        raise
     finally:
         client.close()
+    report("done")
     return RegistryPush(registry=target.registry, tags=tuple(pushed), uploaded=stats.uploaded,
                         mounted=stats.mounted, skipped=stats.skipped,
                         bytes_sent=stats.bytes_sent, retries=stats.retries,
@@ -493,7 +529,8 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                     settings: PushSettings, *,
                     before_manifest: Callable[[ImageName], object] | None = None,
                     live_done: set[tuple[str, str, str]] | None = None,
-                    mount_sources: Mapping[tuple[str, str], str] | None = None
+                    mount_sources: Mapping[tuple[str, str], str] | None = None,
+                    progress: ProgressSink | None = None
                     ) -> list[RegistryPush]:
     """Upload ``prepared`` to every target at once; results in the order of ``targets``.
 
@@ -505,11 +542,11 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
     done = frozenset(live_done or ())
     if len(targets) == 1:
         return [_push_one(prepared, targets[0], settings, before_manifest, done,
-                          mount_sources)]
+                          mount_sources, progress)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
                                                thread_name_prefix="push") as pool:
         futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
-                           mount_sources) for target in targets]
+                           mount_sources, progress) for target in targets]
         concurrent.futures.wait(futures)
     results: list[RegistryPush] = []
     for future in futures:
@@ -530,6 +567,11 @@ class ImagePush:
     #: upload layers no earlier push has seen while they are compressed
     live: bool = True
     cache: LayerDigestCache | None = None
+    #: progress of each registry's upload (e.g. DockerTasker.report_progress)
+    progress: ProgressSink | None = None
+    #: registry -> a repository there that may hold the layers (the pulled base image's):
+    #: layers are mounted from it when the registry has them, else uploaded
+    mount_repos: Mapping[str, str] = field(default_factory=dict)
 
     def run(self, targets: Sequence[RegistryTarget], *,
             before_manifest: Callable[[ImageName], object] | None = None
@@ -553,10 +595,11 @@ class ImagePush:
                                      live_done=live_done, learned=learned)
             mounts = {(target.registry, blob.digest): repo for target in targets
                       for blob in prepared.layers
-                      if (repo := cache.location(target.registry, blob.digest)) is not None}
+                      if (repo := cache.location(target.registry, blob.digest)
+                          or self.mount_repos.get(target.registry)) is not None}
             results = upload_prepared(prepared, targets, settings,
                                       before_manifest=before_manifest, live_done=live_done,
-                                      mount_sources=mounts)
+                                      mount_sources=mounts, progress=self.progress)
             remembered = {cache.key(name, settings.compression, settings.level): digest
                           for name, digest in learned.items()}
             remembered.update({cache.location_key(target.registry, blob.digest):

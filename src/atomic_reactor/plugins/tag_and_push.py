@@ -188,7 +188,9 @@ class TagAndPushPlugin(PostBuildPlugin):
                     self.tasker.tag_image(image_id, name, force=True)
                     tagged.append(name)
                 push = ImagePush(saved=self._saved, settings=self.settings,
-                                 workdir=self.workflow.workdir)
+                                 workdir=self.workflow.workdir,
+                                 progress=self.tasker.report_progress,
+                                 mount_repos=self._base_repositories())
                 prepared, results = push.run(targets)
             except AtomicReactorError:
                 self._untag(tagged)
@@ -241,6 +243,16 @@ class TagAndPushPlugin(PostBuildPlugin):
                                               attempts=result.attempts)
         return records
 
+    def _base_repositories(self) -> dict[str, str]:
+        """Per registry, the repository the base image was pulled from (its layers can be
+        mounted from there instead of uploaded)."""
+        repos: dict[str, str] = {}
+        for pulled in sorted(self.workflow.pulled_base_images):
+            name = ImageName.parse(pulled)
+            if name.registry:
+                repos.setdefault(name.registry, name.get_repo())
+        return repos
+
     def _platform_registry_push(self, state: PlatformState
                                 ) -> dict[str, dict[str, PushedImage]]:
         """Push one platform's image ourselves, by digest only, to every registry and
@@ -258,7 +270,8 @@ class TagAndPushPlugin(PostBuildPlugin):
                             for names in repositories.values()),
                 insecure=bool((conf or {}).get("insecure")), secret=(conf or {}).get("secret"))
                 for registry, conf in self.registries.items()]
-            results = upload_prepared(prepared, targets, self.settings)
+            results = upload_prepared(prepared, targets, self.settings,
+                                      progress=self.tasker.report_progress)
         except OSError as exc:
             raise AtomicReactorError(f"push: {exc}") from None
         finally:
