@@ -90,7 +90,7 @@ class TagAndPushPlugin(PostBuildPlugin):
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
             path}``; every name of the image is pushed to each
-        :param push_method: ``registry`` (our own push; the default with docker) or ``engine`` (the engine's push; the default with buildah, whose push is fast)
+        :param push_method: ``registry`` (our own push; the default with docker) or ``engine`` (the engine's push; the default with buildah, whose push is fast, unless the build is reproducible)
         :param compression: layer compression for the registry method: ``gzip`` (default), ``zstd`` or ``none``
         :param compression_level: the compression level (gzip 1-9, default 6; zstd 1-19, default 3)
         :param manifest_format: ``docker`` (schema 2) or ``oci``; default docker, oci for zstd
@@ -102,7 +102,11 @@ class TagAndPushPlugin(PostBuildPlugin):
             plain = compression == "gzip" and compression_level is None and \
                 manifest_format in (None, "docker")
             engine = getattr(tasker, "engine_name", "docker")
-            push_method = "engine" if engine == "buildah" and plain else "registry"
+            # a reproducible image must get one digest in every registry: buildah reuses
+            # whatever compressed blobs each registry already has, ours compresses once
+            reproducible = bool(getattr(workflow, "reproducible", False))
+            push_method = "engine" if engine == "buildah" and plain and not reproducible \
+                else "registry"
         if push_method not in PUSH_METHODS:
             raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
                                     f"method {push_method!r} ({', '.join(PUSH_METHODS)})",
