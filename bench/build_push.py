@@ -21,26 +21,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.env import (  # noqa: E402
+from _common import CLI, Figure, Timings, interleaved, print_figures, ratio, seconds, timed
+from tests.support.env import (
     BASE_IMAGE,
     engine_lock,
     ensure_base_image,
     ensure_engine,
     start_registry,
 )
-
-CLI = [sys.executable, "-m", "atomic_reactor"]
 
 
 def make_context(directory: Path, size_mb: float, layer: str) -> None:
@@ -55,15 +49,6 @@ def make_context(directory: Path, size_mb: float, layer: str) -> None:
         f"FROM {BASE_IMAGE}\nCOPY payload /payload\nRUN ls -l /payload\n")
     with open(directory / "payload", "wb") as handle:
         handle.write(os.urandom(size))
-
-
-def timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(command[:4])}… failed:\n{done.stderr[-2000:]}")
-    return elapsed
 
 
 def run_reactor(context: Path, registry: str, name: str, push_method: str) -> float:
@@ -101,14 +86,11 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-build-push-"))
     running = start_registry(scratch / "registry")
     registry = running.registry.address
-    times: dict[str, list[float]] = {"atomic-reactor": [], "docker": []}
-    lock = engine_lock()  # test sessions clean up what appears while they run: take turns
-    lock.acquire()
-    try:
-        for run in range(args.runs):
-            order = ["atomic-reactor", "docker"] if run % 2 == 0 else ["docker",
-                                                                       "atomic-reactor"]
-            for tool in order:
+    times = Timings(["atomic-reactor", "docker"])
+    # test sessions clean up what appears while they run: take turns
+    with engine_lock():
+        try:
+            for run, tool in interleaved(["atomic-reactor", "docker"], args.runs):
                 context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
                 make_context(context, args.size_mb, args.layer)
                 name = f"bench-{uuid.uuid4().hex[:10]}:1"
@@ -119,21 +101,19 @@ def main() -> int:
                     elapsed = run_docker(context, registry, name)
                     remove_images(f"{registry}/{name}")
                 shutil.rmtree(context)
-                times[tool].append(elapsed)
-                print(f"run {run + 1}: {tool:15} {elapsed:7.2f} s", flush=True)
-    finally:
-        lock.release()
-        running.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
+                times.add(run, tool, elapsed)
+        finally:
+            running.stop()
+            shutil.rmtree(scratch, ignore_errors=True)
 
-    ours = statistics.median(times["atomic-reactor"])
-    theirs = statistics.median(times["docker"])
-    print(f"\nmedian atomic-reactor build+push: {ours:.2f} s")
-    print(f"median docker build + docker push:  {theirs:.2f} s")
     target = 1.0 if args.push_method == "registry" else 1.05
-    print(f"layer by {args.layer}, atomic-reactor push method {args.push_method}")
-    print(f"ratio (atomic-reactor / docker):    {ours / theirs:.3f}"
-          + ("" if args.smoke else f"  (target <= {target})"))
+    print_figures([
+        Figure("median atomic-reactor build+push", seconds(times.median("atomic-reactor"))),
+        Figure("median docker build + docker push", seconds(times.median("docker"))),
+        f"layer by {args.layer}, atomic-reactor push method {args.push_method}",
+        Figure("ratio (atomic-reactor / docker)", ratio(times.ratio("atomic-reactor", "docker")),
+               f"<= {target}"),
+    ], smoke=args.smoke)
     return 0
 
 

@@ -26,26 +26,20 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.buildah_env import (  # noqa: E402
+from _common import CLI, Figure, Timings, interleaved, millis, print_figures, ratio, seconds
+from tests.support.buildah_env import (
     buildah_lock,
     ensure_buildah_base_image,
     insecure_registries_conf,
 )
-from tests.support.env import BASE_IMAGE, start_registry  # noqa: E402
-
-CLI = [sys.executable, "-m", "atomic_reactor"]
+from tests.support.env import BASE_IMAGE, start_registry
 
 
 def buildah(*args: str) -> None:
@@ -157,48 +151,43 @@ def main() -> int:
     base_repo = f"bench-{uuid.uuid4().hex[:8]}/busybox:latest"
     base = f"{registry}/{base_repo}"
     buildah("push", "-q", "--format", "v2s2", f"localhost/{BASE_IMAGE}", f"docker://{base}")
-    times: dict[str, list[float]] = {"atomic-reactor": [], "buildah": []}
-    starts: dict[str, list[float]] = {"buildah": [], "docker": []}
+    times = Timings(["atomic-reactor", "buildah"])
+    starts = Timings(["buildah", "docker"], echo=False)
     lock = buildah_lock()  # test sessions clean up what appears while they run: take turns
     lock.acquire()
     try:
-        for run in range(args.runs):
-            order = ["atomic-reactor", "buildah"] if run % 2 == 0 else ["buildah",
-                                                                         "atomic-reactor"]
-            for tool in order:
-                context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
-                make_context(context, base, args.size_mb)
-                name = f"bench-{uuid.uuid4().hex[:10]}:1"
-                remove(base)  # each side pulls the base (its blobs stay shared)
-                if tool == "atomic-reactor":
-                    elapsed = run_reactor(context, registry, f"{registry}/{name}", env)
-                else:
-                    elapsed = run_by_hand(context, base, registry, name)
-                remove(f"{registry}/{name}")
-                shutil.rmtree(context)
-                times[tool].append(elapsed)
-                print(f"run {run + 1}: {tool:15} {elapsed:7.2f} s", flush=True)
+        for run, tool in interleaved(["atomic-reactor", "buildah"], args.runs):
+            context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
+            make_context(context, base, args.size_mb)
+            name = f"bench-{uuid.uuid4().hex[:10]}:1"
+            remove(base)  # each side pulls the base (its blobs stay shared)
+            if tool == "atomic-reactor":
+                elapsed = run_reactor(context, registry, f"{registry}/{name}", env)
+            else:
+                elapsed = run_by_hand(context, base, registry, name)
+            remove(f"{registry}/{name}")
+            shutil.rmtree(context)
+            times.add(run, tool, elapsed)
         context = scratch / "ctx-start"
         make_context(context, base, 0.001)
         for _ in range(args.startup_runs):
-            starts["buildah"].append(startup_buildah(context, scratch))
-            starts["docker"].append(startup_docker(context, scratch))
+            starts.record("buildah", startup_buildah(context, scratch))
+            starts.record("docker", startup_docker(context, scratch))
     finally:
         lock.release()
         remove(base)
         running.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    ours = statistics.median(times["atomic-reactor"])
-    theirs = statistics.median(times["buildah"])
-    print(f"\nmedian atomic-reactor --engine buildah pull+build+push: {ours:.2f} s")
-    print(f"median buildah pull + bud + push:                      {theirs:.2f} s")
-    print(f"ratio (atomic-reactor / buildah):                      {ours / theirs:.3f}"
-          + ("" if args.smoke else "  (target <= 1.02)"))
-    for engine, samples in starts.items():
-        print(f"process start before the first {engine} call (median of {len(samples)}): "
-              f"{statistics.median(samples) * 1000:6.1f} ms"
-              + ("" if args.smoke else "  (target < 150 ms)"))
+    print_figures([
+        Figure("median atomic-reactor --engine buildah pull+build+push",
+               seconds(times.median("atomic-reactor"))),
+        Figure("median buildah pull + bud + push", seconds(times.median("buildah"))),
+        Figure("ratio (atomic-reactor / buildah)", ratio(times.ratio("atomic-reactor", "buildah")),
+               "<= 1.02"),
+        *(Figure(f"process start before the first {engine} call (median of {args.startup_runs})",
+                 millis(starts.median(engine)), "< 150 ms") for engine in ("buildah", "docker")),
+    ], smoke=args.smoke)
     return 0
 
 

@@ -3,25 +3,30 @@
     .venv/bin/python bench/cli_startup.py [--runs 20] [--smoke]
 
 Target: under 0.3 s. Heavy modules (docker SDK, requests, the workflow) must only
-be imported once a command runs.
+be imported once a command runs. The three commands are interleaved (the order
+alternates from one run to the next); medians are printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
 
+from _common import Figure, Timings, interleaved, millis, print_figures
 
-def median_time(command: list[str], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=True)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+COMMANDS = {
+    "bare": [sys.executable, "-c", "pass"],
+    "help": [sys.executable, "-m", "atomic_reactor", "--help"],
+    "import": [sys.executable, "-c", "import atomic_reactor.inner"],
+}
+
+
+def time_once(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -31,13 +36,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.runs = 3
-    baseline = median_time([sys.executable, "-c", "pass"], args.runs)
-    helped = median_time([sys.executable, "-m", "atomic_reactor", "--help"], args.runs)
-    loaded = median_time([sys.executable, "-c", "import atomic_reactor.inner"], args.runs)
-    print(f"python -c pass:                {baseline * 1000:7.1f} ms")
-    print(f"atomic-reactor --help:         {helped * 1000:7.1f} ms  (target < 300 ms)")
-    print(f"import of the whole workflow:  {loaded * 1000:7.1f} ms  (what --help avoids)")
-    print(f"ratio --help / bare python:    {helped / baseline:7.2f}")
+    times = Timings(COMMANDS, echo=False)
+    for run, kind in interleaved(list(COMMANDS), args.runs):
+        times.add(run, kind, time_once(COMMANDS[kind]))
+    print_figures([
+        Figure("python -c pass", millis(times.median("bare"))),
+        Figure("atomic-reactor --help", millis(times.median("help")), "< 300 ms"),
+        Figure("import of the whole workflow", f"{millis(times.median('import'))}"
+               "  (what --help avoids)"),
+        Figure("ratio --help / bare python", f"{times.ratio('help', 'bare'):.2f}"),
+    ], smoke=args.smoke)
     return 0
 
 

@@ -24,19 +24,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.env import (  # noqa: E402
+from _common import CLI, Figure, Timings, interleaved, print_figures, run
+from tests.support.env import (
     BASE_IMAGE,
     engine_client,
     engine_lock,
@@ -45,9 +42,7 @@ from tests.support.env import (  # noqa: E402
     push_base_image,
     start_registry,
 )
-from tests.support.farmnet import RedisServer  # noqa: E402
-
-CLI = [sys.executable, "-m", "atomic_reactor"]
+from tests.support.farmnet import RedisServer
 
 
 def make_builds(root: Path, count: int, registry: str, base: str, size_mb: int
@@ -86,10 +81,7 @@ def remove_images(paths: list[Path]) -> None:
 def run_local(paths: list[Path]) -> float:
     started = time.perf_counter()
     for path in paths:
-        done = subprocess.run([*CLI, "-q", "build", "json", str(path)], capture_output=True,
-                              text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"bench: local build failed:\n{done.stderr[-2000:]}")
+        run([*CLI, "-q", "build", "json", str(path)], what="local build")
     return time.perf_counter() - started
 
 
@@ -149,48 +141,39 @@ def main() -> int:
         redis.start()
         registry = running.registry.address
         base = push_base_image(running.registry, BASE_IMAGE)
-        times: dict[str, list[float]] = {"local": [], **{f"{c}w": [] for c in counts}}
-        for round_no in range(args.rounds):
-            order = ["local", *[f"{c}w" for c in counts]]
-            if round_no % 2:
-                order.reverse()
-            for what in order:
-                paths = make_builds(scratch / f"r{round_no}-{what}", args.builds, registry,
-                                    base, args.size_mb)
-                with engine_lock():  # other test sessions keep off the engine meanwhile
-                    try:
-                        if what == "local":
-                            elapsed = run_local(paths)
-                        else:
-                            elapsed = run_farm(paths, int(what[:-1]), redis.url, scratch)
-                    finally:
-                        remove_images(paths)
-                times[what].append(elapsed)
-                print(f"round {round_no + 1}: {what:>5}: {args.builds} builds in "
-                      f"{elapsed:6.1f} s", flush=True)
-        local = statistics.median(times["local"])
-        print(f"\n{args.builds} builds, median of {args.rounds} round(s), on "
-              f"{_cores()} cores and one engine:")
-        print(f"  local, one after another: {local:6.1f} s  "
-              f"{args.builds * 60 / local:5.1f} builds/min")
+        kinds = ["local", *[f"{c}w" for c in counts]]
+        times = Timings(kinds, label="round")
+        for round_no, what in interleaved(kinds, args.rounds):
+            paths = make_builds(scratch / f"r{round_no}-{what}", args.builds, registry,
+                                base, args.size_mb)
+            with engine_lock():  # other test sessions keep off the engine meanwhile
+                try:
+                    if what == "local":
+                        elapsed = run_local(paths)
+                    else:
+                        elapsed = run_farm(paths, int(what[:-1]), redis.url, scratch)
+                finally:
+                    remove_images(paths)
+            times.add(round_no, what, elapsed, f" ({args.builds} builds)")
+        local = times.median("local")
+        figures: list[Figure | str] = [
+            f"{args.builds} builds, median of {args.rounds} round(s), on "
+            f"{len(os.sched_getaffinity(0))} cores and one engine:",
+            Figure("  local, one after another",
+                   f"{local:6.1f} s  {args.builds * 60 / local:5.1f} builds/min")]
         for count in counts:
-            elapsed = statistics.median(times[f"{count}w"])
-            print(f"  farm, {count} worker(s):       {elapsed:6.1f} s  "
-                  f"{args.builds * 60 / elapsed:5.1f} builds/min  "
-                  f"ratio to local {local / elapsed:4.2f}")
-        print("(all workers share this machine's cores and its one engine: the figure "
-              "flattens once the cores are busy)")
+            elapsed = times.median(f"{count}w")
+            figures.append(Figure(f"  farm, {count} worker(s)",
+                                  f"{elapsed:6.1f} s  {args.builds * 60 / elapsed:5.1f} "
+                                  f"builds/min  ratio to local {local / elapsed:4.2f}"))
+        figures.append("(all workers share this machine's cores and its one engine: the "
+                       "figure flattens once the cores are busy)")
+        print_figures(figures, smoke=args.smoke)
     finally:
         redis.remove()
         running.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":

@@ -26,21 +26,15 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import CLI, Figure, Timings, interleaved, print_figures, ratio, seconds, timed
+from tests.support.env import engine_lock, ensure_engine, start_registry
+from tests.support.multiarch import ARM64, emulation_available, push_multiarch_base
 
-from tests.support.env import engine_lock, ensure_engine, start_registry  # noqa: E402
-from tests.support.multiarch import ARM64, emulation_available, push_multiarch_base  # noqa: E402
-
-CLI = [sys.executable, "-m", "atomic_reactor"]
 BASE_REPOSITORY = "bench/multiarch-busybox"
 
 
@@ -62,12 +56,7 @@ def build(context: Path, registry: str, image: str, platforms: str, env: dict[st
                "--platform", platforms, "--source-registry", registry,
                "--source-registry-insecure", "--target-registries", registry,
                "--target-registries-insecure", "--metadata-file", str(metadata)]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bench: building {image} for {platforms} failed:\n"
-                         f"{done.stderr[-2000:]}")
+    elapsed = timed(command, env=env, what=f"building {image} for {platforms}")
     results = json.loads(metadata.read_text())
     ids = [str(p["image_id"]) for p in results.get("platforms") or () if p.get("image_id")]
     ids += [str(p["base_image_id"]) for p in results.get("platforms") or ()
@@ -111,46 +100,43 @@ def main() -> int:
         env["CONTAINERS_REGISTRIES_CONF"] = str(
             insecure_registries_conf(scratch / "registries.conf", [registry]))
     kinds = ["multi", "singles"] + (["multi-seq"] if args.engine == "buildah" else [])
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    times = Timings(kinds)
     lock = engine_lock()  # test sessions clean up what appears while they run: take turns
     lock.acquire()
     try:
         push_multiarch_base(registry, BASE_REPOSITORY)
-        for run in range(runs):
-            order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
-            for kind in order:
-                context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
-                make_context(context, loops)
-                name = f"bench-{uuid.uuid4().hex[:10]}"
-                if kind.startswith("multi"):
-                    jobs = {"ATOMIC_REACTOR_PLATFORM_JOBS": "1"} if kind == "multi-seq" else {}
-                    elapsed, ids = build(context, registry.address, f"{name}:1",
-                                         "linux/amd64,linux/arm64", {**env, **jobs}, scratch)
-                else:
-                    first, ids_a = build(context, registry.address, f"{name}:amd64",
-                                         "linux/amd64", env, scratch)
-                    second, ids_b = build(context, registry.address, f"{name}:arm64",
-                                          "linux/arm64", env, scratch)
-                    elapsed, ids = first + second, ids_a + ids_b
-                remove(args.engine, ids)
-                shutil.rmtree(context)
-                times[kind].append(elapsed)
-                print(f"run {run + 1}: {kind:8} {elapsed:7.2f} s", flush=True)
+        for run, kind in interleaved(kinds, runs, rotate=True):
+            context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
+            make_context(context, loops)
+            name = f"bench-{uuid.uuid4().hex[:10]}"
+            if kind.startswith("multi"):
+                jobs = {"ATOMIC_REACTOR_PLATFORM_JOBS": "1"} if kind == "multi-seq" else {}
+                elapsed, ids = build(context, registry.address, f"{name}:1",
+                                     "linux/amd64,linux/arm64", {**env, **jobs}, scratch)
+            else:
+                first, ids_a = build(context, registry.address, f"{name}:amd64",
+                                     "linux/amd64", env, scratch)
+                second, ids_b = build(context, registry.address, f"{name}:arm64",
+                                      "linux/arm64", env, scratch)
+                elapsed, ids = first + second, ids_a + ids_b
+            remove(args.engine, ids)
+            shutil.rmtree(context)
+            times.add(run, kind, elapsed)
     finally:
         lock.release()
         running.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    multi = statistics.median(times["multi"])
-    singles = statistics.median(times["singles"])
-    print(f"\nengine: {args.engine}, {runs} run(s), RUN loop of {loops}")
-    print(f"median two-platform build:            {multi:.2f} s")
-    print(f"median two single-platform builds:    {singles:.2f} s")
-    print(f"ratio (two-platform / two singles):   {multi / singles:.3f}")
-    if times.get("multi-seq"):
-        sequential = statistics.median(times["multi-seq"])
-        print(f"median two-platform, one at a time:   {sequential:.2f} s")
-        print(f"ratio (parallel / one at a time):     {multi / sequential:.3f}")
+    figures: list[Figure | str] = [
+        f"engine: {args.engine}, {runs} run(s), RUN loop of {loops}",
+        Figure("median two-platform build", seconds(times.median("multi"))),
+        Figure("median two single-platform builds", seconds(times.median("singles"))),
+        Figure("ratio (two-platform / two singles)", ratio(times.ratio("multi", "singles")))]
+    if times.has("multi-seq"):
+        figures += [
+            Figure("median two-platform, one at a time", seconds(times.median("multi-seq"))),
+            Figure("ratio (parallel / one at a time)", ratio(times.ratio("multi", "multi-seq")))]
+    print_figures(figures, smoke=args.smoke)
     return 0
 
 

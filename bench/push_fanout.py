@@ -20,19 +20,15 @@ import argparse
 import logging
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.env import (  # noqa: E402
+from _common import Figure, Timings, interleaved, print_figures, ratio, seconds
+from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
     ensure_base_image,
@@ -104,24 +100,21 @@ def main() -> int:
     tracker = EngineTracker(protected=[BASE_IMAGE])
     tracker.snapshot()
     kinds = ["ours-1", "ours-3"] + (["engine-1", "engine-3"] if args.engine else [])
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    times = Timings(kinds)
     created: list[str] = []
     try:
-        for run in range(args.runs):
-            order = kinds if run % 2 == 0 else list(reversed(kinds))
-            for kind in order:
-                # a fresh image each time: no push profits from blobs an earlier one left
-                tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
-                image_id = build(scratch / f"ctx-{run}-{kind}", tag,
-                                 int(args.size_mb * 1_000_000))
-                created.append(tag)
-                targets = registries[:1] if kind.endswith("-1") else registries
-                if kind.startswith("ours"):
-                    elapsed = ours(tasker, image_id, targets)
-                else:
-                    elapsed = engine(image_id, targets, created)
-                times[kind].append(elapsed)
-                print(f"run {run + 1}: {kind:9} {elapsed:7.2f} s", flush=True)
+        for run, kind in interleaved(kinds, args.runs):
+            # a fresh image each time: no push profits from blobs an earlier one left
+            tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
+            image_id = build(scratch / f"ctx-{run}-{kind}", tag,
+                             int(args.size_mb * 1_000_000))
+            created.append(tag)
+            targets = registries[:1] if kind.endswith("-1") else registries
+            if kind.startswith("ours"):
+                elapsed = ours(tasker, image_id, targets)
+            else:
+                elapsed = engine(image_id, targets, created)
+            times.add(run, kind, elapsed)
     finally:
         subprocess.run(["docker", "rmi", "-f", *created], capture_output=True, check=False)
         warn_leftovers(tracker.cleanup(), "bench/push_fanout.py")
@@ -129,16 +122,14 @@ def main() -> int:
         for one in running:
             one.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    medians = {kind: statistics.median(values) for kind, values in times.items()}
-    print()
-    for kind, value in medians.items():
-        print(f"median {kind:9} {value:7.2f} s")
-    ratio = medians["ours-3"] / medians["ours-1"]
-    target = "" if args.smoke else "  (target <= 1.3)"
-    print(f"ratio ours 3 registries / 1: {ratio:.3f}{target}")
+    figures = [Figure(f"median {kind}", seconds(value)) for kind, value in times.medians().items()]
+    figures.append(Figure("ratio ours 3 registries / 1", ratio(times.ratio("ours-3", "ours-1")),
+                          "<= 1.3"))
     if args.engine:
-        print(f"ratio docker push 3 / 1:     {medians['engine-3'] / medians['engine-1']:.3f}")
-        print(f"ratio ours-3 / docker-3:     {medians['ours-3'] / medians['engine-3']:.3f}")
+        figures += [
+            Figure("ratio docker push 3 / 1", ratio(times.ratio("engine-3", "engine-1"))),
+            Figure("ratio ours-3 / docker-3", ratio(times.ratio("ours-3", "engine-3")))]
+    print_figures(figures, smoke=args.smoke)
     return 0
 
 

@@ -25,26 +25,19 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.env import (  # noqa: E402
+from _common import CLI, Figure, Timings, interleaved, print_figures, seconds, timed
+from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
     ensure_base_image,
     ensure_engine,
     warn_leftovers,
 )
-
-CLI = [sys.executable, "-m", "atomic_reactor"]
 
 
 def make_context(directory: Path, size_mb: int, files: int) -> None:
@@ -67,11 +60,7 @@ def build(context: Path, image: str, reproducible: bool, scratch: Path) -> dict[
                "--dont-pull-base-image", "--no-cache", "--metadata-file", str(metadata)]
     if reproducible:
         command += ["--reproducible", "--source-date-epoch", "1700000000"]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    total = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bench: the build failed:\n{done.stderr[-2000:]}")
+    total = timed(command, what="the build")
     results = json.loads(metadata.read_text())
     metadata.unlink()
     durations = results["plugins_durations"]
@@ -97,37 +86,34 @@ def main() -> int:
     tracker = EngineTracker(protected=[BASE_IMAGE])
     tracker.snapshot()
     scratch = Path(tempfile.mkdtemp(prefix="bench-reproducible-"))
-    plain: list[dict[str, float]] = []
-    repro: list[dict[str, float]] = []
+    times = Timings(["plain", "reproducible"])
     try:
         context = scratch / "context"
         make_context(context, args.size_mb, args.files)
         print(f"bench: ~{args.size_mb} MB in new layers, {args.files} small files, "
               f"{args.runs} runs", flush=True)
-        for run in range(args.runs):
-            order = (False, True) if run % 2 == 0 else (True, False)
-            for reproducible in order:
-                image = f"atomic-reactor-bench/reproducible-{uuid.uuid4().hex[:8]}:{run}"
-                timing = build(context, image, reproducible, scratch)
-                (repro if reproducible else plain).append(timing)
-                if reproducible:
-                    print(f"  run {run + 1}: reproducible {timing['total']:6.2f} s (build "
-                          f"{timing['build']:5.2f} s, normalise {timing['normalise']:5.2f} s, "
-                          f"{timing['normalise'] / timing['build']:.0%} of the build)",
-                          flush=True)
-                else:
-                    print(f"  run {run + 1}: plain        {timing['total']:6.2f} s (build "
-                          f"{timing['build']:5.2f} s)", flush=True)
-        norm = statistics.median(t["normalise"] for t in repro)
-        built = statistics.median(t["build"] for t in repro)
-        share = statistics.median(t["normalise"] / t["build"] for t in repro)
-        total_plain = statistics.median(t["total"] for t in plain)
-        total_repro = statistics.median(t["total"] for t in repro)
-        print(f"median: normalisation {norm:.2f} s, build step {built:.2f} s, "
-              f"normalisation = {share:.0%} of the build step "
-              f"({args.size_mb / norm:.0f} MB/s)")
-        print(f"median: whole command plain {total_plain:.2f} s, reproducible "
-              f"{total_repro:.2f} s, ratio {total_repro / total_plain:.2f}")
+        for run, kind in interleaved(["plain", "reproducible"], args.runs):
+            image = f"atomic-reactor-bench/reproducible-{uuid.uuid4().hex[:8]}:{run}"
+            timing = build(context, image, kind == "reproducible", scratch)
+            note = f" (build {timing['build']:5.2f} s"
+            if kind == "reproducible":
+                share = timing["normalise"] / timing["build"]
+                note += f", normalise {timing['normalise']:5.2f} s, {share:.0%} of the build"
+                times.record("build", timing["build"])
+                times.record("normalise", timing["normalise"])
+                times.record("share", share)
+            times.add(run, kind, timing["total"], note + ")")
+        norm = times.median("normalise")
+        print_figures([
+            Figure("median normalisation", seconds(norm)),
+            Figure("median build step", seconds(times.median("build"))),
+            Figure("normalisation / build step", f"{times.median('share'):.0%} "
+                   f"({args.size_mb / norm:.0f} MB/s)"),
+            Figure("median whole command, plain", seconds(times.median("plain"))),
+            Figure("median whole command, reproducible", seconds(times.median("reproducible"))),
+            Figure("ratio (reproducible / plain)",
+                   f"{times.ratio('reproducible', 'plain'):.2f}"),
+        ], smoke=args.smoke)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         warn_leftovers(tracker.cleanup(), "bench/reproducible.py")

@@ -26,7 +26,6 @@ import importlib
 import logging
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,10 +35,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.env import (  # noqa: E402
+from _common import Figure, Timings, interleaved, print_figures, ratio, run, seconds
+from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
     ensure_base_image,
@@ -80,11 +77,8 @@ def dockerfile(size_mb: int, files: int) -> str:
 def build(context: Path, tag: str, size_mb: int, files: int) -> None:
     context.mkdir(parents=True)
     (context / "Dockerfile").write_text(dockerfile(size_mb, files))
-    done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag, str(context)],
-                          capture_output=True, text=True, check=False,
-                          env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    if done.returncode != 0:
-        raise SystemExit(f"bench: docker build failed:\n{done.stderr[-2000:]}")
+    run(["docker", "build", "-q", "--network", "none", "-t", tag, str(context)],
+        env={**os.environ, "DOCKER_BUILDKIT": "0"}, what="docker build")
 
 
 def run_ours(tasker: Any, image_id: str, target: str, scratch: Path) -> float:
@@ -160,33 +154,26 @@ def main() -> int:
     tracker.snapshot()
     name = f"atomic-reactor-bench/squash-{uuid.uuid4().hex[:8]}"
     scratch = Path(tempfile.mkdtemp(prefix="bench-squash-"))
-    ours: list[float] = []
-    theirs: list[float] = []
+    kinds = ["ours", "theirs"] if squash_module is not None else ["ours"]
+    times = Timings(kinds)
     try:
         print(f"bench: building {name} ({LAYERS} layers, ~{args.size_mb} MB, "
               f"{args.files} small files)", flush=True)
         build(scratch / "context", f"{name}:built", args.size_mb, args.files)
         image_id = str(client.inspect_image(f"{name}:built")["Id"])
-        for run in range(args.runs):
-            order = ("ours", "theirs") if run % 2 == 0 else ("theirs", "ours")
-            for which in order:
-                if which == "theirs" and squash_module is None:
-                    continue
-                target = f"{name}:{which}-{run}"
-                if which == "ours":
-                    ours.append(run_ours(tasker, image_id, target, scratch))
-                    print(f"  run {run + 1}: ours   {ours[-1]:7.2f} s", flush=True)
-                else:
-                    theirs.append(run_theirs(squash_module, client, image_id, target, scratch))
-                    print(f"  run {run + 1}: theirs {theirs[-1]:7.2f} s", flush=True)
-                remove(client, target)
-        mine = statistics.median(ours)
-        if theirs:
-            other = statistics.median(theirs)
-            print(f"median: ours {mine:.2f} s, docker-squash {other:.2f} s, "
-                  f"ratio ours/theirs {mine / other:.2f}")
-        else:
-            print(f"median: ours {mine:.2f} s")
+        for round_no, which in interleaved(kinds, args.runs):
+            target = f"{name}:{which}-{round_no}"
+            if which == "ours":
+                elapsed = run_ours(tasker, image_id, target, scratch)
+            else:
+                elapsed = run_theirs(squash_module, client, image_id, target, scratch)
+            times.add(round_no, which, elapsed)
+            remove(client, target)
+        figures = [Figure("median ours", seconds(times.median("ours")))]
+        if times.has("theirs"):
+            figures += [Figure("median docker-squash", seconds(times.median("theirs"))),
+                        Figure("ratio ours/theirs", ratio(times.ratio("ours", "theirs")))]
+        print_figures(figures, smoke=args.smoke)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         warn_leftovers(tracker.cleanup(), "bench/squash.py")
