@@ -65,7 +65,7 @@ def test_buildroot_reference() -> None:
     (3, {}, "", BuildFailed, "exited with 3"),
     (4, {}, "", RegistryError, "exited with 4"),
     (5, {}, "", PluginFailed, "exited with 5"),
-    (6, {}, "run-with-dockerd: no engine", EngineError, "run-with-dockerd: no engine"),
+    (6, {}, "run-with-engine: no engine", EngineError, "run-with-engine: no engine"),
     (1, {}, "", BuildFailed, "exited with 1 and wrote no results"),
     (None, {}, "", EngineError, "went away before it finished"),
 ])

@@ -12,13 +12,22 @@ live (as build output), waits, and returns those results with ``container_id`` a
     ``/var/run/docker.sock``) and the host's network, so registries on the host's
     ``127.0.0.1`` are reachable; the built image ends up in the host's engine.
 ``privileged``
-    the build container runs an engine of its own (the build image's entrypoint
-    starts ``dockerd``) in a network namespace of its own; loopback addresses the
-    request names (``127.0.0.1:5000``) are relayed to the host's (see
-    :mod:`atomic_reactor._buildcontainer.relay`). When the engine refuses ``--privileged`` (a kernel
+    the build container runs an engine of its own in a network namespace of its own:
+    the build image's entrypoint starts ``dockerd``, or, when the request names the
+    engine ``buildah``, no daemon at all: buildah runs in the container (storage on
+    the container's volume, chroot isolation). Loopback addresses the request names
+    (``127.0.0.1:5000``) are relayed to the host's (see
+    :mod:`atomic_reactor._buildcontainer.relay`); for buildah they are also marked
+    plain-HTTP in a ``registries.conf`` drop-in, as dockerd treats loopback
+    registries. When the engine refuses ``--privileged`` (a kernel
     withholding a capability: "unable to apply caps"), the container runs with every
     capability but ``CAP_SYS_RESOURCE`` and without seccomp/AppArmor confinement
     instead, which is enough for a nested engine; a warning says so.
+
+The host runs the build container with its docker engine in either case; the engine
+*in* the container is the one the request names (``engine``; ``docker`` or ``auto``
+give the nested dockerd). ``hostdocker`` with ``buildah`` is refused: its build
+container has only the host's docker socket.
 
 The build container and the shared directory are removed afterwards, also on
 failures, Ctrl-C and SIGTERM (``keep_build_container=True`` keeps the container).
@@ -40,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from atomic_reactor._engine.base import ContainerSpec, ContainerState
+from atomic_reactor._engine.select import ENGINE_ENV
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import BuildRequest
 from atomic_reactor._results import BuildResults
@@ -85,6 +95,10 @@ LOG_NAME = "build.log"
 SECRETS_JSON = "secrets.json"
 DOCKER_CONFIG_DIR = "docker-config"
 DOCKER_SOCKET = "/var/run/docker.sock"
+BUILD_SECRETS_DIR = "build-secrets"
+REGISTRIES_DROPIN = "registries-loopback.conf"
+#: where buildah in the build container reads the loopback registries' drop-in
+CONTAINER_REGISTRIES_DROPIN = "/etc/containers/registries.conf.d/99-atomic-reactor-loopback.conf"
 #: label on every build container (value: the method)
 CONTAINER_LABEL = "io.atomic-reactor.build-container"
 #: what replaces ``--privileged`` when the engine refuses it
@@ -171,6 +185,7 @@ class _Share:
         data["plugin_files"] = plugin_files
         data["log_file"] = f"{CONTAINER_SHARE}/{LOG_NAME}"
         self._pass_credentials(data)
+        self._pass_build_secrets(data)
         self.data = data
 
         # it may hold credentials (--substitute-secret): 0600, removed with the directory
@@ -219,6 +234,41 @@ class _Share:
             write_private_file(os.path.join(config_dir, "config.json"),
                                json.dumps({"auths": auths}))
             self.environment["DOCKER_CONFIG"] = f"{CONTAINER_SHARE}/{DOCKER_CONFIG_DIR}"
+
+    def _pass_build_secrets(self, data: dict[str, Any]) -> None:
+        """``secrets`` (``RUN --mount=type=secret``) as private files in the shared
+        directory: the host's files and variables are not visible inside."""
+        secrets = data.get("secrets")
+        if not secrets:
+            return
+        directory = os.path.join(self.path, BUILD_SECRETS_DIR)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        passed = []
+        for index, entry in enumerate(secrets):
+            if "src" in entry:
+                try:
+                    with open(entry["src"], encoding="utf-8", errors="surrogateescape") as handle:
+                        value = handle.read()
+                except OSError as exc:
+                    raise InputError(f"build secret {entry['id']!r}: cannot read "
+                                     f"{entry['src']} ({exc.strerror or exc})") from None
+            else:
+                value = os.environ.get(entry["env"], "")
+            target = os.path.join(directory, str(index))
+            write_private_file(target, value)
+            passed.append({"id": entry["id"], "src": self.container_path(target)})
+        data["secrets"] = passed
+
+    def add_registries_dropin(self, endpoints: list[tuple[str, int]]) -> None:
+        """For buildah in the container: the relayed loopback registries are plain
+        HTTP (as the nested dockerd treats loopback registries)."""
+        lines = ["# loopback registries relayed from the host (atomic-reactor)"]
+        for host, port in endpoints:
+            lines += ["", "[[registry]]", f'location = "{host}:{port}"', "insecure = true"]
+        path = os.path.join(self.path, REGISTRIES_DROPIN)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        self.binds[path] = (CONTAINER_REGISTRIES_DROPIN, "ro")
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -514,15 +564,17 @@ def run_in_build_container(
     hostdocker, its socket) is missing, and :class:`BuildCancelled` (results attached)
     on SIGTERM/Ctrl-C. Everything else is in the returned results.
     """
-    if request.options.get("engine") == "buildah":
-        from atomic_reactor.errors import EngineConfigError
-
-        raise EngineConfigError(f"--method {method} --engine buildah is not supported: build "
-                                "containers run the docker engine (build with buildah here, "
-                                "--method here)")
     if method not in METHODS:
         raise InputError(f"unknown build method {method!r} (choose from here, "
                          f"{', '.join(METHODS)})")
+    inner_engine = request.options.get("engine")
+    if inner_engine == "buildah" and method == "hostdocker":
+        from atomic_reactor.errors import EngineConfigError
+
+        raise EngineConfigError("--method hostdocker --engine buildah is not supported: its "
+                                "build container has only the host's docker socket (use "
+                                "--method privileged, which runs buildah in the build "
+                                "container, or --method here)")
     build_image = request.build_image
     if not build_image:
         raise InputError(f"method {method} needs a build image (--build-image IMAGE; "
@@ -564,6 +616,12 @@ def run_in_build_container(
                         relay_dir = tempfile.mkdtemp(prefix="ar-relay-", dir=_short_tmp())
                         relay = LoopbackRelay(relay_dir, endpoints)
                         binds[relay_dir] = (CONTAINER_RELAY, "rw")
+                    if inner_engine == "buildah":
+                        # the entrypoint then starts no dockerd
+                        environment = {ENGINE_ENV: "buildah"}
+                        if endpoints:
+                            share.add_registries_dropin(endpoints)
+                            binds.update(share.binds)
                     spec_args["privileged"] = True
                 spec = ContainerSpec(
                     image=build_image, command=_command(relay is not None, share.has_secrets),
@@ -571,8 +629,9 @@ def run_in_build_container(
                     binds=binds,
                     labels={CONTAINER_LABEL: method, "io.atomic-reactor.image": request.image},
                     **spec_args)
-                logger.info("building %s in a build container from %s (method %s)",
-                            request.image, build_image, method)
+                logger.info("building %s in a build container from %s (method %s%s)",
+                            request.image, build_image, method,
+                            ", engine buildah" if inner_engine == "buildah" else "")
                 container_id = _start(tasker, spec, method)
                 logger.debug("build container %s started", container_id[:12])
             except KeyboardInterrupt:

@@ -194,8 +194,6 @@ BAD_INPUT = [
                  "--target nosuch: the Dockerfile has no stage", id="target-missing"),
     pytest.param(["--engine", "buildah", "--build-arg", "NOEQUALS"], {},
                  "--build-arg 'NOEQUALS' is not of the form KEY=VALUE", id="malformed-build-arg"),
-    pytest.param(["--engine", "buildah", "--method", "privileged", "--build-image", "x"], {},
-                 "--method privileged --engine buildah is not supported", id="privileged"),
     pytest.param(["--engine", "buildah", "--method", "hostdocker", "--build-image", "x"], {},
                  "--method hostdocker --engine buildah is not supported", id="hostdocker"),
 ]

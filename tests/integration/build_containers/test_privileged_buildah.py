@@ -1,0 +1,256 @@
+"""``--method privileged --engine buildah``, for real: buildah in the build container.
+
+The build container is made from the privileged build image (``conftest.py``), run by
+the host's docker engine with no socket and no nested daemon; buildah inside pulls the
+base from the test registry (through the loopback relay), builds, and the image is
+pushed to the registry. Checked: the results and metadata read back, the digest the
+registry serves, and that nothing is left in the host's docker (containers, images,
+the container's storage volumes) or buildah storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from atomic_reactor._buildcontainer import run as _container_build
+from atomic_reactor._buildcontainer.run import CONTAINER_LABEL
+from atomic_reactor._registry.client import RegistryClient
+from atomic_reactor.api import build_image_in_privileged_container
+from atomic_reactor.errors import EngineError
+from tests.integration.build_containers.conftest import BuildImageInfo
+from tests.integration.helpers import path_source, run_cli, unique, write_context
+from tests.support.buildah_env import buildah, buildah_available, buildah_lock
+from tests.support.env import BaseImage, EngineTracker, Registry
+
+pytestmark = pytest.mark.skipif(not buildah_available(), reason="buildah is not installed")
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name != "atomic-reactor-locks")
+
+
+def _build_containers(engine: docker.APIClient) -> list[dict[str, Any]]:
+    return list(engine.containers(all=True, filters={"label": CONTAINER_LABEL}) or [])
+
+
+def _buildah_state() -> tuple[set[str], set[str]]:
+    """The ids of the images and containers in the host's buildah storage."""
+    images = json.loads(buildah("images", "--all", "--json", "--no-trunc") or "null") or []
+    containers = json.loads(buildah("containers", "--all", "--json") or "null") or []
+    return {str(i["id"]) for i in images}, {str(c["id"]) for c in containers}
+
+
+@dataclass
+class _Watch:
+    """The build container of one image as it runs: its mounts (volumes, binds)."""
+
+    image: str
+    mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environment: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, engine: docker.APIClient) -> None:
+        while not self.stop.is_set():
+            for entry in engine.containers(all=True, filters={
+                    "label": f"io.atomic-reactor.image={self.image}"}) or []:
+                try:
+                    info = engine.inspect_container(entry["Id"])
+                except docker.errors.NotFound:
+                    continue
+                for mount in info.get("Mounts") or []:
+                    self.mounts[mount["Destination"]] = mount
+                self.environment = list(info["Config"].get("Env") or [])
+            self.stop.wait(0.1)
+
+
+@pytest.fixture
+def host_storage(engine: docker.APIClient) -> Iterator[None]:
+    """Hold the host's buildah storage still (its lock) and check that a test leaves
+    it as it was."""
+    with buildah_lock():
+        before = _buildah_state()
+        yield
+        assert _buildah_state() == before
+
+
+def _watching(engine: docker.APIClient, image: str) -> tuple[_Watch, threading.Thread]:
+    watch = _Watch(image)
+    thread = threading.Thread(target=watch.run, args=(engine,), daemon=True)
+    thread.start()
+    return watch, thread
+
+
+def _check_storage_volume(engine: docker.APIClient, watch: _Watch) -> None:
+    """buildah kept its storage on the container's own volume, which went with it."""
+    storage = watch.mounts.get("/var/lib/containers")
+    assert storage is not None and storage["Type"] == "volume", watch.mounts
+    assert "/var/run/docker.sock" not in watch.mounts  # no socket of the host's
+    for mount in watch.mounts.values():
+        if mount["Type"] == "volume":
+            with pytest.raises(docker.errors.NotFound):
+                engine.inspect_volume(mount["Name"])
+    assert "ATOMIC_REACTOR_ENGINE=buildah" in watch.environment
+
+
+def _context(directory: Path, base_image: BaseImage, extra: str = "") -> Path:
+    return write_context(directory, f"""
+        FROM {base_image.repo}
+        RUN echo hello > /hello && cat /hello
+        LABEL example=privileged-buildah
+        {extra}
+        """, files={"data.txt": "some data\n"})
+
+
+def test_privileged_buildah_builds_and_pushes(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, private_tmp: Path,
+        host_storage: None, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    context = _context(tmp_path / "src", base_image)
+    name = unique("privileged-buildah")
+    monkeypatch.setattr(_container_build, "_PRIVILEGED_REFUSED", set())
+    caplog.set_level(logging.INFO, logger="atomic_reactor")
+    watch, thread = _watching(engine, f"{name}:1")
+    try:
+        results = build_image_in_privileged_container(
+            privileged_build_image.image, path_source(context), f"{name}:1",
+            parent_registry=registry.address, target_registries=[registry.address],
+            engine="buildah")
+    finally:
+        watch.stop.set()
+        thread.join()
+    assert results.error is None, results.error
+    results.raise_for_status()
+    assert results.return_code == 0 and results.container_id
+    assert results.engine == "buildah"
+    assert results.image == f"{name}:1"
+    assert results.image_id and results.image_id.startswith("sha256:")
+    assert results.built_img_inspect is not None
+    assert results.built_img_inspect["Config"]["Labels"]["example"] == "privileged-buildah"
+    # the digest the registry serves, and the image behind it is the one built
+    reference = f"{registry.address}/{name}:1"
+    digest = results.digests[registry.address][reference]
+    with RegistryClient(registry.address) as client:
+        assert client.get_manifest_digest(name, "1") == digest
+        manifest, _ = client.get_manifest(name, digest)
+        config = json.loads(client.get_blob(name, manifest["config"]["digest"]))
+    assert manifest["config"]["digest"] == results.image_id
+    assert config["config"]["Labels"]["example"] == "privileged-buildah"
+    assert len(manifest["layers"]) == 2  # the base's and the RUN step's
+    # the base came from the registry, pulled by buildah in the container
+    base_repo, _, base_tag = base_image.repo.partition(":")
+    with RegistryClient(registry.address) as client:
+        base_digest = client.get_manifest_digest(base_repo, base_tag or "latest")
+    assert results.base_plugins_output["pull_base_image"][0]["digest"] == base_digest
+    assert results.plugins_errors == {}
+    # buildah's output streamed live as build output, and is in the log file
+    output = [r.getMessage() for r in caplog.records if r.name == "atomic_reactor.build.output"]
+    assert any("STEP 2/3: RUN echo hello > /hello" in line for line in output), output[-20:]
+    assert any(line.strip() == "hello" for line in output)
+    assert results.log_file and "STEP 2/3: RUN" in Path(results.log_file).read_text()
+    assert any("engine buildah" in r.getMessage() for r in caplog.records)
+    # nothing left behind: not in the host's docker (the image lived only in the build
+    # container's buildah storage), nor in the host's buildah storage (host_storage)
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.inspect_image(f"{name}:1")
+    _check_storage_volume(engine, watch)
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
+
+
+def test_cli_build_json_privileged_buildah_with_a_secret(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, host_storage: None) -> None:
+    """The CLI with a build json naming the engine; a ``--secret`` file of the host
+    reaches ``RUN --mount=type=secret`` inside and is printed nowhere."""
+    secret = "never-" + unique("shown")
+    (tmp_path / "token").write_text(secret)
+    context = _context(tmp_path / "src", base_image,
+                       "RUN --mount=type=secret,id=tok echo secret-bytes-$(wc -c < "
+                       "/run/secrets/tok)")
+    name = unique("privileged-buildah")
+    build_json = tmp_path / "build.json"
+    build_json.write_text(json.dumps({
+        "method": "privileged", "build_image": privileged_build_image.image,
+        "engine": "buildah", "source": path_source(context), "image": f"{name}:1",
+        "parent_registry": registry.address, "target_registries": [registry.address],
+        "secrets": [{"id": "tok", "src": str(tmp_path / "token")}],
+    }))
+    metadata = tmp_path / "metadata.json"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    watch, thread = _watching(engine, f"{name}:1")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "atomic_reactor", "build", "json", str(build_json),
+             "--metadata-file", str(metadata)],
+            capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "TMPDIR": str(tmp)})
+    finally:
+        watch.stop.set()
+        thread.join()
+    assert done.returncode == 0, done.stderr
+    assert f"secret-bytes-{len(secret)}" in done.stderr
+    assert f"pushed {registry.address}/{name}:1@sha256:" in done.stdout
+    data = json.loads(metadata.read_text())
+    assert data["failed"] is False and data["container_id"] and data["engine"] == "buildah"
+    digest = data["digests"][registry.address][f"{registry.address}/{name}:1"]
+    with RegistryClient(registry.address) as client:
+        assert client.get_manifest_digest(name, "1") == digest
+    for text in (done.stdout, done.stderr, metadata.read_text()):
+        assert secret not in text
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.inspect_image(f"{name}:1")
+    _check_storage_volume(engine, watch)
+    assert _build_containers(engine) == []
+    assert _leftovers(tmp) == []
+
+
+def test_hostdocker_with_buildah_is_refused(tmp_path: Path, base_image: BaseImage,
+                                            engine: docker.APIClient, private_tmp: Path,
+                                            host_storage: None) -> None:
+    context = _context(tmp_path / "src", base_image)
+    done = run_cli(["build", "path", "--uri", str(context), "--image", unique(),
+                    "--method", "hostdocker", "--build-image", "any-build-image:1",
+                    "--engine", "buildah"], env={"TMPDIR": str(private_tmp)})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("atomic-reactor: error: --method hostdocker --engine buildah "
+                               "is not supported")
+    assert "--method privileged" in lines[0]
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
+
+
+def test_build_image_without_buildah(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        engine: docker.APIClient, engine_cleanup: EngineTracker, private_tmp: Path,
+        host_storage: None) -> None:
+    tag = f"{unique('no-buildah-build-image')}:1"
+    write_context(tmp_path / "derived",
+                  f"FROM {privileged_build_image.image}\nRUN rm /usr/bin/buildah\n")
+    for _ in engine.build(path=str(tmp_path / "derived"), tag=tag, rm=True, forcerm=True,
+                          decode=True, pull=False):
+        pass
+    engine_cleanup.track_image(tag)
+    results = build_image_in_privileged_container(
+        tag, path_source(_context(tmp_path / "src", base_image)), unique(), engine="buildah")
+    assert results.is_failed() and results.return_code == 6
+    with pytest.raises(EngineError, match="buildah is not installed in this build image"):
+        results.raise_for_status()
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
