@@ -98,7 +98,8 @@ def build_image_in_privileged_container(
     :param push_buildroot_to: str, repository where the build container is pushed afterwards
         (a registry alone: ``REGISTRY/buildroot-NAME:TIMESTAMP``)
     :param kwargs: as :func:`build_image_here`, plus ``keep_build_container`` (bool: do
-        not remove the build container afterwards)
+        not remove the build container afterwards); ``engine="buildah"`` builds with
+        buildah in the container (no daemon), otherwise a private dockerd builds
     (other parameters as :func:`build_image_here`)
     :return: BuildResults, read back from the build container
     """
