@@ -28,10 +28,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from atomic_reactor._entrypoints import entry_point_names, find_entry_point
 from atomic_reactor._modules import NotAModule, exec_file
 from atomic_reactor._plugin_args import effective_args, plugin_schema, validate_plugin_args
 from atomic_reactor.errors import (
@@ -342,25 +342,24 @@ def _load_module(file: Path, path: str, module_name: str) -> list[type[Plugin]]:
 class PluginLibrary:
     """The plugins available to a build: entry points plus ``plugin_files``.
 
-    Entry points are only imported when a request names them, which keeps start-up
-    fast. A plugin loaded from a file overrides an entry point of the same key.
+    Entry points are only imported when a request names them, and only listing every
+    name scans the installed distributions (see :mod:`atomic_reactor._entrypoints`),
+    which keeps start-up fast. A plugin loaded from a file overrides an entry point of the same key.
     """
 
     def __init__(self, plugin_files: Sequence[str] | None = None) -> None:
-        self._entry_points: dict[str, EntryPoint] = {
-            ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         self._loaded: dict[str, type[Plugin]] = {}
         for path in plugin_files or ():
             for plugin in _load_file(path, user=self):
                 self._loaded[plugin.key] = plugin
 
     def names(self) -> list[str]:
-        return sorted(set(self._entry_points) | set(self._loaded))
+        return sorted(set(entry_point_names(ENTRY_POINT_GROUP)) | set(self._loaded))
 
     def find(self, key: str) -> type[Plugin] | None:
         if key in self._loaded:
             return self._loaded[key]
-        entry = self._entry_points.get(key)
+        entry = find_entry_point(ENTRY_POINT_GROUP, key)
         if entry is None:
             return None
         try:

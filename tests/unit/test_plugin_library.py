@@ -7,13 +7,13 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from atomic_reactor import plugin as plugin_module
+from atomic_reactor import _entrypoints
 from atomic_reactor.errors import PluginConfigError
 from atomic_reactor.plugin import (
     ENTRY_POINT_GROUP,
@@ -97,13 +97,14 @@ def fake_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 
 
 def patch_entry_points(monkeypatch: pytest.MonkeyPatch, extra: list[EntryPoint]) -> None:
-    real = list(entry_points(group=ENTRY_POINT_GROUP))
+    """Third-party entry points ``extra`` installed besides the real ones."""
+    real = dict(_entrypoints.installed_entry_points(ENTRY_POINT_GROUP))
 
-    def fake(**kwargs: Any) -> list[EntryPoint]:
-        assert kwargs == {"group": ENTRY_POINT_GROUP}
-        return real + extra
+    def fake(group: str) -> dict[str, _entrypoints.EntryPointLike]:
+        assert group == ENTRY_POINT_GROUP
+        return {**real, **{ep.name: ep for ep in extra}}
 
-    monkeypatch.setattr(plugin_module, "entry_points", fake)
+    monkeypatch.setattr(_entrypoints, "installed_entry_points", fake)
 
 
 # -- built-in entry points -----------------------------------------------------------------

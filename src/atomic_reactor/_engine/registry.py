@@ -2,7 +2,8 @@
 
 Backends are classes registered in the ``atomic_reactor.engines`` entry-point
 group (``docker = "atomic_reactor._engine.docker:DockerEngine"``); the built-ins
-are registered there like third-party ones. A backend module is imported only
+are registered there like third-party ones (and found without scanning every
+installed distribution: :mod:`atomic_reactor._entrypoints`). A backend module is imported only
 when its engine is loaded, so choosing one engine never imports another's SDK.
 
 A backend class is made with keyword arguments only:
@@ -14,10 +15,10 @@ arguments; a backend accepts (and may ignore) ``timeout`` and ``base_url``.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from atomic_reactor._engine.base import ContainerEngine
+from atomic_reactor._entrypoints import entry_point_names, find_entry_point
 from atomic_reactor.errors import EngineConfigError
 
 logger = logging.getLogger(__name__)
@@ -27,21 +28,16 @@ __all__ = ["ENTRY_POINT_GROUP", "engine_names", "load_engine", "load_engine_clas
 ENTRY_POINT_GROUP = "atomic_reactor.engines"
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def engine_names() -> list[str]:
     """The names of the installed engine backends, sorted."""
-    return sorted(_entry_points())
+    return entry_point_names(ENTRY_POINT_GROUP)
 
 
 def load_engine_class(name: str) -> type[ContainerEngine]:
     """The backend class registered as ``name``; :class:`EngineConfigError` if unknown."""
-    found = _entry_points()
-    entry = found.get(name)
+    entry = find_entry_point(ENTRY_POINT_GROUP, name)
     if entry is None:
-        known = ", ".join(sorted(found)) or "none installed"
+        known = ", ".join(engine_names()) or "none installed"
         raise EngineConfigError(f"unknown engine {name!r} (known engines: {known})")
     try:
         loaded = entry.load()

@@ -27,13 +27,14 @@ PING_TIMEOUT = 0.5
 
 def validate_engine_name(name: object) -> str:
     """``name`` if it is ``auto`` or an installed engine; :class:`EngineConfigError` if not."""
-    from atomic_reactor._engine.registry import engine_names
+    from atomic_reactor._engine.registry import ENTRY_POINT_GROUP, engine_names
+    from atomic_reactor._entrypoints import find_entry_point
 
-    known = engine_names()
-    if not isinstance(name, str) or (name != AUTO and name not in known):
-        raise EngineConfigError(f"unknown engine {name!r} (choose from "
-                                f"{', '.join([AUTO, *known])})")
-    return name
+    if isinstance(name, str) and (
+            name == AUTO or find_entry_point(ENTRY_POINT_GROUP, name) is not None):
+        return name
+    raise EngineConfigError(f"unknown engine {name!r} (choose from "
+                            f"{', '.join([AUTO, *engine_names()])})")
 
 
 def docker_answers(address: str | None = None, timeout: float = PING_TIMEOUT) -> bool:
