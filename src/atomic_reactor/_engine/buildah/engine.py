@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._engine.buildah import convert
+from atomic_reactor._engine.buildah.names import ListingCache
 from atomic_reactor._engine.buildah.process import (
     CONTAINER_ID,
     DEBUG_LINE,
@@ -73,6 +75,73 @@ def _private_dir(prefix: str) -> str:
     path = tempfile.mkdtemp(prefix=prefix)
     os.chmod(path, 0o700)
     return path
+
+
+def _is_loopback(registry: str) -> bool:
+    if registry.startswith("["):
+        host = registry[1:].split("]", 1)[0]
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _ManifestQuery:
+    """``skopeo inspect --raw`` of a reference, started now, read with :meth:`result`
+    (empty bytes when it cannot be read). Loopback registries are asked without TLS
+    verification at once (docker treats them as insecure too); another registry that
+    answers plain HTTP is asked again so (buildah just reached it that way, so
+    registries.conf marks it insecure, which skopeo's explicit default overrides)."""
+
+    def __init__(self, reference: str, authfile: str, options: TransferOptions) -> None:
+        self.reference = reference
+        skopeo = shutil.which("skopeo")
+        self._argv = [skopeo, "inspect", "--raw", "--authfile", authfile] if skopeo else []
+        self._plain = options.insecure or _is_loopback(reference.split("/", 1)[0])
+        self._process = self._start(self._plain)
+
+    def _start(self, plain: bool) -> subprocess.Popen[bytes] | None:
+        if not self._argv:
+            return None
+        argv = [*self._argv, *(["--tls-verify=false"] if plain else []),
+                f"docker://{self.reference}"]
+        try:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+        except OSError as exc:
+            logger.debug("cannot run skopeo: %s", exc)
+            return None
+
+    def result(self, timeout: float = 60) -> bytes:
+        process = self._process
+        if process is None:
+            return b""
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return b""
+        if process.returncode != 0 and not self._plain and \
+                b"HTTP response to HTTPS client" in err:
+            self._plain = True
+            self._process = self._start(True)
+            return self.result(timeout)
+        if process.returncode != 0:
+            logger.debug("no manifest for %s: %s", self.reference,
+                         err.decode("utf-8", "replace").strip())
+            return b""
+        return out
+
+    def close(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def _authfile(directory: str, auth: RegistryAuth | None, reference: str) -> str:
@@ -159,7 +228,9 @@ class BuildahEngine:
         if wanted not in _PUSH_FORMATS:
             raise InputError(f"buildah push format {wanted!r} is not one of docker, oci")
         self.push_format = _PUSH_FORMATS[wanted]
-        self.buildah = Buildah(self.storage, binary)
+        #: names and digests of images (``buildah images``) while our commands keep them
+        self._listings = ListingCache()
+        self.buildah = Buildah(self.storage, binary, observer=self._listings.ran)
         self.address = self.storage.describe()
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
@@ -193,12 +264,14 @@ class BuildahEngine:
             process.wait()
             finished = True
             outcome.returncode = process.returncode
+            self.buildah.ran(args, process.returncode == 0)
             if process.returncode != 0 and kind != "build":
                 raise translate(action, "".join(outcome.tail), kind=kind, reference=reference)
         finally:
             if not finished:
                 logger.info("%s: stopping buildah (pid %d)", action, process.pid)
                 terminate(process)
+                self.buildah.ran(args, False)
             if process.stdout is not None:
                 process.stdout.close()
             if outcome.containers and (not finished or process.returncode != 0):
@@ -363,48 +436,25 @@ class BuildahEngine:
                      options: TransferOptions) -> Iterator[EngineEvent]:
         authfile = args[args.index("--authfile") + 1]
         outcome = _Outcome()
+        digest = reference.split("@", 1)[1] if "@" in reference else ""
+        # the manifest digest the registry has for the tag (what docker records as the
+        # RepoDigest of a pull: for a multi-platform tag the list's, which buildah's
+        # storage does not show), asked while buildah pulls
+        query = None if digest else _ManifestQuery(reference, authfile, options)
         try:
             lines = self._stream(f"pulling {reference}", args, outcome, kind="pull",
                                  reference=reference)
             yield from self._transfer_lines(lines, "Pull complete")
-            digest = self._registry_digest(reference, authfile, options)
+            if query is not None:
+                raw = query.result()
+                digest = "sha256:" + hashlib.sha256(raw).hexdigest() if raw else ""
         finally:
+            if query is not None:
+                query.close()
             shutil.rmtree(scratch, ignore_errors=True)
         if digest:
             self._pushed[convert.repository(reference)] = digest
             yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
-
-    @classmethod
-    def _registry_digest(cls, reference: str, authfile: str, options: TransferOptions) -> str:
-        """The manifest digest the registry has for ``reference`` (what docker records as
-        the RepoDigest of a pull; buildah's storage keeps the first digest an image had)."""
-        if "@" in reference:
-            return reference.split("@", 1)[1]
-        raw = cls._registry_manifest(reference, authfile, options)
-        return "sha256:" + hashlib.sha256(raw).hexdigest() if raw else ""
-
-    @staticmethod
-    def _registry_manifest(reference: str, authfile: str, options: TransferOptions) -> bytes:
-        """The manifest as the registry serves it (``skopeo inspect --raw``); empty if
-        it cannot be read."""
-        skopeo = shutil.which("skopeo")
-        if skopeo is None:
-            return b""
-        argv = [skopeo, "inspect", "--raw", "--authfile", authfile]
-        if options.insecure:
-            argv.append("--tls-verify=false")
-        done = subprocess.run([*argv, f"docker://{reference}"], capture_output=True,
-                              check=False, timeout=60)
-        if done.returncode != 0 and b"HTTP response to HTTPS client" in done.stderr:
-            # buildah just pulled it over plain HTTP, so the registry is configured
-            # insecure (registries.conf), which skopeo's explicit default overrides
-            done = subprocess.run([*argv, "--tls-verify=false", f"docker://{reference}"],
-                                  capture_output=True, check=False, timeout=60)
-        if done.returncode != 0:
-            logger.debug("no manifest for %s: %s", reference,
-                         done.stderr.decode("utf-8", "replace").strip())
-            return b""
-        return done.stdout
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
              ) -> Iterator[EngineEvent]:
@@ -427,7 +477,11 @@ class BuildahEngine:
             with contextlib.suppress(OSError), open(digestfile, encoding="ascii") as handle:
                 digest = handle.read().strip()
             # the manifest's size, as docker reports it (and a check of the digest)
-            raw = self._registry_manifest(f"{reference.split('@', 1)[0]}", authfile, options)
+            query = _ManifestQuery(reference.split("@", 1)[0], authfile, options)
+            try:
+                raw = query.result()
+            finally:
+                query.close()
             if raw and "sha256:" + hashlib.sha256(raw).hexdigest() == digest:
                 size = len(raw)
         finally:
@@ -447,6 +501,9 @@ class BuildahEngine:
 
     def tag(self, image: str, target: str, force: bool = False) -> None:
         del force  # buildah moves an existing name, as docker's forced tag does
+        if self._listings.has_name(image, target):
+            logger.debug("%s is already named %s", image, target)
+            return
         self.buildah.run(f"tagging {image} as {target}", "tag", convert.qualified(image), target)
 
     def _inspect(self, image: str) -> dict[str, Any]:
@@ -461,6 +518,10 @@ class BuildahEngine:
         return loaded
 
     def _listed(self, image: str | None) -> list[dict[str, Any]]:
+        if image is not None:
+            known = self._listings.lookup(image)
+            if known is not None:
+                return [known]
         args = ["images", "--json", "--no-trunc"]
         if image is not None:
             args.append(convert.qualified(image))
@@ -472,7 +533,9 @@ class BuildahEngine:
             loaded = json.loads(output or "null")
         except ValueError:
             raise EngineError("listing images: buildah printed no JSON") from None
-        return [entry for entry in loaded or () if isinstance(entry, dict)]
+        entries = [entry for entry in loaded or () if isinstance(entry, dict)]
+        self._listings.store(entries)
+        return entries
 
     def _info_and_inspect(self, image: str) -> tuple[ImageInfo, dict[str, Any]]:
         """The image's names and digest (``buildah images``: they change) and its

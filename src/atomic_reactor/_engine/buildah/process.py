@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -227,6 +227,9 @@ class Buildah:
 
     storage: StorageConfig = field(default_factory=StorageConfig)
     binary: str | None = None
+    #: told of every command (its arguments, whether it succeeded) when it started
+    #: (``popen``) and when it ended: what buildah may have changed
+    observer: Callable[[Sequence[str], bool], None] | None = None
 
     def __post_init__(self) -> None:
         found = self.binary or shutil.which("buildah")
@@ -252,6 +255,7 @@ class Buildah:
                                   start_new_session=True)
         except OSError as exc:
             raise EngineUnavailable(f"{action}: cannot run buildah ({exc.strerror})") from None
+        self.ran(args, done.returncode == 0)
         if done.returncode != 0:
             raise translate(action, done.stderr.decode("utf-8", "replace"), kind=kind,
                             reference=reference)
@@ -262,12 +266,18 @@ class Buildah:
               env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         argv = self.argv(*args)
         logger.debug("starting %s", " ".join(argv))
+        self.ran(args, True)
         try:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
                                     stderr=stderr, start_new_session=True,
                                     env=dict(env) if env is not None else None)
         except OSError as exc:
             raise EngineUnavailable(f"cannot run buildah ({exc.strerror})") from None
+
+    def ran(self, args: Sequence[str], ok: bool) -> None:
+        """Tell the observer that the command ``args`` started or ended."""
+        if self.observer is not None:
+            self.observer(args, ok)
 
     def lines(self, process: subprocess.Popen[bytes]) -> Iterator[str]:
         """The lines ``process`` writes (merged stdout/stderr), as they come."""

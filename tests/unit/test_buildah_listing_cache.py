@@ -1,0 +1,80 @@
+"""The buildah engine's cache of ``buildah images`` entries (names.ListingCache)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atomic_reactor._engine.buildah.names import ListingCache, normal_name
+
+BASE = "a" * 64
+BUILT = "b" * 64
+OLD = "c" * 64
+
+
+def entry(image_id: str, *names: str) -> dict[str, Any]:
+    return {"id": image_id, "names": list(names), "digest": ""}
+
+
+def filled() -> ListingCache:
+    cache = ListingCache()
+    cache.store([entry(BASE, "reg:5000/ns/base:latest"), entry(OLD, "localhost/app:1")])
+    return cache
+
+
+def test_normal_name() -> None:
+    assert normal_name("app") == "localhost/app:latest"
+    assert normal_name("app:1") == "localhost/app:1"
+    assert normal_name("reg:5000/ns/app") == "reg:5000/ns/app:latest"
+    assert normal_name("reg:5000/ns/app@sha256:" + "0" * 64) == \
+        "reg:5000/ns/app@sha256:" + "0" * 64
+
+
+def test_lookup_by_id_and_by_name() -> None:
+    cache = filled()
+    assert cache.lookup(BASE) == entry(BASE, "reg:5000/ns/base:latest")
+    assert cache.lookup(f"sha256:{BASE}") is cache.lookup(BASE)
+    assert cache.lookup("reg:5000/ns/base") is cache.lookup(BASE)
+    assert cache.lookup("app:1") == entry(OLD, "localhost/app:1")
+    assert cache.lookup("other:1") is None
+    assert cache.lookup(BASE[:12]) is None  # short ids: asked again
+
+
+def test_reading_commands_keep_entries() -> None:
+    cache = filled()
+    for args in (["images", "--json"], ["inspect", "--type", "image", BASE],
+                 ["push", "--retry", "0", "app:1", "docker://reg/app:1"],
+                 ["--log-level=debug", "from", "--pull=false", "app:1"]):
+        cache.ran(args, True)
+    assert cache.lookup(BASE) is not None and cache.lookup(OLD) is not None
+
+
+def test_other_commands_forget_everything() -> None:
+    for args in (["pull", "reg:5000/ns/base"], ["rmi", "app:1"], ["commit", "x", "y"],
+                 ["--root", "/tmp/r", "pull", "x"]):
+        cache = filled()
+        cache.ran(args, True)
+        assert cache.lookup(BASE) is None and cache.lookup(OLD) is None, args
+
+
+def test_tag_moves_the_name() -> None:
+    cache = filled()
+    cache.store([entry(BUILT)])
+    assert not cache.has_name(BUILT, "app:1")
+    cache.ran(["tag", f"sha256:{BUILT}", "app:1"], True)
+    assert cache.has_name(BUILT, "app:1")
+    assert cache.lookup("app:1") == entry(BUILT, "localhost/app:1")
+    assert cache.lookup(OLD) == entry(OLD)  # the name left the old image
+    cache.ran(["tag", BUILT, "app:2"], False)  # a failed tag changes nothing
+    assert not cache.has_name(BUILT, "app:2")
+    cache.ran(["tag", "app:1", "app:3"], True)  # by name: forget all
+    assert cache.lookup(BUILT) is None
+
+
+def test_build_forgets_the_images_whose_tag_it_takes() -> None:
+    cache = filled()
+    cache.ran(["--log-level=debug", "bud", "--layers", "--pull=false", "-t", "app:1", "/ctx"],
+              True)
+    assert cache.lookup(OLD) is None
+    assert cache.lookup(BASE) is not None
+    cache.ran(["bud", "--pull-always", "-t", "other", "/ctx"], True)  # may re-pull bases
+    assert cache.lookup(BASE) is None
