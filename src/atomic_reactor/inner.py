@@ -18,11 +18,10 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from atomic_reactor._buildlog import BuildLog
 from atomic_reactor._engine.base import ImageInfo, Platform
-from atomic_reactor._multiplatform import PlatformState, build_platforms, prepare
 from atomic_reactor._platforms import parse_platforms
 from atomic_reactor._reference import ImageName
 from atomic_reactor._request import MAX_EPOCH, parse_epoch, parse_retry
@@ -59,6 +58,9 @@ from atomic_reactor.plugin import (
 )
 from atomic_reactor.plugins.pull_base_image import PulledBaseImage
 from atomic_reactor.source import Source, get_source_instance_for
+
+if TYPE_CHECKING:
+    from atomic_reactor._multiplatform import PlatformState
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -617,6 +619,8 @@ class DockerBuildWorkflow:
     def _build_platforms(self, builder: InsideBuilder) -> None:
         """Build each platform; the first platform's builder becomes the workflow's (so
         the single-image fields describe it)."""
+        from atomic_reactor._multiplatform import build_platforms, prepare
+
         pulled = self.plugin_result("pull_base_image")
         records = [p for p in pulled if getattr(p, "platform", None)] \
             if isinstance(pulled, list) else []

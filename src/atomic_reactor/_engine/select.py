@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import urllib.parse
 
 from atomic_reactor.errors import EngineConfigError
@@ -39,6 +38,8 @@ def validate_engine_name(name: object) -> str:
 
 def docker_answers(address: str | None = None, timeout: float = PING_TIMEOUT) -> bool:
     """Whether a Docker engine answers ``GET /_ping`` at ``address`` ($DOCKER_HOST)."""
+    import socket
+
     address = address or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     parsed = urllib.parse.urlparse(address)
     try:

@@ -8,24 +8,15 @@ import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from atomic_reactor._image.push import (
-    COMPRESSIONS,
-    ImagePush,
-    PushSettings,
-    RegistryTarget,
-    engine_archive,
-    prepare_image,
-    upload_prepared,
-)
 from atomic_reactor._locks import name_lock
-from atomic_reactor._multiplatform import PlatformState, platform_image
 from atomic_reactor._reference import ImageName
-from atomic_reactor._registry.manifest_list import ManifestListEntry, push_manifest_list
 from atomic_reactor._results import PushedImage, PushedList
 from atomic_reactor.errors import AtomicReactorError, PluginConfigError, PushError
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
 
 if TYPE_CHECKING:
+    from atomic_reactor._image.push import PushSettings
+    from atomic_reactor._multiplatform import PlatformState
     from atomic_reactor.core import DockerTasker
     from atomic_reactor.inner import DockerBuildWorkflow
 
@@ -33,6 +24,9 @@ __all__ = ["PUSH_METHODS", "TagAndPushPlugin"]
 
 #: ``registry``: our own push over the registry API; ``engine``: the engine's push
 PUSH_METHODS = ("registry", "engine")
+#: the layer compressions of our own push (``atomic_reactor._image.push.COMPRESSIONS``,
+#: which is only imported when our push runs: it needs the registry client)
+COMPRESSIONS = ("gzip", "zstd", "none")
 
 
 class TagAndPushPlugin(PostBuildPlugin):
@@ -111,16 +105,29 @@ class TagAndPushPlugin(PostBuildPlugin):
             raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
                                     f"method {push_method!r} ({', '.join(PUSH_METHODS)})",
                                     plugin=self.key, argument="push_method")
-        try:
-            self.settings = PushSettings(
-                compression=compression, level=compression_level,
-                manifest_format=manifest_format,  # type: ignore[arg-type]
-                retry=getattr(tasker, "retry", None))
-        except PluginConfigError as exc:
-            raise PluginConfigError(f"plugin tag_and_push: argument '{exc.argument}': {exc}",
-                                    plugin=self.key, argument=exc.argument) from None
+        self._settings_args: dict[str, Any] = {
+            "compression": compression, "level": compression_level,
+            "manifest_format": manifest_format, "retry": getattr(tasker, "retry", None)}
+        self._settings: PushSettings | None = None
         self.registries = registries
         self.push_method = push_method
+        if push_method == "registry" or compression != "gzip" or \
+                compression_level is not None or manifest_format is not None:
+            self._settings = self.settings  # checked now (the defaults are valid)
+
+    @property
+    def settings(self) -> PushSettings:
+        """How our own push compresses (the push toolkit is imported when needed)."""
+        if self._settings is None:
+            from atomic_reactor._image.push import PushSettings
+
+            try:
+                self._settings = PushSettings(**self._settings_args)
+            except PluginConfigError as exc:
+                raise PluginConfigError(
+                    f"plugin tag_and_push: argument '{exc.argument}': {exc}",
+                    plugin=self.key, argument=exc.argument) from None
+        return self._settings
 
     def _names(self) -> list[ImageName]:
         names: list[ImageName] = []
@@ -172,9 +179,13 @@ class TagAndPushPlugin(PostBuildPlugin):
 
     # -- our own push ----------------------------------------------------------------------
     def _saved(self) -> Iterable[bytes]:
+        from atomic_reactor._image.push import engine_archive
+
         return engine_archive(self.tasker, self.image_id)
 
     def _registry_push(self) -> list[PushedImage]:
+        from atomic_reactor._image.push import ImagePush, RegistryTarget
+
         image_id = self.image_id
         names = self._names()
         targets = [RegistryTarget(registry=registry,
@@ -225,6 +236,8 @@ class TagAndPushPlugin(PostBuildPlugin):
 
     def _platform_engine_push(self, state: PlatformState, registry: str, conf: dict[str, Any]
                               ) -> dict[str, PushedImage]:
+        from atomic_reactor._multiplatform import platform_image
+
         """Push one platform's image with the engine (under its platform tag, which the
         engine needs) to every repository; its record per repository."""
         image_id = state.builder.image_id
@@ -261,6 +274,13 @@ class TagAndPushPlugin(PostBuildPlugin):
                                 ) -> dict[str, dict[str, PushedImage]]:
         """Push one platform's image ourselves, by digest only, to every registry and
         repository at once; its record per registry and repository."""
+        from atomic_reactor._image.push import (
+            RegistryTarget,
+            engine_archive,
+            prepare_image,
+            upload_prepared,
+        )
+
         image_id = state.builder.image_id
         assert image_id is not None
         scratch = tempfile.mkdtemp(prefix="push-", dir=self.workflow.workdir or None)
@@ -289,6 +309,8 @@ class TagAndPushPlugin(PostBuildPlugin):
         return records
 
     def _push_platforms(self) -> list[PushedImage]:
+        from atomic_reactor._registry.manifest_list import ManifestListEntry, push_manifest_list
+
         states: list[PlatformState] = list(self.workflow.platform_states)
         for state in states:
             if state.builder.image_id is None:

@@ -16,13 +16,10 @@ import ipaddress
 import json
 import logging
 import os
-import platform
 import re
 import shlex
 import shutil
-import socket
 import subprocess
-import tarfile
 import tempfile
 import threading
 import uuid
@@ -948,8 +945,8 @@ class BuildahEngine:
         store = data.get("store") or {}
         host = data.get("host") or {}
         return {
-            "Name": socket.gethostname(),
-            "Architecture": platform.machine(),
+            "Name": os.uname().nodename,
+            "Architecture": os.uname().machine,
             "OSType": "linux",
             "OperatingSystem": str((host.get("Distribution") or {}).get("distribution") or ""),
             "NCPU": host.get("cpus"),
@@ -1039,6 +1036,8 @@ def _config_changes(changes: Sequence[str]) -> list[str]:
 
 def _archive_tags(path: str) -> tuple[list[str], str]:
     """The image names in a ``docker save`` archive and the transport that reads it."""
+    import tarfile
+
     try:
         with tarfile.open(path) as archive:
             names = set(archive.getnames())
