@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -252,5 +253,86 @@ def test_build_image_without_buildah(
     assert results.is_failed() and results.return_code == 6
     with pytest.raises(EngineError, match="buildah is not installed in this build image"):
         results.raise_for_status()
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
+
+
+def test_cancelled_privileged_buildah_build(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, host_storage: None) -> None:
+    """SIGTERM to the CLI (``--engine buildah`` flag) mid-RUN: buildah in the container
+    ends, the build inside runs its exit plugins and writes results, nothing stays."""
+    marker = unique("started")
+    # the echoed line, not the command buildah shows first, has the marker whole
+    half = len(marker) // 2
+    context = _context(tmp_path / "src", base_image,
+                       f"RUN echo {marker[:half]}''{marker[half:]} && sleep 300")
+    name = unique("privileged-buildah")
+    metadata = tmp_path / "metadata.json"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    watch, thread = _watching(engine, f"{name}:1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atomic_reactor", "build", "path", "--uri", str(context),
+         "--image", f"{name}:1", "--method", "privileged", "--engine", "buildah",
+         "--build-image", privileged_build_image.image, "--metadata-file", str(metadata),
+         "--source-registry", registry.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp)})
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if marker in line:  # the RUN step runs, in buildah in the container
+                break
+        assert lines and marker in lines[-1], "".join(lines)
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        watch.stop.set()
+        thread.join()
+    stderr = "".join(lines) + rest
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines()[-1] == "atomic-reactor: error: build cancelled by SIGTERM"
+    assert "Traceback" not in stderr
+    # the build inside was cancelled too, ran its exit plugins and wrote its results
+    data = json.loads(metadata.read_text())
+    assert data["error"]["type"] == "BuildCancelled", data["error"]
+    assert data["engine"] == "buildah"
+    _check_storage_volume(engine, watch)
+    assert _build_containers(engine) == []
+    assert _leftovers(tmp) == []
+
+
+def test_privileged_buildah_gets_credentials_and_masks_secrets(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, auth_registry: Registry, docker_config: Path, private_tmp: Path,
+        engine: docker.APIClient, host_storage: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's credentials for a registry needing auth reach buildah's push inside;
+    the build's output masks them."""
+    from atomic_reactor import _secrets
+
+    assert auth_registry.password is not None
+    _secrets.register_secret(auth_registry.password)
+    caplog.set_level(logging.INFO, logger="atomic_reactor")
+    context = _context(tmp_path / "src", base_image, f"RUN echo leaked={auth_registry.password}")
+    name = unique("privileged-buildah")
+    results = build_image_in_privileged_container(
+        privileged_build_image.image, path_source(context), f"{name}:1",
+        parent_registry=registry.address, target_registries=[auth_registry.address],
+        engine="buildah", push_method="engine")
+    results.raise_for_status()
+    assert results.engine == "buildah"
+    digest = results.digests[auth_registry.address][f"{auth_registry.address}/{name}:1"]
+    with RegistryClient(auth_registry.address) as client:  # credentials from DOCKER_CONFIG
+        assert client.get_manifest_digest(name, "1") == digest
+    assert auth_registry.password not in results.to_json()
+    assert any("leaked=***" in r.getMessage() for r in caplog.records)
+    assert not any(auth_registry.password in r.getMessage() for r in caplog.records)
     assert _build_containers(engine) == []
     assert _leftovers(private_tmp) == []
