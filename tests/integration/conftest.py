@@ -50,6 +50,7 @@ from tests.support.env import (
     split_reference,
     start_registry,
 )
+from tests.support.tracker import Tracker
 
 _HERE = Path(__file__).resolve().parent
 
@@ -213,26 +214,25 @@ def base_image(engine_name: str, request: pytest.FixtureRequest, registry: Regis
 
 
 @pytest.fixture(autouse=True)
-def engine_cleanup(
-    engine_name: str, request: pytest.FixtureRequest
-) -> Iterator[EngineTracker | BuildahTracker]:
+def engine_cleanup(engine_name: str, request: pytest.FixtureRequest) -> Iterator[Tracker]:
     """Snapshot the engine under test before the test; remove containers/tags/images
-    created by it.
+    created by it (an :class:`EngineTracker` on docker, a :class:`BuildahTracker` on
+    buildah: the same :class:`~tests.support.tracker.Tracker`).
 
-    Tests may register extra objects with ``engine_cleanup.track_image(ref)`` (and,
-    on docker, ``engine_cleanup.track_container(id)``).  Anything that cannot be
-    removed fails the test (``EngineLeftoversError`` at teardown).
+    Tests may register extra objects with ``engine_cleanup.track_image(ref)`` and
+    ``engine_cleanup.track_container(id)``.  Anything that cannot be removed fails the
+    test (``EngineLeftoversError`` at teardown).
     """
+    tracker: Tracker
     if engine_name == "buildah" or request.node.path.resolve().is_relative_to(_BUILDAH_ONLY):
-        buildah_tracker = BuildahTracker(protected=[BASE_IMAGE])
-        buildah_tracker.snapshot()
-        yield buildah_tracker
-        fail_on_leftovers(buildah_tracker.cleanup(), f"{request.node.nodeid} (buildah storage)")
-        return
-    tracker = EngineTracker(request.getfixturevalue("engine"), protected=[BASE_IMAGE])
+        tracker = BuildahTracker(protected=[BASE_IMAGE])
+        where = f"{request.node.nodeid} (buildah storage)"
+    else:
+        tracker = EngineTracker(request.getfixturevalue("engine"), protected=[BASE_IMAGE])
+        where = request.node.nodeid
     tracker.snapshot()
     yield tracker
-    fail_on_leftovers(tracker.cleanup(), request.node.nodeid)
+    fail_on_leftovers(tracker.cleanup(), where)
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from tests.support.env import (
@@ -35,6 +34,7 @@ from tests.support.env import (
     build_rootfs_tarball,
     docker_config_json,
 )
+from tests.support.tracker import EngineSnapshot, Gone, RemovalFailed, Tracker, is_image_id
 
 __all__ = [
     "BuildahSnapshot",
@@ -95,19 +95,21 @@ def _local(name: str) -> str:
     return f"localhost/{name}"
 
 
+def _images() -> list[tuple[str, list[str], int]]:
+    """(id without ``sha256:``, names, creation time) of every image in buildah's storage."""
+    listed = json.loads(buildah("images", "--all", "--json", "--no-trunc") or "null") or []
+    return [(str(entry["id"]).removeprefix("sha256:"),
+             [str(name) for name in entry.get("names") or ()],
+             int(entry.get("created") or 0)) for entry in listed]
+
+
 def image_names() -> dict[str, str]:
     """Every image name in buildah's storage -> its image id."""
-    listed = json.loads(buildah("images", "--all", "--json", "--no-trunc") or "null") or []
-    names: dict[str, str] = {}
-    for entry in listed:
-        for name in entry.get("names") or ():
-            names[str(name)] = str(entry["id"]).removeprefix("sha256:")
-    return names
+    return {name: image for image, names, _ in _images() for name in names}
 
 
 def _image_ids() -> set[str]:
-    listed = json.loads(buildah("images", "--all", "--json", "--no-trunc") or "null") or []
-    return {str(entry["id"]).removeprefix("sha256:") for entry in listed}
+    return {image for image, _, _ in _images()}
 
 
 def _container_ids() -> set[str]:
@@ -179,102 +181,69 @@ def insecure_registries_conf(path: Path, registries: Iterable[Registry]) -> Path
     return path
 
 
-@dataclass(frozen=True)
-class BuildahSnapshot:
-    image_ids: frozenset[str]
-    names: dict[str, str] = field(default_factory=dict)
-    container_ids: frozenset[str] = frozenset()
+BuildahSnapshot = EngineSnapshot
+"""What buildah's storage had at one point (the engine-neutral snapshot)."""
 
 
-class BuildahTracker:
+def _normalized(name: str) -> str:
+    """``name`` as buildah lists it: ``localhost/`` for an unqualified name, ``:latest``
+    when no tag or digest is given."""
+    local = _local(name)
+    if "@" not in local and local.rfind(":") <= local.rfind("/"):
+        local += ":latest"
+    return local
+
+
+class BuildahTracker(Tracker):
     """Remove the containers, names and images a test made in buildah's storage.
 
-    Like :class:`tests.support.env.EngineTracker`: :meth:`snapshot` records what
-    exists (and takes the buildah lock), :meth:`cleanup` removes what appeared since
-    (and releases it). ``protected`` names are never removed.
+    The buildah side of :class:`tests.support.tracker.Tracker` (as
+    :class:`tests.support.env.EngineTracker` is for dockerd): :meth:`snapshot` records
+    what exists (and takes the buildah lock), :meth:`cleanup` removes what appeared
+    since (and releases it). ``protected`` names are never removed.
     """
 
     def __init__(self, protected: Sequence[str] = (), exclusive: bool = True) -> None:
-        self.protected = frozenset(_local(name) for name in protected)
-        self._lock = buildah_lock() if exclusive else None
-        self._locked = False
-        self._snapshot: BuildahSnapshot | None = None
-        self._tracked: list[str] = []
-        self._tracked_containers: list[str] = []
+        super().__init__(protected=protected, lock=buildah_lock() if exclusive else None)
 
-    def state(self) -> BuildahSnapshot:
-        return BuildahSnapshot(frozenset(_image_ids()), image_names(),
-                               frozenset(_container_ids()))
+    def state(self) -> EngineSnapshot:
+        images = _images()
+        return EngineSnapshot(frozenset(image for image, _, _ in images),
+                              {name: image for image, names, _ in images for name in names},
+                              frozenset(_container_ids()),
+                              {image: created for image, _, created in images})
 
-    def snapshot(self) -> BuildahSnapshot:
-        if self._lock is not None and not self._locked:
-            self._lock.acquire()
-            self._locked = True
-        try:
-            self._snapshot = self.state()
-        except BaseException:
-            self.close()
-            raise
-        return self._snapshot
+    def normalize(self, ref: str) -> str:
+        return _normalized(ref)
 
-    def track_image(self, ref: str) -> None:
-        self._tracked.append(ref)
+    def resolve(self, ref: str) -> str | None:
+        if is_image_id(ref):
+            wanted = ref.removeprefix("sha256:")
+            return next((image for image in _image_ids() if image.startswith(wanted)), None)
+        found = image_id(ref)
+        return found.removeprefix("sha256:") if found else None
 
-    def track_container(self, container_id: str) -> None:
-        """Remove this container on cleanup even if it predates the snapshot."""
-        self._tracked_containers.append(container_id)
+    def remove_container(self, container_id: str) -> None:
+        self._run("rm", container_id, exists=lambda: container_id in _container_ids())
 
-    def close(self) -> None:
-        if self._lock is not None and self._locked:
-            self._locked = False
-            self._lock.release()
+    def remove_reference(self, ref: str) -> None:
+        self._run("rmi", ref, exists=lambda: ref in image_names())
 
-    def cleanup(self) -> CleanupReport:
-        before = self._snapshot
-        if before is None:
-            raise RuntimeError("BuildahTracker.cleanup() called before snapshot()")
-        report = CleanupReport()
-        try:
-            present = _container_ids()
-            for container in sorted((present - before.container_ids)
-                                    | (set(self._tracked_containers) & present)):
-                buildah("rm", container, check=False)
-                report.removed_containers.append(container)
-            now = image_names()
-            doomed = {name for name in now if name not in before.names}
-            doomed |= {_local(ref) for ref in self._tracked if _local(ref) in now}
-            for name in sorted(doomed - self.protected):
-                old = before.names.get(name)
-                if old is not None and old != now[name]:
-                    buildah("tag", old, name, check=False)  # moved: move it back
-                    report.restored_references.append(name)
-                    continue
-                keep_image = now[name] in before.image_ids and not any(
-                    target == now[name] and other not in doomed for other, target in now.items())
-                if keep_image:
-                    report.leftovers.append(f"reference {name}: kept, removing it would delete "
-                                            f"image {now[name][:12]} which existed before")
-                    continue
-                buildah("rmi", name, check=False)
-                report.removed_references.append(name)
-            # new images (intermediate --layers images too), children first
-            for _round in range(5):
-                pending = _image_ids() - before.image_ids
-                if not pending:
-                    break
-                for image in sorted(pending):
-                    done = subprocess.run(["buildah", *_global_args(), "rmi", image],
-                                          capture_output=True, check=False)
-                    if done.returncode == 0:
-                        report.removed_images.append(image)
-            for image in sorted(_image_ids() - before.image_ids):
-                report.leftovers.append(f"image {image[:12]}: could not be removed")
-        finally:
-            self._tracked.clear()
-            self._tracked_containers.clear()
-            self._snapshot = None
-            self.close()
-        return report
+    def restore_reference(self, ref: str, image_id: str) -> None:
+        self._run("tag", image_id, ref, exists=lambda: image_id in _image_ids())
+
+    def remove_image(self, image_id: str) -> None:
+        self._run("rmi", image_id, exists=lambda: image_id in _image_ids())
+
+    @staticmethod
+    def _run(*args: str, exists: Callable[[], bool]) -> None:
+        done = subprocess.run(["buildah", *_global_args(), *args], capture_output=True,
+                              text=True, check=False)
+        if done.returncode == 0:
+            return
+        if not exists():
+            raise Gone(done.stderr.strip())
+        raise RemovalFailed(done.stderr.strip() or f"buildah {args[0]} failed")
 
 
 def warn_buildah_leftovers(report: CleanupReport, context: str) -> None:

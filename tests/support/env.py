@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ import bcrypt
 import docker
 import docker.errors
 import requests
+
+from tests.support.tracker import CleanupReport, EngineSnapshot, Gone, RemovalFailed, Tracker
 
 __all__ = [
     "BASE_IMAGE",
@@ -717,43 +719,6 @@ def _push_tag(api: docker.APIClient, name: str, target: str, tag: str, registry:
 # --------------------------------------------------------------------------- cleanup
 
 
-@dataclass(frozen=True)
-class EngineSnapshot:
-    """Engine objects that existed at one point in time."""
-
-    image_ids: frozenset[str]
-    references: Mapping[str, str]
-    """Tag and digest references (``repo:tag``, ``repo@sha256:...``) -> image id."""
-    container_ids: frozenset[str]
-    created: Mapping[str, int] = field(default_factory=dict, repr=False)
-    """Image id -> creation time (seconds), used to remove children before parents."""
-
-    @property
-    def tags(self) -> frozenset[str]:
-        return frozenset(ref for ref in self.references if "@" not in ref)
-
-
-@dataclass
-class CleanupReport:
-    removed_containers: list[str] = field(default_factory=list)
-    removed_references: list[str] = field(default_factory=list)
-    restored_references: list[str] = field(default_factory=list)
-    removed_images: list[str] = field(default_factory=list)
-    leftovers: list[str] = field(default_factory=list)
-    """One line per object that could not (or deliberately was not) removed."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.leftovers
-
-    def summary(self) -> str:
-        return "; ".join(self.leftovers)
-
-
-def _short(object_id: str) -> str:
-    return object_id.removeprefix("sha256:")[:12]
-
-
 def _normalize_reference(ref: str) -> str:
     """The familiar form the engine lists references in (``busybox:latest``)."""
     for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
@@ -768,29 +733,18 @@ def _normalize_reference(ref: str) -> str:
     return ref
 
 
-def _is_image_id(ref: str) -> bool:
-    value = ref.removeprefix("sha256:")
-    return ref.startswith("sha256:") or (
-        len(value) in (12, 64) and all(c in "0123456789abcdef" for c in value)
-    )
-
-
-def _is_conflict(exc: docker.errors.APIError) -> bool:
-    return getattr(exc, "status_code", None) == 409
-
-
 def _api_message(exc: docker.errors.APIError) -> str:
     explanation = getattr(exc, "explanation", None)
     return str(explanation or exc)
 
 
-class EngineTracker:
-    """Remove the containers, tags and images a test created.
+class EngineTracker(Tracker):
+    """Remove the containers, tags and images a test created in dockerd.
 
-    :meth:`snapshot` records what exists; :meth:`cleanup` removes (only) what
-    appeared since then, plus anything registered with :meth:`track_image` /
-    :meth:`track_container`.  ``protected`` references (and the images they
-    point to) are never removed.
+    The docker side of :class:`tests.support.tracker.Tracker`: :meth:`snapshot`
+    records what exists; :meth:`cleanup` removes (only) what appeared since then,
+    plus anything registered with :meth:`track_image` / :meth:`track_container`.
+    ``protected`` references (and the images they point to) are never removed.
 
     With ``exclusive=True`` (the default) the :func:`engine_lock` is held from
     :meth:`snapshot` until :meth:`cleanup` (or :meth:`close`), so concurrent test
@@ -805,31 +759,16 @@ class EngineTracker:
         exclusive: bool = True,
     ) -> None:
         self._owns_client = client is None
-        self._lock = engine_lock() if exclusive else None
-        self._locked = False
         self.api: docker.APIClient = client if client is not None else engine_client().api
-        self.protected = frozenset(_normalize_reference(ref) for ref in protected)
-        self._snapshot: EngineSnapshot | None = None
-        self._tracked_refs: list[str] = []
-        self._tracked_containers: list[str] = []
+        super().__init__(protected=protected, lock=engine_lock() if exclusive else None)
 
     def close(self) -> None:
         """Release the engine lock if still held, and the client if we made it."""
-        self._unlock()
+        super().close()
         if self._owns_client:
             self.api.close()
 
-    def _unlock(self) -> None:
-        if self._lock is not None and self._locked:
-            self._locked = False
-            self._lock.release()
-
-    @property
-    def last_snapshot(self) -> EngineSnapshot | None:
-        return self._snapshot
-
     def state(self) -> EngineSnapshot:
-        """What the engine has right now."""
         references: dict[str, str] = {}
         image_ids: set[str] = set()
         created: dict[str, int] = {}
@@ -843,178 +782,44 @@ class EngineTracker:
         containers = frozenset(str(c["Id"]) for c in self.api.containers(all=True) or [])
         return EngineSnapshot(frozenset(image_ids), references, containers, created)
 
-    def snapshot(self) -> EngineSnapshot:
-        """Record the current engine state as the baseline for :meth:`cleanup`."""
-        if self._lock is not None and not self._locked:
-            self._lock.acquire()
-            self._locked = True
-        try:
-            self._snapshot = self.state()
-        except BaseException:
-            self._unlock()
-            raise
-        return self._snapshot
+    def normalize(self, ref: str) -> str:
+        return _normalize_reference(ref)
 
-    def track_image(self, ref: str) -> None:
-        """Remove ``ref`` (a tag, digest reference or image id) and its image on cleanup."""
-        self._tracked_refs.append(ref)
+    def resolve(self, ref: str) -> str | None:
+        return _image_id(self.api, ref)
 
-    def track_container(self, container_id: str) -> None:
-        """Remove this container on cleanup even if it predates the snapshot."""
-        self._tracked_containers.append(container_id)
+    def remove_container(self, container_id: str) -> None:
+        with self._errors(in_progress_is_gone=True):
+            self.api.remove_container(container_id, force=True, v=True)
 
-    def cleanup(self) -> CleanupReport:
-        """Remove containers, then references, then images created since :meth:`snapshot`."""
-        before = self._snapshot
-        if before is None:
-            raise RuntimeError("EngineTracker.cleanup() called before snapshot()")
-        report = CleanupReport()
-        try:
-            self._remove_containers(before, report)
-            tracked_images = self._resolve_tracked_images()
-            self._remove_references(before, report)
-            self._remove_images(before, tracked_images, report)
-        finally:
-            self._tracked_refs.clear()
-            self._tracked_containers.clear()
-            self._snapshot = None
-            self._unlock()
-        return report
-
-    # -- containers
-
-    def _remove_containers(self, before: EngineSnapshot, report: CleanupReport) -> None:
-        now = self.state()
-        targets = [cid for cid in now.container_ids if cid not in before.container_ids]
-        targets += [cid for cid in self._tracked_containers if cid not in targets]
-        for cid in targets:
-            try:
-                self.api.remove_container(cid, force=True, v=True)
-                report.removed_containers.append(cid)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                if _is_conflict(exc) and "in progress" in _api_message(exc):
-                    continue  # someone (e.g. --rm) is already removing it
-                report.leftovers.append(f"container {_short(cid)}: {_api_message(exc)}")
-
-    # -- references
-
-    def _protected_ids(self, *states: EngineSnapshot) -> set[str]:
-        return {
-            state.references[ref]
-            for state in states
-            for ref in self.protected
-            if ref in state.references
-        }
-
-    def _resolve_tracked_images(self) -> dict[str, str | None]:
-        """Tracked reference -> image id it currently points to (None if gone)."""
-        resolved: dict[str, str | None] = {}
-        for ref in self._tracked_refs:
-            resolved[ref] = _image_id(self.api, ref)
-        return resolved
-
-    def _remove_reference(self, ref: str, report: CleanupReport) -> bool:
-        try:
+    def remove_reference(self, ref: str) -> None:
+        with self._errors():
             self.api.remove_image(ref, noprune=True)
-        except docker.errors.NotFound:
-            return True
+
+    def restore_reference(self, ref: str, image_id: str) -> None:
+        repository, tag = split_reference(ref)
+        try:
+            self.api.tag(image_id, repository, tag, force=True)
         except docker.errors.APIError as exc:
-            report.leftovers.append(f"reference {ref}: {_api_message(exc)}")
-            return False
-        report.removed_references.append(ref)
-        return True
+            raise RemovalFailed(str(exc)) from exc
 
-    def _remove_references(self, before: EngineSnapshot, report: CleanupReport) -> None:
-        now = self.state()
-        doomed = {
-            ref
-            for ref in now.references
-            if ref not in before.references and ref not in self.protected
-        }
-        doomed |= {
-            _normalize_reference(ref)
-            for ref in self._tracked_refs
-            if not _is_image_id(ref) and _normalize_reference(ref) not in self.protected
-        }
-        # A new reference on an image that existed before the snapshot: never let its
-        # removal delete that image (the engine deletes an image with its last reference).
-        explicitly_tracked = {_normalize_reference(ref) for ref in self._tracked_refs}
-        keep: set[str] = set()
-        for image_id in {now.references[ref] for ref in doomed if ref in now.references}:
-            if image_id not in before.image_ids:
-                continue
-            refs = sorted(ref for ref, target in now.references.items() if target == image_id)
-            remaining = [ref for ref in refs if ref not in doomed]
-            candidates = [ref for ref in refs if ref in doomed and ref not in explicitly_tracked]
-            if not remaining and candidates:
-                tags = [ref for ref in candidates if "@" not in ref]
-                kept = (tags or candidates)[0]
-                keep.add(kept)
-                report.leftovers.append(
-                    f"reference {kept}: kept, removing it would delete image "
-                    f"{_short(image_id)} which existed before the test"
-                )
-        # Tags first: removing a repository's last tag also drops its digest references.
-        for ref in sorted(doomed - keep, key=lambda r: ("@" in r, r)):
-            self._remove_reference(ref, report)
+    def remove_image(self, image_id: str) -> None:
+        with self._errors():
+            self.api.remove_image(image_id, noprune=True)
 
-        # Tags that existed before but were moved to another image: move them back.
-        for ref, old_id in before.references.items():
-            new_id = now.references.get(ref)
-            if new_id is None or new_id == old_id or "@" in ref or ref in self.protected:
-                continue
-            if old_id not in now.image_ids:
-                report.leftovers.append(
-                    f"reference {ref}: now points to {_short(new_id)}, its previous image "
-                    f"{_short(old_id)} is gone"
-                )
-                continue
-            repository, tag = split_reference(ref)
-            try:
-                self.api.tag(old_id, repository, tag, force=True)
-                report.restored_references.append(ref)
-            except docker.errors.APIError as exc:
-                report.leftovers.append(f"reference {ref}: could not restore: {exc}")
-
-    # -- images
-
-    def _remove_images(
-        self,
-        before: EngineSnapshot,
-        tracked: Mapping[str, str | None],
-        report: CleanupReport,
-    ) -> None:
-        now = self.state()
-        protected_ids = self._protected_ids(before, now)
-        pending = {image_id for image_id in now.image_ids if image_id not in before.image_ids}
-        for ref, resolved in tracked.items():
-            image_id = _image_id(self.api, ref) if _is_image_id(ref) else resolved
-            if image_id is not None and image_id in now.image_ids:
-                pending.add(image_id)
-        pending -= protected_ids
-        errors: dict[str, str] = {}
-        # Children must go before their parents: newest first, and retry while progress
-        # is made (creation times of pulled images say nothing about local parentage).
-        while pending:
-            progress = False
-            for image_id in sorted(pending, key=lambda i: -now.created.get(i, 0)):
-                try:
-                    self.api.remove_image(image_id, noprune=True)
-                    report.removed_images.append(image_id)
-                except docker.errors.NotFound:
-                    pass
-                except docker.errors.APIError as exc:
-                    errors[image_id] = _api_message(exc)
-                    continue
-                pending.discard(image_id)
-                errors.pop(image_id, None)
-                progress = True
-            if not progress:
-                break
-        for image_id in sorted(pending):
-            report.leftovers.append(f"image {_short(image_id)}: {errors.get(image_id, '?')}")
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors(*, in_progress_is_gone: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise Gone(str(exc)) from exc
+        except docker.errors.APIError as exc:
+            message = _api_message(exc)
+            if (in_progress_is_gone and getattr(exc, "status_code", None) == 409
+                    and "in progress" in message):
+                raise Gone(message) from exc  # someone (e.g. --rm) is already removing it
+            raise RemovalFailed(message) from exc
 
 
 def fail_on_leftovers(report: CleanupReport, context: str) -> None:
