@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import hashlib
 import ipaddress
 import json
@@ -24,7 +25,7 @@ import tempfile
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -53,6 +54,7 @@ from atomic_reactor._engine.buildah.process import (
 )
 from atomic_reactor._secrets import register_secret, write_private_file
 from atomic_reactor.errors import (
+    AtomicReactorError,
     EngineError,
     ImageNotFound,
     InputError,
@@ -139,6 +141,28 @@ class _ManifestQuery:
         if process is not None and process.poll() is None:
             process.kill()
             process.communicate()
+
+
+class _Background:
+    """``func()`` in a thread of its own (in the caller's context: its log lines go
+    to the same build log); :meth:`result` waits for it (None if it raised one of the
+    project's errors)."""
+
+    def __init__(self, func: Callable[[], dict[str, Any]]) -> None:
+        self._value: dict[str, Any] | None = None
+        self._func = func
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), daemon=True,
+                                        name="buildah-inspect")
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(AtomicReactorError):
+            self._value = self._func()
+
+    def result(self) -> dict[str, Any] | None:
+        self._thread.join()
+        return self._value
 
 
 def _authfile(directory: str, auth: RegistryAuth | None, reference: str) -> str:
@@ -536,8 +560,19 @@ class BuildahEngine:
 
     def _info_and_inspect(self, image: str) -> tuple[ImageInfo, dict[str, Any]]:
         """The image's names and digest (``buildah images``: they change) and its
-        configuration (``buildah inspect``: fixed for an image id, so kept per id)."""
-        entries = self._listed(image)
+        configuration (``buildah inspect``: fixed for an image id, so kept per id).
+        When neither is known, both commands run at once (the inspection is used if it
+        is of the image the listing found)."""
+        early = None
+        if self._listings.lookup(image) is None:
+            with self._lock:
+                known = image.removeprefix("sha256:") in self._inspected
+            if not known:
+                early = _Background(lambda: self._inspect(image))
+        try:
+            entries = self._listed(image)
+        finally:
+            found = early.result() if early is not None else None
         if not entries:
             raise ImageNotFound(f"inspecting image {image} failed: image not known")
         entry = entries[0]
@@ -545,7 +580,11 @@ class BuildahEngine:
         with self._lock:
             inspect = self._inspected.get(image_id)
         if inspect is None:
-            inspect = self._inspect(image_id or image)
+            if found is not None and \
+                    str(found.get("FromImageID") or "").removeprefix("sha256:") == image_id:
+                inspect = found
+            else:
+                inspect = self._inspect(image_id or image)
             with self._lock:
                 if len(self._inspected) > 256:
                     self._inspected.clear()
