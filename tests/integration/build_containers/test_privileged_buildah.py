@@ -336,3 +336,39 @@ def test_privileged_buildah_gets_credentials_and_masks_secrets(
     assert not any(auth_registry.password in r.getMessage() for r in caplog.records)
     assert _build_containers(engine) == []
     assert _leftovers(private_tmp) == []
+
+
+def test_storage_driver_from_the_build_image(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, engine_cleanup: EngineTracker,
+        private_tmp: Path, host_storage: None) -> None:
+    """``ATOMIC_REACTOR_BUILDAH_STORAGE_DRIVER=vfs`` in a build image's environment: buildah
+    in the container keeps its storage with vfs (seen in the kept container's volume)."""
+    tag = f"{unique('vfs-build-image')}:1"
+    write_context(tmp_path / "derived", f"FROM {privileged_build_image.image}\n"
+                                        "ENV ATOMIC_REACTOR_BUILDAH_STORAGE_DRIVER=vfs\n")
+    for _ in engine.build(path=str(tmp_path / "derived"), tag=tag, rm=True, forcerm=True,
+                          decode=True, pull=False):
+        pass
+    engine_cleanup.track_image(tag)
+    name = unique("privileged-buildah")
+    results = build_image_in_privileged_container(
+        tag, path_source(_context(tmp_path / "src", base_image)), f"{name}:1",
+        parent_registry=registry.address, target_registries=[registry.address],
+        engine="buildah", keep_build_container=True)
+    assert results.container_id is not None
+    mounts: dict[str, dict[str, Any]] = {}
+    try:
+        results.raise_for_status()
+        mounts = {m["Destination"]: m
+                  for m in engine.inspect_container(results.container_id)["Mounts"]}
+        storage = Path(mounts["/var/lib/containers"]["Source"], "storage")
+        assert (storage / "vfs").is_dir() and not (storage / "overlay").exists()
+        with RegistryClient(registry.address) as client:
+            assert client.get_manifest_digest(name, "1") == \
+                results.digests[registry.address][f"{registry.address}/{name}:1"]
+    finally:
+        engine.remove_container(results.container_id, force=True, v=True)
+    with pytest.raises(docker.errors.NotFound):
+        engine.inspect_volume(mounts["/var/lib/containers"]["Name"])
+    assert _build_containers(engine) == []
