@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,3 +300,34 @@ def test_push_option_errors_are_one_line(tmp_path: Path,
                  "--compression", "zstd", "--manifest-format", "docker"])
     assert code == 2
     assert "zstd layers need an OCI manifest" in one_error_line(capsys.readouterr().err)
+
+
+def test_fast_exit_does_what_an_exit_must(tmp_path: Path) -> None:
+    """run() ends the process without the interpreter's teardown, but still waits for
+    other threads, runs the atexit functions (temporary directories, logging) and
+    flushes the output, with main()'s exit code."""
+    marker = tmp_path / "atexit-ran"
+    code = textwrap.dedent(f"""
+        import atexit, logging, sys, tempfile, threading, time
+        import atomic_reactor.cli.main as m
+        kept = tempfile.TemporaryDirectory(dir={str(tmp_path)!r})
+        atexit.register(lambda: open({str(marker)!r}, "w").close())
+        handler = logging.FileHandler({str(tmp_path / "log")!r})
+        logging.getLogger("t").addHandler(handler)
+        logging.getLogger("t").warning("logged")
+        def late():
+            time.sleep(0.2)
+            print("thread done")
+        threading.Thread(target=late).start()
+        sys.stdout.write("unflushed")
+        m.main = lambda argv=None: 3
+        m.run()
+        print("not reached")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 3
+    assert done.stdout == "unflushedthread done\n"
+    assert marker.exists()
+    assert (tmp_path / "log").read_text() == "logged\n"
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # the temporary dir is gone

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from atomic_reactor import __version__
 from atomic_reactor._secrets import SecretFilter, redact, register_secret
@@ -630,6 +630,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End the process as the interpreter would, without tearing down its objects.
+
+    Python's own exit frees every module and object one by one (40-60 ms after a
+    build, on a quiet machine); the operating system reclaims the memory anyway. What
+    an exit must do still happens, in the interpreter's order: other (non-daemon)
+    threads are waited for, the ``atexit`` functions run (logging's shutdown, which
+    flushes and closes the handlers, and ``weakref.finalize`` clean-ups such as
+    temporary directories), standard output and error are flushed.
+    """
+    import atexit
+    import contextlib
+    import threading
+
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # closed, or a broken pipe: nothing more to say
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (``--help`` and usage errors exit through argparse)."""
+    _exit_now(main())
