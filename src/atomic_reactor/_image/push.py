@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -91,6 +91,10 @@ __all__ = [
 Compression = Literal["gzip", "zstd", "none"]
 #: layers from this size on are compressed straight from the engine's stream
 _STREAM_MIN = 1 << 20
+#: compressed pieces a live upload may be behind the compressor (then it waits)
+_LIVE_QUEUE = 32
+#: bytes a live upload sends between two progress reports
+_LIVE_PIECE = 1 << 20
 COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd", "none")
 
 
@@ -255,22 +259,28 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
 class LiveUpload:
     """Uploads one blob into one repository while the blob is being compressed.
 
-    :meth:`write` takes the compressed bytes as they come (sent as PATCH chunks by
-    a thread of its own), :meth:`finish` closes the session with the digest. Any
-    failure just ends it (:attr:`error`): the regular upload, HEAD first, follows.
+    :meth:`write` takes the compressed bytes as they come; a thread of its own sends
+    them, as they come, in one ``PATCH`` (chunked transfer encoding: the registry
+    writes and hashes them as they arrive, and saves its hash state once, not per
+    chunk). The pieces are shared, not copied, between the uploads of one layer.
+    :meth:`close` ends the body and closes the session with the digest. Any failure just ends it
+    (:attr:`error`): the regular upload, HEAD first, with chunks and resume, follows.
+
+    ``progress(sent)`` is called (in the upload's thread) with the bytes sent so far.
     """
 
     _END = object()
 
-    def __init__(self, target: RegistryTarget, repo: str, settings: PushSettings) -> None:
+    def __init__(self, target: RegistryTarget, repo: str, settings: PushSettings, *,
+                 progress: Callable[[int], object] | None = None) -> None:
         self.registry = target.registry
         self.repo = repo
         self.error: BaseException | None = None
+        self.sent = 0
         self._target = target
         self._retry = settings.retry or RetryPolicy()
-        self._chunk = min(settings.chunk_size, 8 << 20)
-        self._buffer = bytearray()
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
+        self._progress = progress
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=_LIVE_QUEUE)
         self._digest = ""
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=contextvars.copy_context().run,
@@ -287,20 +297,16 @@ class LiveUpload:
                 continue
 
     def write(self, data: bytes) -> None:
-        if self._stopped.is_set():
-            return
-        self._buffer += data
-        if len(self._buffer) >= self._chunk:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
+        if data and not self._stopped.is_set():
+            self._put(data)
 
-    def finish(self, digest: str) -> bool:
-        """Close the session as ``digest``; True when the registry has the blob now."""
-        if self._buffer:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
+    def close(self, digest: str) -> None:
+        """No more bytes: the session is to be closed as ``digest`` (see :meth:`wait`)."""
         self._digest = digest
         self._put(self._END)
+
+    def wait(self) -> bool:
+        """Wait for the upload's end; True when the registry has the blob now."""
         self._thread.join()
         return self.error is None
 
@@ -308,26 +314,35 @@ class LiveUpload:
         self._stopped.set()
         self._thread.join()
 
+    def _pieces(self) -> Iterator[memoryview]:
+        """The body of the ``PATCH``: what :meth:`write` got, in ``_LIVE_PIECE`` slices
+        (progress between them), until :meth:`close`; an abort breaks the request."""
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stopped.is_set():
+                    raise _Aborted from None
+                continue
+            if item is self._END:
+                return
+            assert isinstance(item, bytes)
+            view = memoryview(item)
+            for start in range(0, len(view), _LIVE_PIECE):
+                piece = view[start:start + _LIVE_PIECE]
+                yield piece
+                self.sent += len(piece)
+                if self._progress is not None:
+                    self._progress(self.sent)
+
     def _run(self) -> None:
         client = RegistryClient(self._target.registry, insecure=self._target.insecure,
                                 secret=self._target.secret, retry=self._retry)
         try:
             uploader = BlobUploader(client, retry=self._retry)
             location = uploader.open_session(self.repo)
-            offset = 0
-            while True:
-                try:
-                    item = self._queue.get(timeout=0.2)
-                except queue.Empty:
-                    if self._stopped.is_set():
-                        return
-                    continue
-                if item is self._END:
-                    uploader.close_session(self.repo, location, self._digest)
-                    return
-                assert isinstance(item, bytes)
-                location = uploader.send_chunk(self.repo, location, offset, item)
-                offset += len(item)
+            location = uploader.send_stream(self.repo, location, self._pieces())
+            uploader.close_session(self.repo, location, self._digest)
         except BaseException as exc:  # the regular upload takes over
             self.error = exc
             logger.debug("live upload to %s/%s ended: %s", self.registry, self.repo, exc)
@@ -336,17 +351,21 @@ class LiveUpload:
             client.close()
 
 
+class _Aborted(Exception):
+    """The live upload was given up by its producer."""
+
+
 def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, *,
-                  live: Callable[[str], Sequence[LiveUpload]] | None = None,
+                  live: Callable[[str, int], Sequence[LiveUpload]] | None = None,
                   live_done: set[tuple[str, str, str]] | None = None,
                   learned: dict[str, str] | None = None) -> PreparedImage:
     """Unpack the ``docker save`` (or OCI archive) stream ``saved`` into ``scratch`` and
     compress its layers; return what to upload.
 
-    ``live(name)`` may give uploads for the layer the stream names ``name`` (its
-    directory), fed while it is compressed; the ``(registry, repo, digest)`` of those
-    that completed are added to ``live_done``. ``learned`` gets ``name -> digest``
-    of the layers compressed from the stream.
+    ``live(name, size)`` may give uploads for the layer the stream names ``name`` (its
+    directory; ``size``: its uncompressed bytes), fed while it is compressed; the
+    ``(registry, repo, digest)`` of those that completed are added to ``live_done``.
+    ``learned`` gets ``name -> digest`` of the layers compressed from the stream.
     """
     started = time.monotonic()
     unpacked = os.path.join(scratch, "saved")
@@ -359,6 +378,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     early: dict[str, concurrent.futures.Future[tuple[Blob, str]]] = {}
     streamed: dict[str, tuple[Blob, str]] = {}
     root = os.path.realpath(unpacked)
+    closing: list[tuple[LiveUpload, str]] = []
 
     def consume(name: str, member: tarfile.TarInfo, data: IO[bytes]) -> bool:
         # a legacy docker save names layers <id>/layer.tar: compressed straight from
@@ -368,7 +388,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                 or member.size < _STREAM_MIN:
             return False
         layer_name = name.rpartition("/")[0]
-        uploads = list(live(layer_name)) if live is not None else []
+        uploads = list(live(layer_name, member.size)) if live is not None else []
         logger.debug("layer %s (%d bytes): compressed from the stream, %d live uploads",
                      layer_name, member.size, len(uploads))
         try:
@@ -379,12 +399,9 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
             for upload in uploads:
                 upload.abort()
             raise
-        for upload in uploads:
-            if upload.finish(blob.digest) and live_done is not None:
-                live_done.add((upload.registry, upload.repo, blob.digest))
-            elif upload.error is not None:
-                logger.info("uploading %s to %s while compressing failed (%s); uploading "
-                            "it again", blob.digest, upload.registry, upload.error)
+        for upload in uploads:  # their last bytes go while the stream goes on
+            upload.close(blob.digest)
+            closing.append((upload, blob.digest))
         streamed[os.path.join(root, name)] = (blob, tool)
         if learned is not None:
             learned[layer_name] = blob.digest
@@ -420,6 +437,12 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
         finally:
             for future in early.values():
                 future.cancel()
+            for upload, digest in closing:
+                if upload.wait() and live_done is not None:
+                    live_done.add((upload.registry, upload.repo, digest))
+                elif upload.error is not None:
+                    logger.info("uploading %s to %s while compressing failed (%s); "
+                                "uploading it again", digest, upload.registry, upload.error)
     layers = tuple(blob for blob, _ in done)
     config_type = DOCKER_CONFIG if manifest_format == "docker" else OCI_CONFIG
     config = Blob.of_bytes(archive.config_bytes, config_type)
@@ -442,11 +465,18 @@ def first_repository(target: RegistryTarget) -> str:
     return target.names[0].get_repo()
 
 
+def progress_label(target: RegistryTarget) -> str:
+    """How progress reports name the push to ``target``: its first name."""
+    return str(target.names[0]) if target.names else target.registry
+
+
 def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSettings,
               before_manifest: Callable[[ImageName], object] | None,
               live_done: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]] = frozenset(),
               mount_sources: Mapping[tuple[str, str], str] | None = None,
-              progress: ProgressSink | None = None) -> RegistryPush:
+              progress: ProgressSink | None = None,
+              progress_ids: Mapping[str, str] | None = None,
+              reported_start: bool = False) -> RegistryPush:
     from atomic_reactor.core import TransferProgress
 
     started = time.monotonic()
@@ -455,8 +485,12 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
     client = RegistryClient(target.registry, insecure=target.insecure, secret=target.secret,
                             retry=retry)
     pushed: list[PushedTag] = []
-    label = str(target.names[0]) if target.names else target.registry
+    label = progress_label(target)
     sizes = {blob.digest: blob.size for blob in prepared.layers}
+    ids = progress_ids or {}
+
+    def layer_id(digest: str) -> str:
+        return ids.get(digest) or digest[7:19]
 
     def report(state: Literal["start", "event", "done", "failed"],
                event: EngineEvent | None = None) -> None:
@@ -465,10 +499,11 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
 
     def on_chunk(digest: str, offset: int) -> None:
         if digest in sizes:
-            report("event", EngineEvent(layer=digest[7:19], status="Pushing", current=offset,
-                                        total=sizes[digest]))
+            report("event", EngineEvent(layer=layer_id(digest), status="Pushing",
+                                        current=offset, total=sizes[digest]))
 
-    report("start")
+    if not reported_start:
+        report("start")
     try:
         uploader = BlobUploader(client, chunk_size=settings.chunk_size, retry=retry,
                                 stats=stats, on_progress=on_chunk if progress else None)
@@ -489,7 +524,7 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                     # sizes only for bytes that went over the wire, as the engines report it
                     sent = outcome == "uploaded"
                     status = _OUTCOME_STATUS.get(outcome, f"Mounted from {source}")
-                    report("event", EngineEvent(layer=blob.digest[7:19], status=status,
+                    report("event", EngineEvent(layer=layer_id(blob.digest), status=status,
                                                 current=blob.size if sent else None,
                                                 total=blob.size if sent else None))
                 what = "config" if blob is prepared.config else "layer"
@@ -530,23 +565,28 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                     before_manifest: Callable[[ImageName], object] | None = None,
                     live_done: set[tuple[str, str, str]] | None = None,
                     mount_sources: Mapping[tuple[str, str], str] | None = None,
-                    progress: ProgressSink | None = None
-                    ) -> list[RegistryPush]:
+                    progress: ProgressSink | None = None,
+                    progress_ids: Mapping[str, str] | None = None,
+                    reported_start: bool = False) -> list[RegistryPush]:
     """Upload ``prepared`` to every target at once; results in the order of ``targets``.
 
     ``before_manifest(name)`` is called before each manifest PUT. When one
     registry fails, the others finish, then the first error is raised.
+    ``progress_ids``: blob digest -> the layer id progress reports used for it
+    already (a live upload's); ``reported_start``: each target's ``"start"`` was
+    reported already.
     """
     if not targets:
         return []
     done = frozenset(live_done or ())
     if len(targets) == 1:
         return [_push_one(prepared, targets[0], settings, before_manifest, done,
-                          mount_sources, progress)]
+                          mount_sources, progress, progress_ids, reported_start)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
                                                thread_name_prefix="push") as pool:
         futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
-                           mount_sources, progress) for target in targets]
+                           mount_sources, progress, progress_ids, reported_start)
+                   for target in targets]
         concurrent.futures.wait(futures)
     results: list[RegistryPush] = []
     for future in futures:
@@ -573,6 +613,31 @@ class ImagePush:
     #: layers are mounted from it when the registry has them, else uploaded
     mount_repos: Mapping[str, str] = field(default_factory=dict)
 
+    def _report(self, targets: Sequence[RegistryTarget],
+                state: Literal["start", "failed"]) -> None:
+        from atomic_reactor.core import TransferProgress
+
+        if self.progress is not None:
+            for target in targets:
+                self.progress(TransferProgress("push", progress_label(target), state))
+
+    def _live_progress(self, target: RegistryTarget, layer: str, size: int
+                       ) -> Callable[[int], None] | None:
+        """What a live upload to ``target`` calls with its bytes sent: a ``Pushing``
+        event of ``layer`` (its total: the uncompressed size until the end is known)."""
+        from atomic_reactor.core import TransferProgress
+
+        progress = self.progress
+        if progress is None:
+            return None
+        label = progress_label(target)
+
+        def sent(count: int) -> None:
+            progress(TransferProgress("push", label, "event", EngineEvent(
+                layer=layer, status="Pushing", current=count, total=max(size, count))))
+
+        return sent
+
     def run(self, targets: Sequence[RegistryTarget], *,
             before_manifest: Callable[[ImageName], object] | None = None
             ) -> tuple[PreparedImage, list[RegistryPush]]:
@@ -583,23 +648,36 @@ class ImagePush:
             cache = self.cache if self.cache is not None else LayerDigestCache()
             settings = self.settings
 
-            def live(name: str) -> list[LiveUpload]:
+            live_ids: dict[str, str] = {}
+
+            def live(name: str, size: int) -> list[LiveUpload]:
                 # a layer seen before (a base image's) goes the careful way: HEAD first
                 key = cache.key(name, settings.compression, settings.level)
                 if not self.live or cache.get(key) is not None:
                     return []
-                return [LiveUpload(target, first_repository(target), settings)
+                layer = live_ids[name] = name.rpartition("/")[2][:12]
+                return [LiveUpload(target, first_repository(target), settings,
+                                   progress=self._live_progress(target, layer, size))
                         for target in targets]
 
-            prepared = prepare_image(self.saved(), scratch, settings, live=live,
-                                     live_done=live_done, learned=learned)
+            self._report(targets, "start")
+            try:
+                prepared = prepare_image(self.saved(), scratch, settings, live=live,
+                                         live_done=live_done, learned=learned)
+            except BaseException:
+                self._report(targets, "failed")
+                raise
             mounts = {(target.registry, blob.digest): repo for target in targets
                       for blob in prepared.layers
                       if (repo := cache.location(target.registry, blob.digest)
                           or self.mount_repos.get(target.registry)) is not None}
+            progress_ids = {learned[name]: layer for name, layer in live_ids.items()
+                            if name in learned}
             results = upload_prepared(prepared, targets, settings,
                                       before_manifest=before_manifest, live_done=live_done,
-                                      mount_sources=mounts, progress=self.progress)
+                                      mount_sources=mounts, progress=self.progress,
+                                      progress_ids=progress_ids,
+                                      reported_start=self.progress is not None)
             remembered = {cache.key(name, settings.compression, settings.level): digest
                           for name, digest in learned.items()}
             remembered.update({cache.location_key(target.registry, blob.digest):

@@ -35,6 +35,10 @@ MANIFEST_TYPES = (
 )
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+#: registries (``host:port``) found answering plain HTTP only, in this process: a new
+#: client for one of them skips the https attempt (its TLS set-up and failed handshake
+#: cost tens of milliseconds, each time); forgotten when plain HTTP stops answering
+_PLAIN_HTTP: set[str] = set()
 
 
 def sha256_digest(data: bytes) -> str:
@@ -103,6 +107,8 @@ class RegistryClient:
         if self._base:
             return [self._base]
         if self.insecure or _is_loopback(self.registry):
+            if self.registry in _PLAIN_HTTP:
+                return [f"http://{self.registry}"]
             return [f"https://{self.registry}", f"http://{self.registry}"]
         return [f"https://{self.registry}"]
 
@@ -125,12 +131,18 @@ class RegistryClient:
                 last = exc
                 if base.startswith("https://") and len(self._schemes()) > 1:
                     continue
+                if self._base is None and self.registry in _PLAIN_HTTP:
+                    # remembered as plain HTTP, which does not answer now: next time
+                    # both schemes are tried again
+                    _PLAIN_HTTP.discard(self.registry)
                 raise RegistryError(f"registry {self.registry} is unreachable "
                                     f"({_reason(exc)})", registry=self.registry) from None
             except requests.exceptions.Timeout:
                 raise RegistryError(f"registry {self.registry} timed out",
                                     registry=self.registry) from None
             self._base = base
+            if base.startswith("http://"):
+                _PLAIN_HTTP.add(self.registry)
             if response.status_code == 401 and not token and not _authenticated and \
                     self._authenticate(response, scope):
                 # once: credentials refused again are the caller's 401

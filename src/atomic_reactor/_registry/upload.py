@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,14 +290,27 @@ class BlobUploader:
                                 registry=self.registry)
         return location
 
-    def send_chunk(self, repo: str, location: str, offset: int, data: bytes) -> str:
-        """PATCH ``data`` at ``offset`` of the session (one attempt); the next location."""
-        response = self._call("PATCH", location, repo, data=data, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{offset}-{offset + len(data) - 1}"})
+    def send_stream(self, repo: str, location: str, pieces: Iterable[bytes | memoryview]
+                    ) -> str:
+        """Send ``pieces`` into the session at ``location`` as one ``PATCH`` (chunked
+        transfer encoding: the length need not be known); one attempt; the next location.
+
+        One request for the whole blob: the registry writes and hashes as the bytes
+        arrive and saves its hash state once (a registry saves it after each ``PATCH``).
+        """
+        sent = 0
+
+        def counted() -> Iterator[bytes | memoryview]:
+            nonlocal sent
+            for piece in pieces:
+                yield piece
+                sent += len(piece)
+
+        response = self._call("PATCH", location, repo, data=counted(),
+                              headers={"Content-Type": "application/octet-stream"})
         if response.status_code != 202:
             raise _failure(response, f"upload to {self.registry}/{repo}", self.registry)
-        self.stats.add(bytes_sent=len(data))
+        self.stats.add(bytes_sent=sent)
         return response.headers.get("Location") or location
 
     def close_session(self, repo: str, location: str, digest: str) -> None:
