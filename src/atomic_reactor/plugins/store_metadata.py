@@ -79,7 +79,11 @@ class StoreMetadataPlugin(ExitPlugin):
     the final Dockerfile, the image and its id, tags, the source (commit), the base
     image with its id and manifest digest, every pushed reference with its digest
     per registry, exported image files, plugin timings and errors, the log file,
-    the built image's labels and (when ``all_rpm_packages`` ran) the package list.
+    the built image's labels, (when ``all_rpm_packages`` ran) the package list and
+    (``--sbom``/``--provenance``) the artifacts attached to the pushed image: per
+    registry and kind (``sbom``, ``provenance``) the artifact manifest's digest, its
+    subject (the image's manifest digest), artifact type, size, how clients find it
+    (``referrers-api`` or ``tag-schema``) and the digest of the document inside.
 
     The document is validated against the JSON Schema shipped as
     ``atomic_reactor/schemas/metadata.json`` before it is written; it is written
@@ -228,6 +232,11 @@ class StoreMetadataPlugin(ExitPlugin):
                 "registry": m.registry, "repository": m.repository, "digest": m.digest,
                 "media_type": m.media_type, "tags": list(m.tags),
                 "platforms": dict(m.platforms)} for m in results.manifest_lists],
+            "attached": [{
+                "kind": a.kind, "registry": a.registry, "repository": a.repository,
+                "digest": a.digest, "subject": a.subject, "artifact_type": a.artifact_type,
+                "size": a.size, "via": a.via, "document_digest": a.document_digest}
+                for a in results.attached],
         }
 
     def validate(self, document: Mapping[str, Any]) -> None:

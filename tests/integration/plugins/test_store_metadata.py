@@ -100,6 +100,42 @@ def test_metadata_of_a_pushed_build(tmp_path: Path, base_image: BaseImage,
                        "status": "succeeded"}
 
 
+def test_metadata_names_the_attached_sbom_and_provenance(tmp_path: Path, base_image: BaseImage,
+                                                        registry: Registry) -> None:
+    context = write_context(tmp_path / "src", f"""
+        FROM {base_image.repo}
+        RUN echo {unique('attached')} > /id
+        """)
+    name = unique("art-test-meta")
+    target = tmp_path / "metadata.json"
+    results = build_image_here(
+        source=path_source(context), image=f"{name}:1",
+        parent_registry=base_image.registry.address, target_registries=[registry.address],
+        sbom=True, provenance=True,
+        exit_plugins=[{"name": KEY, "args": {"path": str(target)}}])
+    assert not results.is_failed(), results.error
+    meta = _load(target)  # the schema knows the field
+    digest = meta["digests"][registry.address][f"{registry.address}/{name}:1"]
+    assert sorted(item["kind"] for item in meta["attached"]) == ["provenance", "sbom"]
+    assert meta["attached"] == [
+        {"kind": a.kind, "registry": a.registry, "repository": a.repository,
+         "digest": a.digest, "subject": a.subject, "artifact_type": a.artifact_type,
+         "size": a.size, "via": a.via, "document_digest": a.document_digest}
+        for a in results.attached]
+    with RegistryClient(registry.address) as client:
+        for item in meta["attached"]:
+            assert item["subject"] == digest and item["registry"] == registry.address
+            assert item["via"] == "tag-schema"  # the Debian registry has no referrers API
+            raw = client.get_manifest_raw(name, item["digest"])  # the registry has it
+            assert raw.size == item["size"]
+            manifest = json.loads(raw.body)
+            assert manifest["subject"]["digest"] == digest
+            assert manifest["artifactType"] == item["artifact_type"]
+            assert manifest["layers"][0]["digest"] == item["document_digest"]
+    # the typed results as JSON (--metadata-file) carry them too
+    assert results.to_dict()["attached"] == meta["attached"]
+
+
 def test_metadata_of_a_failed_build(tmp_path: Path, base_image: BaseImage) -> None:
     context = write_context(tmp_path / "src", f"""
         FROM {base_image.repo}

@@ -103,3 +103,39 @@ def test_check_passes_when_the_builds_are_identical(
     assert outcome.code == 0, outcome.stderr
     assert "identical: both builds are image sha256:" in outcome.stdout
     assert outcome.new_containers == []
+
+
+def test_api_check_reproducible(tmp_path: Path, base_image: BaseImage,
+                                registry: Registry) -> None:
+    """The API's check: a typed result that names the file made by ``date``, and says
+    identical for a build without it."""
+    from atomic_reactor.api import ReproducibilityCheck, check_reproducible
+    from atomic_reactor.errors import NotReproducible
+
+    differing = git_repo(tmp_path / "differing",
+                         f"FROM {base_image.repo}\nRUN date +%s%N > /built-at\n")
+    name = unique()
+    check = check_reproducible({"provider": "git", "uri": f"file://{differing}"},
+                               f"{name}:1", parent_registry=registry.address, delay=1)
+    assert isinstance(check, ReproducibilityCheck)
+    assert not check.identical
+    assert check.first.image_id != check.second.image_id
+    [layer] = check.comparison.layers
+    assert [change.path for change in layer.files] == ["built-at"]
+    assert "content" in layer.files[0].what
+    assert check.results().reproducibility == check.comparison.to_dict()
+    with pytest.raises(NotReproducible, match="differ: 1 layer"):
+        check.raise_for_status()
+    # the first image was removed, the second keeps the name
+    tasker = DockerTasker()
+    assert not tasker.image_exists(str(check.first.image_id))
+    tasker.remove_image(str(check.second.image_id), force=True)
+
+    same = _repo(tmp_path, base_image)
+    check = check_reproducible({"provider": "git", "uri": f"file://{same}"},
+                               f"{unique()}:1", parent_registry=registry.address)
+    assert check.identical, "\n".join(check.comparison.lines())
+    assert check.first.image_id == check.second.image_id
+    assert check.comparison.lines()[0].startswith("identical: both builds are image sha256:")
+    check.raise_for_status()
+    tasker.remove_image(str(check.second.image_id), force=True)
