@@ -29,7 +29,7 @@ def test_exported_with_its_result_types() -> None:
     assert {"ReproducibilityCheck", "ImageComparison"} <= set(api.__all__)
     for cls in (ReproducibilityCheck, ImageComparison):
         assert dataclasses.is_dataclass(cls)
-        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert vars(cls)["__dataclass_params__"].frozen
     with pytest.raises(AttributeError):
         api.NoSuchName  # noqa: B018
 
