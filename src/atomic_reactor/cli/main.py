@@ -134,7 +134,8 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     _add_engine_build_options(group)
     group.add_argument("--method", choices=METHODS, default="here",
                        help="where to build: here (default), in a build container using the "
-                            "host's engine (hostdocker), or one with its own engine (privileged)")
+                            "host's docker engine (hostdocker), or one with its own engine "
+                            "(privileged: a private dockerd, or buildah with --engine buildah)")
     group.add_argument("--build-image", metavar="IMAGE",
                        help="build image for --method hostdocker/privileged")
     group.add_argument("--push-buildroot-to", metavar="REPOSITORY",
