@@ -40,6 +40,7 @@ from atomic_reactor._engine.base import (
     RegistryAuth,
     TransferOptions,
 )
+from atomic_reactor._engine.errors import insecure_hint
 from atomic_reactor._engine.registry import load_engine
 from atomic_reactor._reference import ImageName
 from atomic_reactor._registry.auth import resolve_auth
@@ -422,7 +423,7 @@ class DockerTasker:
             finals = self.retry.call(f"{verb} {ref}", attempt)
         except error_type as exc:
             self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
-            hint = _insecure_hint(str(exc), ref, options.insecure)
+            hint = insecure_hint(str(exc), ref.registry, options.insecure)
             raise type(exc)(hint, registry=exc.registry) from None
         except BaseException:
             self._progress(TransferProgress(kind, name, "failed", attempt=attempts))
@@ -666,14 +667,4 @@ def _closing(events: Iterator[EngineEvent]) -> Iterator[None]:
         close = getattr(events, "close", None)
         if close is not None:
             close()
-
-
-def _insecure_hint(message: str, image: ImageName, insecure: bool) -> str:
-    if "server gave HTTP response to HTTPS client" in message:
-        hint = ("the engine must be told the registry speaks plain HTTP: add "
-                f"{image.registry} to its insecure-registries")
-        if not insecure:
-            hint += " (and mark it insecure in the request)"
-        return f"{message} ({hint})"
-    return message
 

@@ -1,7 +1,9 @@
 """The Docker Engine backend, over the Docker SDK for Python.
 
-This is the only module that imports ``docker``; every SDK or ``requests``
-exception is translated into the project's own types here.
+This is the only module that calls the Docker SDK (``errors.py`` imports its
+exception types, on first use); every SDK or ``requests`` exception an SDK call
+raises goes through :func:`atomic_reactor._engine.errors.docker_error`, which
+translates it into the project's own types.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -27,7 +28,6 @@ from typing import Any, Literal, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
-import urllib3.exceptions
 
 from atomic_reactor._engine.base import (
     ArchiveFormat,
@@ -40,6 +40,7 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._engine.context import stream_context
+from atomic_reactor._engine.errors import docker_error, docker_unavailable, transfer_error
 from atomic_reactor._image.layout import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -58,14 +59,10 @@ from atomic_reactor._image.tarstream import (
 )
 from atomic_reactor.errors import (
     ArchiveError,
-    AuthenticationError,
     EngineConfigError,
     EngineError,
     EngineUnavailable,
     ImageNotFound,
-    PullError,
-    PushError,
-    RegistryError,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,11 +72,7 @@ __all__ = ["DockerEngine", "default_address"]
 T = TypeVar("T")
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-_AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth credentials",
-               "incorrect username or password")
 _PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
-#: reasons that mean an engine that answered before went away mid-call
-_BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
 _RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12,64})")
 _REMOVED = re.compile(r"Removing intermediate container ([0-9a-f]{12,64})")
 _STEP = re.compile(r"^Step \d+/\d+ : (\S+)", re.IGNORECASE)
@@ -91,20 +84,6 @@ REAP_TIMEOUT = 15.0
 
 def default_address() -> str:
     return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-
-
-def _describe(address: str) -> str:
-    if address.startswith("unix://"):
-        return f"socket {address[len('unix://'):]}"
-    return address
-
-
-def _api_message(exc: docker.errors.APIError) -> str:
-    explanation = exc.explanation
-    if isinstance(explanation, bytes):
-        explanation = explanation.decode("utf-8", "replace")
-    text = str(explanation or exc).strip()
-    return text.splitlines()[0] if text else str(exc)
 
 
 class DockerEngine:
@@ -145,7 +124,7 @@ class DockerEngine:
         try:
             client = docker.APIClient(**kwargs)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise self._unavailable(exc) from None
+            raise docker_unavailable(exc, self.address) from None
         client.hooks["response"].append(self._remember)
         request = client.request
 
@@ -165,25 +144,6 @@ class DockerEngine:
         with self._lock:
             self._responses.add(response)
         self._local.response = response
-
-    def _unavailable(self, exc: BaseException, action: str | None = None) -> EngineUnavailable:
-        reason = str(exc)
-        for marker in ("Connection refused", "No such file or directory", "Permission denied",
-                       "Connection broken", "Connection reset", "Connection aborted",
-                       "Read timed out"):
-            if marker in reason:
-                reason = marker.lower()
-                break
-        else:
-            reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
-        if action is not None and reason in _BROKE_OFF:
-            return EngineUnavailable(
-                f"{action}: the connection to the engine at {_describe(self.address)} broke "
-                f"off ({reason}); did dockerd stop?")
-        return EngineUnavailable(
-            f"no container engine answers at {_describe(self.address)} ({reason}); "
-            "is dockerd running?"
-        )
 
     def reset(self) -> None:
         """Drop the connection (closing any stream in flight); reconnect on next use.
@@ -211,26 +171,11 @@ class DockerEngine:
         """Run an SDK call; translate its exceptions (``streaming``: reading a stream)."""
         try:
             return func()
-        except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(f"{action}: {_api_message(exc)}") from None
-        except docker.errors.NotFound as exc:
-            raise EngineError(f"{action}: {_api_message(exc)}") from None
-        except docker.errors.APIError as exc:
-            raise EngineError(f"{action} failed: {_api_message(exc)}") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout,
-                urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError,
-                TimeoutError) as exc:
-            if _timed_out(exc):
-                if not streaming:  # a stream's own connection is closed by _stream
-                    self.reset()
-                raise EngineError(f"{action}: no answer from the engine at "
-                                  f"{_describe(self.address)} in {self.timeout} s (timed out)"
-                                  ) from None
-            # refused, reset, or the stream broke off: the engine is gone (or restarting)
-            self.reset()
-            raise self._unavailable(exc, action) from None
-        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            raise EngineError(f"{action} failed: {exc}") from None
+        except Exception as exc:
+            error = docker_error(action, exc, self, streaming)
+            if error is None:
+                raise
+            raise error from None
 
     def _stream(
         self, action: str, open_stream: Callable[[], Iterator[Any]],
@@ -374,8 +319,9 @@ class DockerEngine:
             finally:
                 self._local.timeout = None
 
-        return self._stream(f"pulling {reference}", open_stream,
-                            lambda msg: _registry_error(PullError, "pulling", reference, msg))
+        action = f"pulling {reference}"
+        return self._stream(action, open_stream,
+                            lambda msg: transfer_error("pull", action, reference, msg))
 
     def push(self, reference: str, auth: RegistryAuth | None = None,
              options: TransferOptions | None = None) -> Iterator[EngineEvent]:
@@ -385,8 +331,9 @@ class DockerEngine:
             return self.client.push(  # type: ignore[no-any-return]
                 reference, stream=True, decode=True, auth_config=auth_config)
 
-        return self._stream(f"pushing {reference}", open_stream,
-                            lambda msg: _registry_error(PushError, "pushing", reference, msg))
+        action = f"pushing {reference}"
+        return self._stream(action, open_stream,
+                            lambda msg: transfer_error("push", action, reference, msg))
 
     def tag(self, image: str, target: str, force: bool = False) -> None:
         repository, _, tag = target.rpartition(":")
@@ -648,19 +595,6 @@ def _intermediates(events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
         yield event if made is None else dataclasses.replace(event, intermediate_image=made)
 
 
-def _timed_out(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, (urllib3.exceptions.ReadTimeoutError, TimeoutError,
-                             requests.exceptions.ReadTimeout)):
-            return True
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        seen = inner or seen.__cause__ or seen.__context__
-    return False
-
-
 def _shut(response: Any) -> None:
     """Close a (streamed) response's connection at once, so the engine sees it go."""
     with contextlib.suppress(Exception):
@@ -681,17 +615,6 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
             yield line.decode("utf-8", "replace") + "\n"
     if pending:
         yield pending.decode("utf-8", "replace")
-
-
-def _registry_error(
-    kind: type[RegistryError], verb: str, reference: str, message: str
-) -> RegistryError:
-    registry = reference.split("/", 1)[0] if "/" in reference else None
-    text = f"{verb} {reference} failed: {message.strip()}"
-    lowered = message.lower()
-    if any(hint in lowered for hint in _AUTH_HINTS):
-        return AuthenticationError(text, registry=registry)
-    return kind(text, registry=registry)
 
 
 def _decode(message: Any) -> EngineEvent:

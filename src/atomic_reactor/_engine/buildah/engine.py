@@ -50,8 +50,8 @@ from atomic_reactor._engine.buildah.process import (
     is_run_noise,
     kill,
     terminate,
-    translate,
 )
+from atomic_reactor._engine.errors import buildah_error
 from atomic_reactor._secrets import register_secret, write_private_file
 from atomic_reactor.errors import (
     AtomicReactorError,
@@ -287,7 +287,7 @@ class BuildahEngine:
             outcome.returncode = process.returncode
             self.buildah.ran(args, process.returncode == 0)
             if process.returncode != 0 and kind != "build":
-                raise translate(action, "".join(outcome.tail), kind=kind, reference=reference)
+                raise buildah_error(action, "".join(outcome.tail), kind=kind, reference=reference)
         finally:
             if not finished:
                 logger.info("%s: stopping buildah (pid %d)", action, process.pid)
@@ -390,7 +390,7 @@ class BuildahEngine:
             for line in self._stream(action, args, outcome, kind="build", reference=None):
                 yield EngineEvent(message=line)
             if outcome.returncode != 0:
-                error = translate(action, "".join(outcome.tail))
+                error = buildah_error(action, "".join(outcome.tail))
                 yield EngineEvent(error=error.message.removeprefix(f"{action} failed: "))
                 return
             with contextlib.suppress(OSError), open(iidfile, encoding="ascii") as handle:

@@ -3,8 +3,8 @@
 Every buildah process runs in a session (process group) of its own, so a cancel
 (SIGTERM, Ctrl-C, an abandoned event stream) can end it with everything it
 started, and a terminal's Ctrl-C reaches only atomic-reactor, which then decides.
-buildah's messages become the project's errors in :func:`translate`, the one
-place that reads them.
+buildah's messages become the project's errors in
+:func:`atomic_reactor._engine.errors.buildah_error`, the one place that reads them.
 """
 
 from __future__ import annotations
@@ -21,37 +21,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from atomic_reactor.errors import (
-    AtomicReactorError,
-    AuthenticationError,
-    EngineError,
-    EngineUnavailable,
-    ImageNotFound,
-    PullError,
-    PushError,
-)
+from atomic_reactor._engine.errors import buildah_error, buildah_not_runnable
+from atomic_reactor.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Buildah", "StorageConfig", "kill", "terminate", "translate"]
+__all__ = ["Buildah", "StorageConfig", "kill", "terminate"]
 
 #: seconds buildah gets after SIGTERM to end its work and remove its working containers
 TERM_GRACE = 10.0
 ENV_PREFIX = "ATOMIC_REACTOR_BUILDAH_"
 
-_NOT_FOUND = ("image not known", "no such image", "identifier is not an image",
-              "not found in local storage", "unable to find image")
-_NO_CONTAINER = ("container not known", "no such container", "error reading build container",
-                 "does not exist")
-_AUTH = ("unauthorized", "authentication required", "invalid username/password",
-         "access denied", "requested access to the resource is denied",
-         "incorrect username or password", "403 (forbidden)")
-_UNAVAILABLE = ("permission denied", "read-only file system", "database is locked",
-                "kernel does not support overlay", "driver not supported")
-#: buildah's own words at the end of a failed ``run``, not the container's output
 #: a ``--log-level=debug`` line (only read for the ids of a build's working containers)
 DEBUG_LINE = re.compile(r'time="[^"]*" level=debug msg=("(?:[^"\\]|\\.)*"|\S*)[^\n]*\n?')
 CONTAINER_ID = re.compile(r"^Container ID: ([0-9a-f]{64})$")
+#: buildah's own words at the end of a failed ``run``, not the container's output
 _RUN_NOISE = re.compile(
     r"^(subprocess exited (with status \d+|on \w+)|Error: exit status \d+|"
     r"process exited with error: .*)$"
@@ -113,58 +97,6 @@ class StorageConfig:
     def describe(self) -> str:
         root = self.root or "/var/lib/containers/storage"
         return f"buildah (storage {root}, driver {self.driver or 'overlay'})"
-
-
-def _first_error(output: str) -> str:
-    """buildah's own error line (``Error: ...``), else the last line of ``output``."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for index in range(len(lines) - 1, -1, -1):
-        line = lines[index]
-        if line.startswith("Error: "):
-            message = line[len("Error: "):]
-            if re.fullmatch(r"\d+ errors? occurred:", message):  # a list follows
-                items = [item.lstrip("* ") for item in lines[index + 1:]
-                         if item.startswith("*")]
-                message = "; ".join(items) or message
-            return message
-    for line in reversed(lines):
-        if "level=error" in line or "level=fatal" in line:
-            found = re.search(r'msg="(.*?)"(\s|$)', line)
-            return found.group(1) if found else line
-    return lines[-1] if lines else "no error message"
-
-
-def translate(action: str, output: str, *, kind: str = "engine",
-              reference: str | None = None) -> AtomicReactorError:
-    """The project's error for buildah failing ``action`` with ``output`` (its stderr).
-
-    ``kind`` is ``"pull"``/``"push"`` for registry transfers (registry errors,
-    authentication), else an engine error (``ImageNotFound`` when buildah says so).
-    """
-    message = _first_error(output)
-    lowered = message.lower()
-    text = f"{action} failed: {message}"
-    registry = None
-    if reference is not None and "/" in reference:
-        first = reference.split("/", 1)[0]
-        if "." in first or ":" in first or first == "localhost":
-            registry = first
-    if kind in ("pull", "push"):
-        if any(marker in lowered for marker in _AUTH):
-            return AuthenticationError(text, registry=registry)
-        if kind == "pull" and any(marker in lowered for marker in _NOT_FOUND) and \
-                "manifest unknown" not in lowered and registry is None:
-            return ImageNotFound(text)
-        return (PullError if kind == "pull" else PushError)(text, registry=registry)
-    if any(marker in lowered for marker in _NOT_FOUND):
-        return ImageNotFound(text)
-    if any(marker in lowered for marker in _UNAVAILABLE) and "storage" in lowered:
-        return EngineUnavailable(f"{text} (is the buildah storage usable by this user?)")
-    return EngineError(text)
-
-
-def is_missing_container(error: BaseException) -> bool:
-    return any(marker in str(error).lower() for marker in _NO_CONTAINER)
 
 
 def is_run_noise(line: str) -> bool:
@@ -254,11 +186,11 @@ class Buildah:
                                   env=dict(env) if env is not None else None,
                                   start_new_session=True)
         except OSError as exc:
-            raise EngineUnavailable(f"{action}: cannot run buildah ({exc.strerror})") from None
+            raise buildah_not_runnable(exc, action) from None
         self.ran(args, done.returncode == 0)
         if done.returncode != 0:
-            raise translate(action, done.stderr.decode("utf-8", "replace"), kind=kind,
-                            reference=reference)
+            raise buildah_error(action, done.stderr.decode("utf-8", "replace"), kind=kind,
+                                reference=reference)
         return done.stdout.decode("utf-8", "replace")
 
     def popen(self, *args: str, stdout: int | IO[bytes] = subprocess.PIPE,
@@ -272,7 +204,7 @@ class Buildah:
                                     stderr=stderr, start_new_session=True,
                                     env=dict(env) if env is not None else None)
         except OSError as exc:
-            raise EngineUnavailable(f"cannot run buildah ({exc.strerror})") from None
+            raise buildah_not_runnable(exc) from None
 
     def ran(self, args: Sequence[str], ok: bool) -> None:
         """Tell the observer that the command ``args`` started or ended."""

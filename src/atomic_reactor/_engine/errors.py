@@ -1,0 +1,290 @@
+"""What an engine says went wrong -> the project's errors (``atomic_reactor.errors``).
+
+The one place where the engines' foreign failures are read and turned into the
+project's own types (each carrying its exit code), in the manner of httpx's
+transports, which map the exceptions of the library below them onto httpx's own
+in one table:
+
+- the Docker backend hands every exception an SDK call raised to
+  :func:`docker_error`; a table, loaded on first use (the Docker SDK, requests and
+  urllib3 are imported only then, never on the buildah path or at start-up), maps
+  them, most specific first, to ``ImageNotFound``, ``EngineError`` or
+  ``EngineUnavailable`` (:func:`docker_unavailable`: the engine does not answer);
+- the buildah backend hands a failed command's stderr to :func:`buildah_error`
+  (:func:`buildah_message` finds buildah's own error line in it) and a command
+  that cannot start to :func:`buildah_not_runnable`;
+- both make registry failures with :func:`transfer_error`: one table of the words
+  registries and engines use for refused credentials (:data:`AUTH_MARKERS`), one
+  rule for the registry a reference names (:func:`registry_of`);
+- the tasker adds :func:`insecure_hint` to a pull or push that met a plain-HTTP
+  registry, whichever engine reported it.
+
+Messages are one line, ``<action> failed: <what the engine said>`` (docker's
+not-found answers: ``<action>: <what it said>``).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from atomic_reactor.errors import (
+    AtomicReactorError,
+    AuthenticationError,
+    EngineError,
+    EngineUnavailable,
+    ImageNotFound,
+    PullError,
+    PushError,
+)
+
+__all__ = [
+    "AUTH_MARKERS",
+    "Connection",
+    "buildah_error",
+    "buildah_message",
+    "buildah_not_runnable",
+    "docker_error",
+    "docker_unavailable",
+    "insecure_hint",
+    "registry_of",
+    "transfer_error",
+]
+
+#: words of a registry (or an engine) refusing credentials, lower case: any engine
+#: (not a bare "denied": buildah's "permission denied" is about its storage)
+AUTH_MARKERS = (
+    "unauthorized", "authentication required", "no basic auth credentials",
+    "incorrect username or password", "invalid username/password", "denied:",
+    "access denied", "requested access to the resource is denied", "403 (forbidden)",
+)
+#: buildah's words for an image its storage does not have
+NOT_FOUND_MARKERS = ("image not known", "no such image", "identifier is not an image",
+                     "not found in local storage", "unable to find image")
+#: buildah's words for storage it cannot use (with "storage" in the message)
+_UNUSABLE_STORAGE = ("permission denied", "read-only file system", "database is locked",
+                     "kernel does not support overlay", "driver not supported")
+#: reasons that mean an engine that answered before went away mid-call
+_BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
+#: how a connection failure is named, in this order of preference
+_CONNECTION_REASONS = ("Connection refused", "No such file or directory", "Permission denied",
+                       "Connection broken", "Connection reset", "Connection aborted",
+                       "Read timed out")
+
+
+def registry_of(reference: str | None) -> str | None:
+    """The registry ``reference`` names (``host[:port]`` or ``localhost``), if any."""
+    if reference is None or "/" not in reference:
+        return None
+    first = reference.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return first
+    return None
+
+
+def is_auth_failure(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in AUTH_MARKERS)
+
+
+def transfer_error(kind: Literal["pull", "push"], action: str, reference: str | None,
+                   message: str) -> AtomicReactorError:
+    """The error of a pull or push (``action``, e.g. "pulling r/x:1") that failed with
+    the engine's ``message``: ``AuthenticationError`` for refused credentials, else
+    ``PullError``/``PushError``; each names the registry of ``reference``."""
+    message = message.strip()
+    text = f"{action} failed: {message}"
+    registry = registry_of(reference)
+    if is_auth_failure(message):
+        return AuthenticationError(text, registry=registry)
+    return (PullError if kind == "pull" else PushError)(text, registry=registry)
+
+
+def insecure_hint(message: str, registry: str | None, insecure: bool) -> str:
+    """``message``, with what to do when the engine met a registry speaking plain HTTP."""
+    if "server gave HTTP response to HTTPS client" in message:
+        hint = ("the engine must be told the registry speaks plain HTTP: add "
+                f"{registry} to its insecure-registries")
+        if not insecure:
+            hint += " (and mark it insecure in the request)"
+        return f"{message} ({hint})"
+    return message
+
+
+# -- buildah: a command's stderr ---------------------------------------------------------
+
+def buildah_message(output: str) -> str:
+    """buildah's own error line (``Error: ...``), else the last line of ``output``."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line.startswith("Error: "):
+            message = line[len("Error: "):]
+            if re.fullmatch(r"\d+ errors? occurred:", message):  # a list follows
+                items = [item.lstrip("* ") for item in lines[index + 1:]
+                         if item.startswith("*")]
+                message = "; ".join(items) or message
+            return message
+    for line in reversed(lines):
+        if "level=error" in line or "level=fatal" in line:
+            found = re.search(r'msg="(.*?)"(\s|$)', line)
+            return found.group(1) if found else line
+    return lines[-1] if lines else "no error message"
+
+
+def buildah_error(action: str, output: str, *, kind: str = "engine",
+                  reference: str | None = None) -> AtomicReactorError:
+    """The project's error for buildah failing ``action`` with ``output`` (its stderr).
+
+    ``kind`` is ``"pull"``/``"push"`` for registry transfers (:func:`transfer_error`;
+    ``ImageNotFound`` for a name without a registry that buildah's storage does not
+    have), else an engine error (``ImageNotFound`` when buildah says so,
+    ``EngineUnavailable`` for storage it cannot use).
+    """
+    message = buildah_message(output)
+    lowered = message.lower()
+    text = f"{action} failed: {message}"
+    not_found = any(marker in lowered for marker in NOT_FOUND_MARKERS)
+    if kind in ("pull", "push"):
+        error = transfer_error("pull" if kind == "pull" else "push", action, reference,
+                               message)
+        if (kind == "pull" and not_found and type(error) is PullError
+                and error.registry is None and "manifest unknown" not in lowered):
+            return ImageNotFound(text)
+        return error
+    if not_found:
+        return ImageNotFound(text)
+    if any(marker in lowered for marker in _UNUSABLE_STORAGE) and "storage" in lowered:
+        return EngineUnavailable(f"{text} (is the buildah storage usable by this user?)")
+    return EngineError(text)
+
+
+def buildah_not_runnable(exc: OSError, action: str | None = None) -> EngineUnavailable:
+    """The error for a buildah command that could not be started at all."""
+    prefix = f"{action}: " if action else ""
+    return EngineUnavailable(f"{prefix}cannot run buildah ({exc.strerror})")
+
+
+# -- docker: the SDK's exceptions --------------------------------------------------------
+
+class Connection(Protocol):
+    """What :func:`docker_error` needs of the engine's connection."""
+
+    address: str
+    timeout: int
+
+    def reset(self) -> None: ...
+
+
+def describe(address: str) -> str:
+    """The engine's address, as a message names it."""
+    if address.startswith("unix://"):
+        return f"socket {address[len('unix://'):]}"
+    return address
+
+
+def api_message(exc: Any) -> str:
+    """The first line of what dockerd answered (a ``docker.errors.APIError``)."""
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    text = str(explanation or exc).strip()
+    return text.splitlines()[0] if text else str(exc)
+
+
+def docker_unavailable(exc: BaseException, address: str, action: str | None = None
+                       ) -> EngineUnavailable:
+    """The error for dockerd not answering at ``address`` (or going away mid-call)."""
+    reason = str(exc)
+    for marker in _CONNECTION_REASONS:
+        if marker in reason:
+            reason = marker.lower()
+            break
+    else:
+        reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
+    if action is not None and reason in _BROKE_OFF:
+        return EngineUnavailable(
+            f"{action}: the connection to the engine at {describe(address)} broke "
+            f"off ({reason}); did dockerd stop?")
+    return EngineUnavailable(
+        f"no container engine answers at {describe(address)} ({reason}); "
+        "is dockerd running?"
+    )
+
+
+_Translate = Callable[[str, BaseException, Connection, bool], AtomicReactorError]
+
+
+@dataclass(frozen=True)
+class _DockerTable:
+    entries: tuple[tuple[tuple[type[BaseException], ...], _Translate], ...]
+    """(foreign exception types, translation), most specific first: the first match wins"""
+    timeouts: tuple[type[BaseException], ...]
+
+
+def _connection_lost(action: str, exc: BaseException, connection: Connection,
+                     streaming: bool) -> AtomicReactorError:
+    """Timed out, refused, reset, or a stream broke off: the connection is dropped
+    (a stream's own connection is closed by the stream's reader)."""
+    if timed_out(exc):
+        if not streaming:
+            connection.reset()
+        return EngineError(f"{action}: no answer from the engine at "
+                           f"{describe(connection.address)} in {connection.timeout} s "
+                           "(timed out)")
+    connection.reset()  # the engine is gone (or restarting)
+    return docker_unavailable(exc, connection.address, action)
+
+
+@functools.cache
+def _docker_table() -> _DockerTable:
+    import docker.errors
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return _DockerTable(
+        entries=(
+            ((docker.errors.ImageNotFound,),
+             lambda action, exc, _c, _s: ImageNotFound(f"{action}: {api_message(exc)}")),
+            ((docker.errors.NotFound,),
+             lambda action, exc, _c, _s: EngineError(f"{action}: {api_message(exc)}")),
+            ((docker.errors.APIError,),
+             lambda action, exc, _c, _s: EngineError(f"{action} failed: {api_message(exc)}")),
+            ((requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout,
+              urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError,
+              TimeoutError), _connection_lost),
+            ((requests.exceptions.RequestException, docker.errors.DockerException),
+             lambda action, exc, _c, _s: EngineError(f"{action} failed: {exc}")),
+        ),
+        timeouts=(urllib3.exceptions.ReadTimeoutError, TimeoutError,
+                  requests.exceptions.ReadTimeout),
+    )
+
+
+def docker_error(action: str, exc: BaseException, connection: Connection,
+                 streaming: bool = False) -> AtomicReactorError | None:
+    """The project's error for ``exc``, raised by an SDK call doing ``action``
+    (``streaming``: while reading a stream); None for an exception that is not the
+    SDK's (it is raised as it is)."""
+    for types, translate in _docker_table().entries:
+        if isinstance(exc, types):
+            return translate(action, exc, connection, streaming)
+    return None
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a read timeout."""
+    timeouts = _docker_table().timeouts
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, timeouts):
+            return True
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = inner or seen.__cause__ or seen.__context__
+    return False
