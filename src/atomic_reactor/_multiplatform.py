@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._dockerfile import edit as _dfedit
-from atomic_reactor._engine.base import EngineEvent, Platform
+from atomic_reactor._engine.base import EngineCapabilities, EngineEvent, Platform
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import ExportedImages, PlatformResult, PushedImage, jsonable
 from atomic_reactor.build import BuildResult, InsideBuilder
@@ -38,12 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 output_logger = logging.getLogger("atomic_reactor.build.output")
 
-__all__ = ["JOBS_ENV", "PARALLEL_ENGINES", "PlatformState", "build_platforms",
+__all__ = ["JOBS_ENV", "PlatformState", "build_platforms",
            "platform_image", "platform_jobs", "platform_tag"]
 
-#: engines whose builds of several platforms run at the same time (measured: see
-#: bench/multiplatform.py); Docker 20.10 builds one after the other
-PARALLEL_ENGINES = frozenset({"buildah"})
 #: environment variable: how many platforms build at once (see :func:`platform_jobs`)
 JOBS_ENV = "ATOMIC_REACTOR_PLATFORM_JOBS"
 #: the per-platform Dockerfiles are written next to the shared one, under this prefix,
@@ -150,14 +147,15 @@ def prepare(workflow: DockerBuildWorkflow, builder: InsideBuilder,
     return states
 
 
-def platform_jobs(engine: str, platforms: int) -> int:
+def platform_jobs(capabilities: EngineCapabilities, platforms: int) -> int:
     """How many platforms build at once: ``$ATOMIC_REACTOR_PLATFORM_JOBS`` when set (a
-    whole number, 1 = one after the other), else all of them on the engines in
-    :data:`PARALLEL_ENGINES` and one at a time on the others."""
+    whole number, 1 = one after the other), else all of them on an engine that can
+    run builds in parallel (``capabilities.parallel_builds``) and one at a time on
+    the others."""
     given = os.environ.get(JOBS_ENV, "").strip()
     if given.isdigit() and int(given) > 0:
         return max(1, min(int(given), platforms))
-    return platforms if engine in PARALLEL_ENGINES and platforms > 1 else 1
+    return platforms if capabilities.parallel_builds and platforms > 1 else 1
 
 
 def _prefixed(platform: Platform) -> Callable[[EngineEvent], None]:
@@ -199,7 +197,7 @@ def _build_one(workflow: DockerBuildWorkflow, state: PlatformState) -> None:
 def build_platforms(workflow: DockerBuildWorkflow, states: Sequence[PlatformState]) -> None:
     """Build every platform (in parallel on engines that do that well); raise
     :class:`BuildFailed` naming each platform that failed, after all finished."""
-    jobs = platform_jobs(workflow.tasker.engine_name, len(states))
+    jobs = platform_jobs(workflow.tasker.engine_capabilities, len(states))
     started = time.monotonic()
     if jobs > 1:
         logger.info("building %s, %d at a time", ", ".join(str(s.platform) for s in states),

@@ -34,6 +34,7 @@ from atomic_reactor._engine.base import (
     ContainerEngine,
     ContainerSpec,
     ContainerState,
+    EngineCapabilities,
     EngineEvent,
     ImageInfo,
     Platform,
@@ -213,6 +214,13 @@ class DockerTasker:
     def engine_name(self) -> str:
         """The engine's registered name (``"docker"``, ``"buildah"``)."""
         return str(getattr(self.engine, "name", type(self.engine).__name__.lower()))
+
+    @property
+    def engine_capabilities(self) -> EngineCapabilities:
+        """What the engine does well (the engine's ``capabilities``; an engine that
+        declares none gets the defaults)."""
+        declared = getattr(self.engine, "capabilities", None)
+        return declared if isinstance(declared, EngineCapabilities) else EngineCapabilities()
 
     @property
     def engine_address(self) -> str:

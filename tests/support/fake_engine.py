@@ -33,6 +33,7 @@ from atomic_reactor._engine.base import (
     BuildOptions,
     ContainerSpec,
     ContainerState,
+    EngineCapabilities,
     EngineEvent,
     ImageInfo,
     RegistryAuth,
@@ -88,10 +89,14 @@ class FakeEngine:
     """A :class:`~atomic_reactor._engine.base.ContainerEngine` that keeps everything in memory."""
 
     name = "fake"
+    capabilities = EngineCapabilities()
 
     def __init__(self, images: Iterable[ImageInfo] = (), *, architecture: str = "amd64",
-                 host: str = "build-host-1", address: str = "fake://engine") -> None:
+                 host: str = "build-host-1", address: str = "fake://engine",
+                 capabilities: EngineCapabilities | None = None) -> None:
         self.address = address
+        if capabilities is not None:  # what the fake does well, as a test needs it
+            self.capabilities = capabilities
         self.architecture = architecture
         self.host = host
         #: id -> image

@@ -19,6 +19,7 @@ from atomic_reactor._engine.base import (
     BuildOptions,
     BuildSecret,
     ContainerEngine,
+    EngineCapabilities,
     EngineEvent,
     Platform,
 )
@@ -173,6 +174,7 @@ def test_backend_implements_every_method_of_the_protocol(engine: str) -> None:
         have_names = [p for p in have.parameters if p != "self"]
         assert have_names[:len(wanted_names)] == wanted_names, name
     assert isinstance(getattr(backend, "name", None), str)
+    assert isinstance(getattr(backend, "capabilities", None), EngineCapabilities)
 
 
 def test_docker_marks_the_step_images_a_build_made() -> None:

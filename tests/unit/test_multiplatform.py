@@ -127,15 +127,18 @@ def test_without_platforms_nothing_is_per_platform(tmp_path: Path) -> None:
 
 
 def test_platform_jobs(monkeypatch: Any) -> None:
+    from atomic_reactor._engine.buildah import BuildahEngine
+    from atomic_reactor._engine.docker import DockerEngine
     from atomic_reactor._multiplatform import JOBS_ENV, platform_jobs
 
+    buildah, docker = BuildahEngine.capabilities, DockerEngine.capabilities
     monkeypatch.delenv(JOBS_ENV, raising=False)
-    assert platform_jobs("buildah", 2) == 2
-    assert platform_jobs("docker", 2) == 1
-    assert platform_jobs("buildah", 1) == 1
+    assert platform_jobs(buildah, 2) == 2
+    assert platform_jobs(docker, 2) == 1
+    assert platform_jobs(buildah, 1) == 1
     monkeypatch.setenv(JOBS_ENV, "1")
-    assert platform_jobs("buildah", 3) == 1
+    assert platform_jobs(buildah, 3) == 1
     monkeypatch.setenv(JOBS_ENV, "8")
-    assert platform_jobs("docker", 3) == 3
+    assert platform_jobs(docker, 3) == 3
     monkeypatch.setenv(JOBS_ENV, "lots")
-    assert platform_jobs("docker", 3) == 1
+    assert platform_jobs(docker, 3) == 1

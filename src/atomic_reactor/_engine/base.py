@@ -24,6 +24,7 @@ from atomic_reactor._engine.types import (
     BuildOptions,
     BuildSecret,
     ContainerState,
+    EngineCapabilities,
     ImageInfo,
     Platform,
     TransferOptions,
@@ -37,6 +38,7 @@ __all__ = [
     "ContainerEngine",
     "ContainerSpec",
     "ContainerState",
+    "EngineCapabilities",
     "EngineEvent",
     "ImageInfo",
     "Platform",
@@ -132,6 +134,8 @@ class ContainerEngine(Protocol):
     name: str
     #: where the engine is reached (socket path, URL, storage root), for messages
     address: str
+    #: what the engine does well (the choices above the seam read this, never ``name``)
+    capabilities: EngineCapabilities
 
     # -- images ------------------------------------------------------------------
     def build(self, context_dir: str, tag: str, options: BuildOptions

@@ -34,6 +34,7 @@ from atomic_reactor._engine.base import (
     BuildOptions,
     ContainerSpec,
     ContainerState,
+    EngineCapabilities,
     EngineEvent,
     ImageInfo,
     RegistryAuth,
@@ -90,6 +91,8 @@ class DockerEngine:
     """A :class:`~atomic_reactor._engine.base.ContainerEngine` talking to dockerd."""
 
     name = "docker"
+    #: dockerd's push is slower than ours; its legacy builder builds one thing at a time
+    capabilities = EngineCapabilities(fast_push=False, parallel_builds=False)
 
     def __init__(self, base_url: str | None = None, timeout: int = 120, **kwargs: Any) -> None:
         self._base_url = base_url

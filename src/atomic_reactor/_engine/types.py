@@ -18,6 +18,7 @@ __all__ = [
     "BuildOptions",
     "BuildSecret",
     "ContainerState",
+    "EngineCapabilities",
     "ImageInfo",
     "Platform",
     "TransferOptions",
@@ -171,3 +172,18 @@ class TransferOptions:
 
     insecure: bool = False
     platform: Platform | None = None
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine does well, for the choices made above the seam (which never
+    look at an engine's name). Every backend declares its own as ``capabilities``;
+    the defaults suit an engine about which nothing is known."""
+
+    fast_push: bool = False
+    """The engine's own push compresses and uploads as fast as atomic-reactor's push
+    over the registry API (and needs no archive of the image first): ``tag_and_push``
+    then pushes with the engine by default (gzip layers, Docker schema 2, a build
+    that need not be reproducible)."""
+    parallel_builds: bool = False
+    """Several builds (a multi-platform build's platforms) can run at the same time."""

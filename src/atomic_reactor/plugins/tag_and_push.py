@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from atomic_reactor._engine.types import EngineCapabilities
 from atomic_reactor._locks import name_lock
 from atomic_reactor._reference import ImageName
 from atomic_reactor._results import PushedImage, PushedList
@@ -29,6 +30,18 @@ PUSH_METHODS = ("registry", "engine")
 COMPRESSIONS = ("gzip", "zstd", "none")
 
 
+def default_push_method(capabilities: EngineCapabilities, *, plain: bool, reproducible: bool
+                        ) -> str:
+    """``engine`` when the engine's own push is as fast as ours (it compresses and
+    uploads as fast and needs no archive of the image first) and nothing asks for
+    more than it does (``plain``: gzip layers, Docker schema 2); else ``registry``.
+
+    A reproducible image must get one digest in every registry: an engine's push may
+    reuse whatever compressed blobs each registry already has, ours compresses once.
+    """
+    return "engine" if capabilities.fast_push and plain and not reproducible else "registry"
+
+
 class TagAndPushPlugin(PostBuildPlugin):
     """Tag the built image for each registry and push it.
 
@@ -37,8 +50,9 @@ class TagAndPushPlugin(PostBuildPlugin):
     otherwise the docker config docker itself would use is read. The names pushed
     are the workflow's image plus every name in ``workflow.tag_conf``.
 
-    With ``push_method`` ``registry`` (the default, except with the buildah engine,
-    whose own push is as fast: there ``engine`` is) atomic-reactor pushes by
+    With ``push_method`` ``registry`` (the default, except with an engine whose own
+    push is as fast, ``EngineCapabilities.fast_push``, such as buildah: there
+    ``engine`` is, for gzip layers and Docker schema 2) atomic-reactor pushes by
     itself: the image is read from the engine once, every layer is compressed once
     on every core, and the same blobs go to all registries at the same time over
     the registry HTTP API (existing blobs skipped, cross-repository mounts,
@@ -84,23 +98,18 @@ class TagAndPushPlugin(PostBuildPlugin):
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
             path}``; every name of the image is pushed to each
-        :param push_method: ``registry`` (our own push; the default with docker) or ``engine`` (the engine's push; the default with buildah, whose push is fast, unless the build is reproducible)
+        :param push_method: ``registry`` (our own push; the default with docker) or ``engine`` (the engine's push; the default with an engine whose push is fast, such as buildah, unless the build is reproducible)
         :param compression: layer compression for the registry method: ``gzip`` (default), ``zstd`` or ``none``
         :param compression_level: the compression level (gzip 1-9, default 6; zstd 1-19, default 3)
         :param manifest_format: ``docker`` (schema 2) or ``oci``; default docker, oci for zstd
         """  # noqa: E501
         super().__init__(tasker, workflow)
         if push_method is None:
-            # buildah's own push compresses and uploads as fast as ours (and needs no
-            # archive of the image first); dockerd's does not
-            plain = compression == "gzip" and compression_level is None and \
-                manifest_format in (None, "docker")
-            engine = getattr(tasker, "engine_name", "docker")
-            # a reproducible image must get one digest in every registry: buildah reuses
-            # whatever compressed blobs each registry already has, ours compresses once
-            reproducible = bool(getattr(workflow, "reproducible", False))
-            push_method = "engine" if engine == "buildah" and plain and not reproducible \
-                else "registry"
+            push_method = default_push_method(
+                getattr(tasker, "engine_capabilities", EngineCapabilities()),
+                plain=compression == "gzip" and compression_level is None
+                and manifest_format in (None, "docker"),
+                reproducible=bool(getattr(workflow, "reproducible", False)))
         if push_method not in PUSH_METHODS:
             raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
                                     f"method {push_method!r} ({', '.join(PUSH_METHODS)})",

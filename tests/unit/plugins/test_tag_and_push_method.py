@@ -1,0 +1,55 @@
+"""tag_and_push chooses its push method from the engine's capabilities, not its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atomic_reactor._engine.buildah import BuildahEngine
+from atomic_reactor._engine.docker import DockerEngine
+from atomic_reactor._engine.types import EngineCapabilities
+from atomic_reactor.plugins.tag_and_push import TagAndPushPlugin, default_push_method
+from tests.support.fake_engine import FakeEngine, fake_tasker
+from tests.unit.plugins.reporting_fakes import make_workflow
+
+FAST = EngineCapabilities(fast_push=True)
+
+
+def _plugin(tmp_path: Path, capabilities: EngineCapabilities | None, *,
+            reproducible: bool = False, **args: Any) -> TagAndPushPlugin:
+    workflow = make_workflow(tmp_path)
+    workflow.reproducible = reproducible
+    tasker = fake_tasker(FakeEngine(capabilities=capabilities))
+    return TagAndPushPlugin(tasker, workflow, registries={"r.example:5000": {}}, **args)
+
+
+def test_an_engine_with_a_fast_push_pushes_plain_builds_itself(tmp_path: Path) -> None:
+    assert _plugin(tmp_path, FAST).push_method == "engine"
+    assert _plugin(tmp_path, None).push_method == "registry"  # nothing declared: ours
+
+
+@pytest.mark.parametrize("args", [{"compression": "zstd"}, {"compression_level": 9},
+                                  {"manifest_format": "oci"}])
+def test_what_only_our_push_does_takes_our_push(tmp_path: Path, args: dict[str, Any]
+                                                ) -> None:
+    assert _plugin(tmp_path, FAST, **args).push_method == "registry"
+
+
+def test_a_reproducible_build_takes_our_push(tmp_path: Path) -> None:
+    assert _plugin(tmp_path, FAST, reproducible=True).push_method == "registry"
+
+
+def test_an_explicit_method_wins(tmp_path: Path) -> None:
+    assert _plugin(tmp_path, FAST, push_method="registry").push_method == "registry"
+    assert _plugin(tmp_path, None, push_method="engine").push_method == "engine"
+
+
+def test_what_the_built_in_engines_declare() -> None:
+    assert default_push_method(BuildahEngine.capabilities, plain=True,
+                               reproducible=False) == "engine"
+    assert default_push_method(DockerEngine.capabilities, plain=True,
+                               reproducible=False) == "registry"
+    assert BuildahEngine.capabilities.parallel_builds
+    assert not DockerEngine.capabilities.parallel_builds
