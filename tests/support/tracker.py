@@ -18,8 +18,9 @@ so concurrent test sessions on this host cannot make their objects look like our
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,6 +79,22 @@ def is_image_id(ref: str) -> bool:
     return ref.startswith("sha256:") or (
         len(value) in (12, 64) and all(c in "0123456789abcdef" for c in value)
     )
+
+
+def _removed(report: CleanupReport, label: str, change: Callable[[], None], *,
+             gone_fails: bool = False) -> bool:
+    """Make one change; whether it was made (a failure is noted as ``label``'s leftover;
+    an object already gone is none, unless ``gone_fails``)."""
+    try:
+        change()
+    except Gone as exc:
+        if gone_fails:
+            report.leftovers.append(f"{label}: {exc}")
+        return False
+    except RemovalFailed as exc:
+        report.leftovers.append(f"{label}: {exc}")
+        return False
+    return True
 
 
 class Tracker(ABC):
@@ -191,14 +208,8 @@ class Tracker(ABC):
         targets = sorted(cid for cid in now.container_ids if cid not in before.container_ids)
         targets += [cid for cid in self._tracked_containers if cid not in targets]
         for cid in targets:
-            try:
-                self.remove_container(cid)
-            except Gone:
-                continue
-            except RemovalFailed as exc:
-                report.leftovers.append(f"container {short(cid)}: {exc}")
-                continue
-            report.removed_containers.append(cid)
+            if _removed(report, f"container {short(cid)}", partial(self.remove_container, cid)):
+                report.removed_containers.append(cid)
 
     def _remove_references(self, before: EngineSnapshot, report: CleanupReport) -> None:
         now = self.state()
@@ -230,14 +241,8 @@ class Tracker(ABC):
                 )
         # Tags first: removing a repository's last tag also drops its digest references.
         for ref in sorted(doomed - keep, key=lambda r: ("@" in r, r)):
-            try:
-                self.remove_reference(ref)
-            except Gone:
-                continue
-            except RemovalFailed as exc:
-                report.leftovers.append(f"reference {ref}: {exc}")
-                continue
-            report.removed_references.append(ref)
+            if _removed(report, f"reference {ref}", partial(self.remove_reference, ref)):
+                report.removed_references.append(ref)
 
         # Tags that existed before but were moved to another image: move them back.
         for ref, old_id in before.references.items():
@@ -250,12 +255,9 @@ class Tracker(ABC):
                     f"{short(old_id)} is gone"
                 )
                 continue
-            try:
-                self.restore_reference(ref, old_id)
-            except (Gone, RemovalFailed) as exc:
-                report.leftovers.append(f"reference {ref}: could not restore: {exc}")
-                continue
-            report.restored_references.append(ref)
+            if _removed(report, f"reference {ref}: could not restore",
+                        partial(self.restore_reference, ref, old_id), gone_fails=True):
+                report.restored_references.append(ref)
 
     def _remove_images(
         self,
