@@ -331,3 +331,25 @@ def test_fast_exit_does_what_an_exit_must(tmp_path: Path) -> None:
     assert marker.exists()
     assert (tmp_path / "log").read_text() == "logged\n"
     assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # the temporary dir is gone
+
+
+def test_run_pauses_the_garbage_collector_only_while_a_command_starts() -> None:
+    code = textwrap.dedent("""
+        import gc, sys
+        import atomic_reactor.cli.main as m
+        seen = []
+        def command(args):
+            seen.append(gc.isenabled())
+            return 0
+        m.COMMANDS["plugins"] = command
+        sys.argv = ["atomic-reactor", "plugins"]
+        try:
+            m._pause_gc()
+            assert not gc.isenabled()
+            m.main(["plugins"])
+        finally:
+            print(seen, gc.isenabled())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=True)
+    assert done.stdout.strip() == "[True] True"
