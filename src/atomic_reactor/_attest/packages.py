@@ -34,6 +34,7 @@ from atomic_reactor.plugins.all_rpm_packages import (
     InstalledPackage,
     parse_apk,
     parse_rpm,
+    split_debian_version,
 )
 
 logger = logging.getLogger(__name__)
@@ -171,17 +172,6 @@ def parse_os_release(text: str) -> OsRelease:
                      pretty_name=values.get("PRETTY_NAME", ""))
 
 
-def _split_debian_version(full: str) -> tuple[str | None, str, str | None]:
-    epoch = None
-    rest = full
-    if ":" in rest:
-        epoch, rest = rest.split(":", 1)
-    version, release = rest, None
-    if "-" in rest:
-        version, release = rest.rsplit("-", 1)
-    return epoch, version, release
-
-
 def parse_dpkg_status(text: str) -> list[InstalledPackage]:
     """The installed packages of a dpkg status file (stanzas of ``Field: value`` lines)."""
     packages: list[InstalledPackage] = []
@@ -199,7 +189,7 @@ def parse_dpkg_status(text: str) -> list[InstalledPackage]:
         status = fields.get("Status", "").split()
         if not name or status[-1:] != ["installed"]:
             continue
-        epoch, version, release = _split_debian_version(fields.get("Version", ""))
+        epoch, version, release = split_debian_version(fields.get("Version", ""))
         size = fields.get("Installed-Size", "")
         packages.append(InstalledPackage(
             name=name, version=version, release=release,

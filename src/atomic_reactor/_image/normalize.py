@@ -46,6 +46,7 @@ from atomic_reactor._image.tarstream import (
     ArchiveError,
     FanOut,
     StreamConsumer,
+    copy_range,
     header_bytes,
     normalize_member_name,
     normalized_info,
@@ -189,13 +190,7 @@ def write_layer(plan: Sequence[_Member], path: str, write: Callable[[bytes], obj
     try:
         for member in plan:
             write(member.header)
-            offset, end = member.offset, member.offset + member.size
-            while offset < end:
-                chunk = os.pread(fd, min(CHUNK_SIZE, end - offset), offset)
-                if not chunk:
-                    raise ArchiveError("a layer file is shorter than its tar headers say")
-                write(chunk)
-                offset += len(chunk)
+            copy_range(fd, member.offset, member.size, write)
             if member.size:
                 write(padding(member.size))
         write(END_OF_ARCHIVE)

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from atomic_reactor._secrets import register_secret
+from atomic_reactor.cli._results import finish, write_metadata
 
 if TYPE_CHECKING:
     from atomic_reactor.farm import FarmStatus
@@ -137,16 +138,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     results = build.wait(timeout=args.timeout, on_output=show)
     if args.metadata_file:
-        from atomic_reactor._files import write_text_atomic
-
-        write_text_atomic(args.metadata_file, results.to_json(indent=2, sort_keys=True) + "\n")
-    if not args.quiet:
-        if results.image_id:
-            print(f"built {results.image} {results.image_id}")
-        for pushed in results.pushed:
-            print(f"pushed {pushed.image}@{pushed.digest}")
-    results.raise_for_status()
-    return 0
+        write_metadata(args.metadata_file, results)
+    return finish(results, quiet=args.quiet)
 
 
 def _when(status: FarmStatus) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from atomic_reactor._secrets import load_secrets_file
+from atomic_reactor.cli._results import finish
 
 # as in atomic_reactor._buildcontainer.inside (not imported here: --help stays fast)
 INPUTS = ("auto", "path", "env", "osv3")
@@ -60,10 +61,4 @@ def cmd_inside_build(args: argparse.Namespace) -> int:
                            engine=args.engine,
                            results_file=args.results_file, plugin_files=args.plugin_files,
                            relay_dir=args.relay_dir)
-    if not args.quiet:
-        if results.image_id:
-            print(f"built {results.image} {results.image_id}")
-        for pushed in results.pushed:
-            print(f"pushed {pushed.image}@{pushed.digest}")
-    results.raise_for_status()
-    return 0
+    return finish(results, quiet=args.quiet)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from atomic_reactor import __version__
 from atomic_reactor._secrets import SecretFilter, redact, register_secret
+from atomic_reactor.cli._results import finish, write_metadata
 
 if TYPE_CHECKING:
     from atomic_reactor._request import BuildRequest
@@ -443,20 +444,11 @@ def _uninstall_progress(renderer: Renderer | None) -> None:
 
 def _write_outputs(args: argparse.Namespace, results: BuildResults) -> None:
     if args.metadata_file:
-        from atomic_reactor._files import write_text_atomic
-
-        write_text_atomic(args.metadata_file, results.to_json(indent=2, sort_keys=True) + "\n")
+        write_metadata(args.metadata_file, results)
     if args.iidfile and results.image_id:
         from atomic_reactor._files import write_text_atomic
 
         write_text_atomic(args.iidfile, results.image_id)
-
-
-def _summary(results: BuildResults) -> None:
-    if results.image_id:
-        print(f"built {results.image} {results.image_id}")
-    for pushed in results.pushed:
-        print(f"pushed {pushed.image}@{pushed.digest}")
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:
@@ -511,10 +503,7 @@ def _build(args: argparse.Namespace) -> int:
         results = _run(lambda: run_in_build_container(method, request,
                                                       keep_build_container=keep), args)
     _write_outputs(args, results)
-    if not args.quiet:
-        _summary(results)
-    results.raise_for_status()
-    return 0
+    return finish(results, quiet=args.quiet)
 
 
 def _check_reproducible(args: argparse.Namespace, request: BuildRequest, method: str) -> int:

@@ -120,7 +120,8 @@ def parse_rpm(lines: Sequence[str], ignore_gpg_pubkey: bool = True) -> list[Inst
     return packages
 
 
-def _split_debian_version(full: str) -> tuple[str | None, str, str | None]:
+def split_debian_version(full: str) -> tuple[str | None, str, str | None]:
+    """``[epoch:]version[-release]`` (a Debian package version) -> its three parts."""
     epoch = None
     rest = full
     if ":" in rest:
@@ -141,7 +142,7 @@ def parse_dpkg(lines: Sequence[str]) -> list[InstalledPackage]:
         name, full_version, arch, status, size = fields
         if len(status) < 2 or status[1] != "i":  # not (fully) installed
             continue
-        epoch, version, release = _split_debian_version(full_version)
+        epoch, version, release = split_debian_version(full_version)
         kib = _int(size)
         packages.append(InstalledPackage(name=name, version=version, release=release,
                                          arch=arch or None, epoch=epoch,
