@@ -354,16 +354,19 @@ class RegistryClient:
         return True
 
 
+def error_detail(response: requests.Response) -> str:
+    """``": <message>"`` of the first error a registry's answer lists, else ``""``."""
+    try:
+        errors = response.json().get("errors") or []
+    except ValueError:
+        return ""
+    return ": " + str(errors[0].get("message", "")) if errors else ""
+
+
 def _expect(response: requests.Response, status: int, what: str) -> None:
     if response.status_code != status:
-        detail = ""
-        try:
-            errors = response.json().get("errors") or []
-            if errors:
-                detail = ": " + str(errors[0].get("message", ""))
-        except ValueError:
-            pass
-        raise RegistryError(f"{what} failed with status {response.status_code}{detail}")
+        raise RegistryError(f"{what} failed with status {response.status_code}"
+                            f"{error_detail(response)}")
 
 
 def _reason(exc: BaseException | None) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from atomic_reactor._image.hashing import sha256_digest
-from atomic_reactor._registry.client import RegistryClient
+from atomic_reactor._registry.client import RegistryClient, error_detail
 from atomic_reactor._retry import RetryPolicy, is_transient
 from atomic_reactor.errors import AtomicReactorError, RegistryError
 
@@ -102,15 +102,8 @@ class _Interrupted(Exception):
 
 
 def _failure(response: requests.Response, what: str, registry: str) -> RegistryError:
-    detail = ""
-    try:
-        errors = response.json().get("errors") or []
-        if errors:
-            detail = ": " + str(errors[0].get("message", ""))
-    except ValueError:
-        pass
     return RegistryError(f"{what} on {registry} failed with status "
-                         f"{response.status_code}{detail}", registry=registry)
+                         f"{response.status_code}{error_detail(response)}", registry=registry)
 
 
 class BlobUploader:
