@@ -372,3 +372,40 @@ def test_storage_driver_from_the_build_image(
     with pytest.raises(docker.errors.NotFound):
         engine.inspect_volume(mounts["/var/lib/containers"]["Name"])
     assert _build_containers(engine) == []
+
+
+def test_privileged_buildah_builds_two_platforms(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, registry: Registry,
+        engine: docker.APIClient, private_tmp: Path, host_storage: None) -> None:
+    """``platforms`` through the build container: buildah inside builds both (arm64
+    under the host's QEMU emulation) and the manifest list is pushed."""
+    from tests.support.multiarch import (
+        AMD64,
+        ARM64,
+        emulation_available,
+        push_multiarch_base,
+        read_image_file,
+    )
+
+    if not emulation_available(ARM64):
+        pytest.fail("arm64 binaries cannot run here (binfmt_misc/QEMU: scripts/ensure-env.sh)",
+                    pytrace=False)
+    base = push_multiarch_base(registry, unique("multiarch-base"))
+    context = write_context(tmp_path / "src", f"FROM {base.repository}:{base.tag}\n"
+                                              "RUN uname -m > /arch\n")
+    repo = unique("privileged-buildah-multiarch")
+    results = build_image_in_privileged_container(
+        privileged_build_image.image, path_source(context), f"{repo}:1",
+        parent_registry=registry.address, target_registries=[registry.address],
+        engine="buildah", platforms=["linux/amd64", "linux/arm64"])
+    results.raise_for_status()
+    assert [p.architecture for p in results.platforms] == ["amd64", "arm64"]
+    [pushed_list] = results.manifest_lists
+    with RegistryClient(registry.address) as client:
+        assert client.get_manifest_digest(repo, "1") == pushed_list.digest
+        for platform, machine in ((AMD64, "x86_64"), (ARM64, "aarch64")):
+            arch, content = read_image_file(client, repo, "1", platform, "/arch")
+            assert arch == platform.architecture
+            assert content.decode().strip() == machine
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
