@@ -131,6 +131,65 @@ def test_accepts_a_file_object_and_compression(tmp_path: Path) -> None:
     assert (tmp_path / "x/f").read_bytes() == b"zipped"
 
 
+def _long_tree() -> bytes:
+    long_name = "d/" + "n" * 150 + "/file"  # a pax header for the name
+    return tar_bytes(("dir", "d"), ("file", "d/big", os.urandom(300_001)),
+                     ("file", "d/empty", b""), ("file", long_name, b"long"),
+                     ("link", "d/big-link", "d/big"), ("file", "z", b"z" * 1025))
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    return {str(path.relative_to(root)): path.read_bytes() if path.is_file() else "dir"
+            for path in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("piece", [511, 512, 1 << 20])
+def test_every_way_in_unpacks_the_same(tmp_path: Path, piece: int) -> None:
+    """Chunks of a plain tar (read forwards, data straight from the chunks), chunks of
+    a gzip-compressed one and a file object give the same tree; a consumer gets each
+    member's bytes, whether it reads them all, some or none."""
+    data = _long_tree()
+    seen: dict[str, dict[str, bytes]] = {}
+
+    def consumer(way: str, limit: int | None) -> Any:
+        def consume(name: str, member: tarfile.TarInfo, stream: Any) -> bool:
+            if name != "d/big":
+                return False
+            got = stream.read(limit) if limit is not None else b"".join(
+                iter(lambda: stream.read(4096), b""))
+            seen.setdefault(way, {})[name] = got
+            return True
+        return consume
+
+    ways: dict[str, Any] = {
+        "plain chunks": lambda: chunks(data, piece),
+        "gzip chunks": lambda: chunks(gzip.compress(data), piece),
+        "file": lambda: io.BytesIO(data),
+    }
+    trees = {}
+    for way, source in ways.items():
+        trees[way] = _tree_of(safe_extract(source(), str(tmp_path / way)), tmp_path / way)
+        safe_extract(source(), str(tmp_path / f"{way}-all"), consume=consumer(way, None))
+        safe_extract(source(), str(tmp_path / f"{way}-some"),
+                     consume=consumer(f"{way}-some", 1000))
+        # consumed: an empty placeholder; the rest of the archive as without a consumer
+        rest = _tree(tmp_path / f"{way}-some")
+        assert rest.pop("d/big") == b"" and rest.pop("d/big-link") == b""
+        full = _tree(tmp_path / way)
+        del full["d/big"], full["d/big-link"]
+        assert rest == full
+    assert trees["plain chunks"] == trees["gzip chunks"] == trees["file"]
+    big = (tmp_path / "file" / "d/big").read_bytes()
+    assert len(big) == 300_001
+    for way in ways:
+        assert seen[way]["d/big"] == big
+        assert seen[f"{way}-some"]["d/big"] == big[:1000]
+
+
+def _tree_of(names: list[str], root: Path) -> tuple[list[str], dict[str, bytes | str]]:
+    return names, _tree(root)
+
+
 @pytest.mark.parametrize("entries", [
     [("file", "../x", b"evil")],
     [("file", "/abs", b"evil")],

@@ -25,8 +25,8 @@ import shutil
 import stat
 import tarfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Any, Generic, TypeVar
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from typing import IO, Any, Generic, TypeVar, cast
 
 from atomic_reactor.errors import ArchiveError
 
@@ -124,7 +124,7 @@ class IteratorReader(io.RawIOBase):
         return count
 
 
-def prefetch(chunks: Iterable[bytes], depth: int = 16) -> Iterator[bytes]:
+def prefetch(chunks: Iterable[bytes], depth: int = 16) -> Generator[bytes, None, None]:
     """Iterate ``chunks`` in a background thread, up to ``depth`` chunks ahead.
 
     Receiving (a socket) then overlaps with what the caller does with each chunk
@@ -172,6 +172,145 @@ def _as_file(source: IO[bytes] | Iterable[bytes]) -> IO[bytes]:
     if hasattr(source, "read"):
         return source  # type: ignore[return-value]
     return io.BufferedReader(IteratorReader(prefetch(source)), buffer_size=CHUNK_SIZE)
+
+
+#: how compressed streams start (they are read the general way)
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+class _ForwardReader:
+    """An uncompressed tar stream of chunks as a file that only goes forwards.
+
+    tarfile's random-access mode reads it (``seek`` to a later offset skips; an
+    earlier one is refused): headers are parsed by tarfile, and members' data is
+    read straight from the chunks (:class:`_MemberData`), without the copies of
+    tarfile's stream mode.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+        self._position = 0
+
+    def _fill(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._pending = memoryview(chunk).cast("B")
+                return True
+        return False
+
+    def peek(self, size: int) -> bytes:
+        """Up to ``size`` bytes from here on, not consumed (they stay in one piece)."""
+        while len(self._pending) < size:
+            rest = bytes(self._pending)
+            if not self._fill():
+                self._pending = memoryview(rest)
+                break
+            self._pending = memoryview(rest + bytes(self._pending))
+        return bytes(self._pending[:size])
+
+    def pending(self) -> bytes:
+        """What was received and not read yet (taken: the reader is done with it)."""
+        data = self._pending.tobytes()
+        self._pending = memoryview(b"")
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[memoryview] = []
+        wanted = size if size >= 0 else 1 << 62
+        while wanted > 0:
+            if not self._pending and not self._fill():
+                break
+            part = self._pending[:wanted]
+            self._pending = self._pending[len(part):]
+            parts.append(part)
+            wanted -= len(part)
+        data = parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a tar stream seeks to offsets only")
+        if offset < self._position:
+            raise ArchiveError("malformed archive: it needs reading backwards "
+                               f"(from byte {self._position} to {offset})")
+        skip = offset - self._position
+        while skip > 0:
+            if not self._pending and not self._fill():
+                break
+            step = min(skip, len(self._pending))
+            self._pending = self._pending[step:]
+            self._position += step
+            skip -= step
+        return self._position
+
+
+class _MemberData(io.RawIOBase):
+    """The data of one member of a :class:`_ForwardReader` (read once, forwards)."""
+
+    def __init__(self, reader: _ForwardReader, member: tarfile.TarInfo) -> None:
+        super().__init__()
+        self._reader = reader
+        self._start = member.offset_data
+        self._size = member.size
+        self._done = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._size - self._done
+        count = left if size is None or size < 0 else min(size, left)
+        if count <= 0:
+            return b""
+        self._reader.seek(self._start + self._done)
+        data = self._reader.read(count)
+        if len(data) != count:
+            raise ArchiveError("malformed archive: unexpected end of data")
+        self._done += count
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer)))
+        memoryview(buffer).cast("B")[:len(data)] = data
+        return len(data)
+
+
+def _open_tar(source: IO[bytes] | Iterable[bytes]
+              ) -> tuple[tarfile.TarFile, Callable[[tarfile.TarInfo], IO[bytes] | None],
+                         Callable[[], None]]:
+    """The tar stream ``source`` opened for reading once (the caller closes it); how to
+    read a member's data; what to call at the end."""
+    if hasattr(source, "read"):
+        tar = tarfile.open(fileobj=cast(IO[bytes], source), mode="r|*",  # noqa: SIM115
+                           bufsize=CHUNK_SIZE)
+        return tar, tar.extractfile, lambda: None
+    chunks = prefetch(source)
+    try:
+        reader = _ForwardReader(chunks)
+        if reader.peek(6).startswith(_COMPRESSED_MAGIC):
+            first = reader.pending()
+
+            def again() -> Iterator[bytes]:
+                yield first
+                yield from chunks
+
+            tar = tarfile.open(fileobj=_as_file(again()), mode="r|*",  # noqa: SIM115
+                               bufsize=CHUNK_SIZE)
+            return tar, tar.extractfile, chunks.close
+        tar = tarfile.open(fileobj=reader, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
+    except BaseException:
+        chunks.close()
+        raise
+
+    def member_data(member: tarfile.TarInfo) -> IO[bytes]:
+        return _MemberData(reader, member)  # type: ignore[return-value]
+
+    return tar, member_data, chunks.close
 
 
 # -- safe extraction ------------------------------------------------------------------------
@@ -236,7 +375,8 @@ class _Extractor:
         self.regular.discard(name)
         return False
 
-    def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo, *,
+    def extract(self, member: tarfile.TarInfo,
+                member_data: Callable[[tarfile.TarInfo], IO[bytes] | None] | None, *,
                 hollow: bool = False) -> None:
         original = member.name
         name = normalize_member_name(original)
@@ -270,7 +410,7 @@ class _Extractor:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(full, flags, 0o600)
             with os.fdopen(fd, "wb") as out:
-                data = None if hollow else tar.extractfile(member)
+                data = None if hollow or member_data is None else member_data(member)
                 if data is not None:
                     shutil.copyfileobj(data, out, CHUNK_SIZE)
                 os.fchmod(out.fileno(), (member.mode & 0o777) | 0o600)
@@ -326,21 +466,26 @@ def safe_extract(source: IO[bytes] | Iterable[bytes], dest: str,
     left empty in ``dest`` (a placeholder, so links to it stay valid).
     """
     extractor = _Extractor(dest)
-    fileobj = _as_file(source)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK_SIZE) as tar:
+        tar, member_data, done = _open_tar(source)
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"malformed archive: {exc}") from None
+    try:
+        with tar:
             for member in tar:
                 hollow = False
                 if consume is not None and member.isreg():
-                    data = tar.extractfile(member)
+                    data = member_data(member)
                     if data is not None:
                         hollow = bool(consume(normalize_member_name(member.name), member, data))
-                extractor.extract(tar, member, hollow=hollow)
+                extractor.extract(member, None if hollow else member_data, hollow=hollow)
                 if on_file is not None and member.isreg():
                     name = extractor.names[-1]
                     on_file(name, extractor.path(name))
     except tarfile.TarError as exc:
         raise ArchiveError(f"malformed archive: {exc}") from None
+    finally:
+        done()
     extractor.finish()
     return extractor.names
 
