@@ -53,3 +53,13 @@ def test_what_the_built_in_engines_declare() -> None:
                                reproducible=False) == "registry"
     assert BuildahEngine.capabilities.parallel_builds
     assert not DockerEngine.capabilities.parallel_builds
+
+
+def test_an_engine_declaring_nothing_gets_the_defaults(tmp_path: Path) -> None:
+    class Undeclared(FakeEngine):
+        capabilities = None  # type: ignore[assignment]  # a backend written before them
+
+    tasker = fake_tasker(Undeclared())
+    assert tasker.engine_capabilities == EngineCapabilities()
+    plugin = TagAndPushPlugin(tasker, make_workflow(tmp_path), registries={})
+    assert plugin.push_method == "registry"
