@@ -9,7 +9,8 @@ buildah's storage, and only tests marked ``both_engines`` (plus those under
 ``tests/integration/buildah/``) run; under docker, those buildah-only tests are
 left out.
 
-Session scope: ``engine`` (docker ``APIClient``), ``registry`` (open),
+Session scope: ``engine`` (docker ``APIClient``, docker only), ``tasker`` (a
+``DockerTasker`` for the engine under test), ``registry`` (open),
 ``auth_registry`` (htpasswd), ``base_image`` (busybox pushed to ``registry``).
 Function scope: ``engine_cleanup`` (autouse: removes what each test created),
 ``docker_config`` (DOCKER_CONFIG with credentials for ``auth_registry``) and
@@ -26,6 +27,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import Outcome, run_cli, unique
 from tests.support.buildah_env import (
     BuildahTracker,
@@ -63,13 +65,27 @@ ENGINE_NEUTRAL = (
     "hostile/test_secrets.py",
     "output/test_log_file.py",
     "output/test_metadata.py",
+    "plugins/test_add_dockerfile.py",
+    "plugins/test_add_help.py",
+    "plugins/test_add_labels_in_dockerfile.py",
+    "plugins/test_all_rpm_packages.py",
+    "plugins/test_assert_labels.py",
+    "plugins/test_bump_release.py",
+    "plugins/test_change_from_in_dockerfile.py",
     "plugins/test_compress.py",
     "plugins/test_cp_built_image_to_nfs.py",
+    "plugins/test_delete_from_registry.py",
+    "plugins/test_distgit_fetch_artefacts.py",
+    "plugins/test_distribution_scope.py",
+    "plugins/test_inject_yum_repo.py",
+    "plugins/test_remove_built_image.py",
     "plugins/test_sendmail.py",
+    "plugins/test_squash.py",
     "plugins/test_store_logs_to_file.py",
     "plugins/test_store_metadata.py",
     "plugins/test_tag_by_labels.py",
     "plugins/test_tag_from_config.py",
+    "plugins/test_test_built_image.py",
     "test_workflow.py",
 )
 #: tests of those files that check what only docker does (its log wording, its SDK)
@@ -167,6 +183,19 @@ def engine() -> Iterator[docker.APIClient]:
         yield client.api
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def tasker(engine_name: str, request: pytest.FixtureRequest) -> Iterator[DockerTasker]:
+    """A ``DockerTasker`` for the engine under test (what tests use to look at images
+    and run containers, engine-neutral; see :mod:`tests.support.images`)."""
+    if engine_name == "docker":
+        request.getfixturevalue("engine")  # fails clearly when dockerd does not answer
+    made = DockerTasker(engine=engine_name)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def _start(factory: pytest.TempPathFactory, name: str, auth: bool) -> Iterator[Registry]:

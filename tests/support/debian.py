@@ -1,7 +1,8 @@
 """A Debian bookworm base image for tests, made with debootstrap (no image is pulled).
 
 Kept on the engine between runs as :data:`DEBIAN_IMAGE` (like the busybox base in
-:mod:`tests.support.env`); made once, under the engine lock.
+:mod:`tests.support.env`); made once, under the engine lock (dockerd:
+:func:`ensure_debian_image`; buildah's storage: :func:`ensure_debian_image_buildah`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import docker.errors
 
 from tests.support.env import EnvError, check_stream, engine_lock, split_reference
 
-__all__ = ["DEBIAN_IMAGE", "MIRROR_ENV", "apt_mirror", "ensure_debian_image", "image_id"]
+__all__ = ["DEBIAN_IMAGE", "MIRROR_ENV", "apt_mirror", "ensure_debian_image",
+           "ensure_debian_image_buildah", "image_id"]
 
 DEBIAN_IMAGE = "atomic-reactor-test/debian:bookworm-minbase"
 #: set to use another Debian mirror for debootstrap (else the machine's apt sources',
@@ -165,3 +167,33 @@ def ensure_debian_image(api: docker.APIClient) -> str:
     if made is None:
         raise EnvError(f"docker import {DEBIAN_IMAGE} reported success but no image exists")
     return made
+
+
+def ensure_debian_image_buildah() -> str:
+    """Id (``sha256:…``) of :data:`DEBIAN_IMAGE` in buildah's storage, made with
+    debootstrap (``buildah from scratch`` + ``add`` + ``commit``) when it lacks it."""
+    from tests.support.buildah_env import buildah, buildah_lock
+    from tests.support.buildah_env import image_id as buildah_image_id
+
+    existing = buildah_image_id(DEBIAN_IMAGE)
+    if existing is not None:
+        return f"sha256:{existing}"
+    with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-") as scratch:
+        tarball = _debootstrap_tarball(Path(scratch))
+        with buildah_lock():
+            existing = buildah_image_id(DEBIAN_IMAGE)
+            if existing is not None:
+                return f"sha256:{existing}"
+            container = buildah("from", "--name", f"ar-debian-base-{os.getpid()}",
+                                "scratch").strip()
+            try:
+                buildah("add", container, str(tarball), "/")
+                buildah("config", "--cmd", '["/bin/bash"]', container)
+                buildah("commit", "-q", "--format", "docker", "--identity-label=false",
+                        container, f"localhost/{DEBIAN_IMAGE}")
+            finally:
+                buildah("rm", container, check=False)
+    made = buildah_image_id(DEBIAN_IMAGE)
+    if made is None:
+        raise EnvError(f"buildah commit {DEBIAN_IMAGE} reported success but no image exists")
+    return f"sha256:{made}"

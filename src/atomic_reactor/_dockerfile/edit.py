@@ -213,14 +213,19 @@ def rewrite_from(text: str, stage: int, image: str) -> str:
 def quote(value: str, escape: str = "\\") -> str:
     """``value`` as one literal Dockerfile word: no variable expansion, no splitting.
 
-    Single quotes (inside them nothing is special); a ``'`` closes the quotes, is
-    escaped, and they reopen: ``it's`` -> ``'it'\\''s'``. Docker and dockerfile-parse
-    read this back alike (they differ on backslashes inside double quotes).
+    Single quotes (inside them nothing is special); a ``'`` closes the quotes, comes
+    double-quoted, and they reopen: ``it's`` -> ``'it'"'"'s'``. No escape character is
+    needed, so the word reads back alike whatever the Dockerfile's escape directive
+    (``escape`` is accepted for callers that pass it; buildah's word parser ignores
+    ``# escape=`` and Docker's honours it, so relying on it would split the engines).
+    Docker, buildah and dockerfile-parse read this back alike (they differ on
+    backslashes inside double quotes, which never occur here).
     Raises :class:`ValueError` for control characters (a word cannot hold a newline).
     """
+    del escape  # the quoting uses no escape character
     if _CONTROL.search(value):
         raise ValueError("contains a control character (newline, …)")
-    return "'" + value.replace("'", f"'{escape}''") + "'"
+    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 def label_instruction(labels: Mapping[str, str], escape: str = "\\") -> str:

@@ -15,6 +15,7 @@ plugin's extra arguments are passed on as ``kwargs``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import sys
@@ -61,6 +62,19 @@ def _summary(results: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _takes_tasker(run: Any) -> bool:
+    """Whether the tests' ``run()`` names a ``tasker`` parameter (then it gets the
+    build's tasker; a bare ``**kwargs`` does not ask for it: 1.6 tests files stay as
+    they were)."""
+    try:
+        parameters = inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
+    found = parameters.get("tasker")
+    return found is not None and found.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                inspect.Parameter.KEYWORD_ONLY)
+
+
 def _outcome(value: Any) -> tuple[Any, bool]:
     """(results, passed) from what the tests' ``run()`` returned.
 
@@ -85,7 +99,10 @@ class TestBuiltImagePlugin(PrePublishPlugin):
     git_repo_path, results_dir, logger, **kwargs)`` returning ``(results, passed)``
     (atomic-reactor 1.6's contract); extra arguments of this plugin are passed on as
     keyword arguments. ``results_dir`` is created for the tests; a relative one lives
-    in the build's working directory, which is removed after the build.
+    in the build's working directory, which is removed after the build. A ``run()``
+    with a parameter named ``tasker`` also gets the build's ``DockerTasker``: tests that
+    run the image through it (``tasker.run_container``, ``tasker.logs``...) work with
+    every engine, buildah too.
 
     Result: an :class:`ImageTestResults` (image tested, tests file, commit, duration
     and the ``results`` the tests returned). Failing tests raise
@@ -197,8 +214,11 @@ class TestBuiltImagePlugin(PrePublishPlugin):
                 raise ImageTestsFailed(f"{self.tests_git_path} defines no run() function")
             started = time.monotonic()
             try:
+                extra = dict(self.kwargs)
+                if _takes_tasker(run):
+                    extra.setdefault("tasker", self.tasker)
                 returned = run(image_id=image_id, tests=self.tests, git_repo_path=repo_path,
-                               results_dir=self._results_dir(), logger=self.log, **self.kwargs)
+                               results_dir=self._results_dir(), logger=self.log, **extra)
                 results, passed = _outcome(returned)
             except ImageTestsFailed:
                 raise

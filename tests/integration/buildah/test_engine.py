@@ -124,6 +124,18 @@ def test_build_failure_is_an_error_event(buildah_engine: BuildahEngine, base_ima
     assert BuildahTracker(exclusive=False).state().container_ids == before
 
 
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_only_from_leaves_no_working_container(buildah_engine: BuildahEngine,
+                                               base_image: BaseImage, tmp_path: Path,
+                                               use_cache: bool) -> None:
+    # buildah 1.28 keeps the working container of a stage with nothing after FROM
+    context = write_context(tmp_path, f"FROM {BASE_IMAGE}\n")
+    before = BuildahTracker(exclusive=False).state().container_ids
+    image_id = _build(buildah_engine, context, f"ar-buildah-{unique()}:1", use_cache=use_cache)
+    assert image_id == f"sha256:{base_image.image_id.removeprefix('sha256:')}"
+    assert BuildahTracker(exclusive=False).state().container_ids == before
+
+
 def test_missing_target_and_base(buildah_engine: BuildahEngine, base_image: BaseImage,
                                  tmp_path: Path) -> None:
     context = write_context(tmp_path, f"FROM {BASE_IMAGE} AS one\nRUN true\n")

@@ -9,6 +9,10 @@ the session ``registry``.
 Debian's mirror inside a build), kept as ``atomic-reactor-test/debian-rpm:bookworm``
 and pushed to ``registry``.
 
+In the buildah pass the same images are made in buildah's storage (``buildah from
+scratch`` for the root file system, the buildah engine for the rpm layer) and pushed
+from there.
+
 Import the fixtures into a test module to use them::
 
     from tests.integration.plugins.debian_fixtures import debian_base_image  # noqa: F401
@@ -31,7 +35,11 @@ import docker
 import docker.errors
 import pytest
 
-from tests.support.debian import DEBIAN_IMAGE, ensure_debian_image
+from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import AtomicReactorError
+from tests.support.buildah_env import buildah_lock, push_buildah_base_image
+from tests.support.buildah_env import image_id as buildah_image_id
+from tests.support.debian import DEBIAN_IMAGE, ensure_debian_image, ensure_debian_image_buildah
 from tests.support.debian import image_id as _image_id
 from tests.support.env import (
     EnvError,
@@ -59,18 +67,21 @@ class PushedTestImage:
         return f"{self.registry.address}/{self.repo}"
 
 
+_RPM_DOCKERFILE = textwrap.dedent(f"""\
+    FROM {DEBIAN_IMAGE}
+    RUN apt-get update -q \\
+     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rpm \\
+     && rm -rf /var/lib/apt/lists/*
+    """)
+
+
 def ensure_debian_rpm_image(api: docker.APIClient) -> str:
     """Id of :data:`DEBIAN_RPM_IMAGE` (Debian + its ``rpm`` package), building it if needed."""
     existing = _image_id(api, DEBIAN_RPM_IMAGE)
     if existing is not None:
         return existing
     ensure_debian_image(api)
-    dockerfile = textwrap.dedent(f"""\
-        FROM {DEBIAN_IMAGE}
-        RUN apt-get update -q \\
-         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rpm \\
-         && rm -rf /var/lib/apt/lists/*
-        """)
+    dockerfile = _RPM_DOCKERFILE
     with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-rpm-") as context, \
             engine_lock():
         existing = _image_id(api, DEBIAN_RPM_IMAGE)
@@ -101,7 +112,41 @@ def push_test_image(api: docker.APIClient, registry: Registry, name: str) -> Non
                 api.remove_image(f"{target}:{tag}", noprune=True)
 
 
-def _provide(registry: Registry, name: str, ensure: str) -> PushedTestImage:
+def ensure_debian_rpm_image_buildah() -> str:
+    """:func:`ensure_debian_rpm_image` in buildah's storage (built by the buildah engine)."""
+    existing = buildah_image_id(DEBIAN_RPM_IMAGE)
+    if existing is not None:
+        return f"sha256:{existing}"
+    ensure_debian_image_buildah()
+    with tempfile.TemporaryDirectory(prefix="atomic-reactor-debian-rpm-") as context, \
+            buildah_lock():
+        existing = buildah_image_id(DEBIAN_RPM_IMAGE)
+        if existing is not None:
+            return f"sha256:{existing}"
+        Path(context, "Dockerfile").write_text(_RPM_DOCKERFILE)
+        tasker = DockerTasker(engine="buildah")
+        try:
+            built = tasker.build_image(context, DEBIAN_RPM_IMAGE)
+        except AtomicReactorError as exc:
+            raise EnvError(f"building {DEBIAN_RPM_IMAGE} with buildah failed: {exc}") from exc
+        finally:
+            tasker.close()
+    return built.image_id
+
+
+def _provide_buildah(registry: Registry, name: str, ensure: str) -> PushedTestImage:
+    try:
+        image_id = (ensure_debian_image_buildah() if ensure == "base"
+                    else ensure_debian_rpm_image_buildah())
+        push_buildah_base_image(registry, name)
+    except (EnvError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"cannot provide {name}: {exc}", pytrace=False)
+    return PushedTestImage(local=name, repo=name, registry=registry, image_id=image_id)
+
+
+def _provide(registry: Registry, name: str, ensure: str, engine: str) -> PushedTestImage:
+    if engine == "buildah":
+        return _provide_buildah(registry, name, ensure)
     client = engine_client(timeout=900)
     try:
         image_id = (ensure_debian_image(client.api) if ensure == "base"
@@ -115,12 +160,12 @@ def _provide(registry: Registry, name: str, ensure: str) -> PushedTestImage:
 
 
 @pytest.fixture(scope="session")
-def debian_base_image(engine: docker.APIClient, registry: Registry) -> PushedTestImage:
+def debian_base_image(tasker: DockerTasker, registry: Registry) -> PushedTestImage:
     """Debian bookworm (minbase, dpkg, no rpm), local and pushed to ``registry``."""
-    return _provide(registry, DEBIAN_IMAGE, "base")
+    return _provide(registry, DEBIAN_IMAGE, "base", tasker.engine_name)
 
 
 @pytest.fixture(scope="session")
-def debian_rpm_image(engine: docker.APIClient, registry: Registry) -> PushedTestImage:
+def debian_rpm_image(tasker: DockerTasker, registry: Registry) -> PushedTestImage:
     """Debian bookworm with Debian's ``rpm`` package, local and pushed to ``registry``."""
-    return _provide(registry, DEBIAN_RPM_IMAGE, "rpm")
+    return _provide(registry, DEBIAN_RPM_IMAGE, "rpm", tasker.engine_name)

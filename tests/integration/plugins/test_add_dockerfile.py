@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import docker
-
+from atomic_reactor.core import DockerTasker
 from tests.integration.plugins.dockerfile_helpers import (
     build,
     exists_in_image,
@@ -19,7 +18,7 @@ KEY = "add_dockerfile"
 
 
 def test_snapshot_named_by_labels_is_in_the_image(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     dockerfile = (f"FROM {base_image.repo}\n"
                   "LABEL name=ns/app version=1.0 release=3\n"
                   "USER nobody\n"
@@ -37,7 +36,7 @@ def test_snapshot_named_by_labels_is_in_the_image(
 
     assert not results.is_failed(), results.error
     path = "/root/buildinfo/Dockerfile-ns-app-1.0-3"
-    assert read_in_image(engine, str(results.image_id), path).decode() == dockerfile
+    assert read_in_image(tasker, str(results.image_id), path).decode() == dockerfile
     result = results.plugin_results["prebuild"][KEY]
     assert result == {"path": path, "source": "Dockerfile-ns-app-1.0-3", "nvr": "ns-app-1.0-3",
                       "final": False,
@@ -45,7 +44,7 @@ def test_snapshot_named_by_labels_is_in_the_image(
 
 
 def test_final_dockerfile_with_nvr_argument(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx", f"FROM {base_image.repo}\nCMD [\"sh\"]\n",
                             {".dockerignore": "*\n!keep\n", "keep": "k"})
     results = build(base_image, context, [
@@ -56,7 +55,7 @@ def test_final_dockerfile_with_nvr_argument(
     ])
 
     assert not results.is_failed(), results.error
-    content = read_in_image(engine, str(results.image_id),
+    content = read_in_image(tasker, str(results.image_id),
                             "/usr/share/buildinfo/Dockerfile-my app-2-1").decode()
     assert content == results.dockerfile               # the Dockerfile as built ...
     assert "LABEL 'late'='1'" in content                # ... with the later changes
@@ -64,16 +63,16 @@ def test_final_dockerfile_with_nvr_argument(
 
 
 def test_labels_inherited_from_the_parent_name_the_file(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
-    parent = push_parent(engine, base_image, "FROM {base}\nLABEL Name=base Version=9\n")
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
+    parent = push_parent(tasker, base_image, "FROM {base}\nLABEL Name=base Version=9\n")
     context = write_context(tmp_path / "ctx", f"FROM {parent}\nLABEL Release=2\n")
     results = build(base_image, context, [{"name": KEY}])
     assert not results.is_failed(), results.error
-    assert exists_in_image(engine, str(results.image_id), "/root/buildinfo/Dockerfile-base-9-2")
+    assert exists_in_image(tasker, str(results.image_id), "/root/buildinfo/Dockerfile-base-9-2")
 
 
 def test_missing_labels_fail_with_a_clear_message(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx", f"FROM {base_image.repo}\nLABEL name=x\n")
     results = build(base_image, context, [{"name": KEY}])
     assert results.is_failed()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import docker
-
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import git, git_repo, unique, write_context
 from tests.integration.plugins.dockerfile_helpers import build, labels_of, push_parent
 from tests.support.env import BaseImage
@@ -16,7 +15,7 @@ KEY = "add_labels_in_dockerfile"
 
 
 def test_labels_and_automatic_labels_on_the_built_image(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     tricky = 'say "hi" to $HOME \\ and `you` ${X} it\'s \'q\''
     context = write_context(tmp_path / "ctx", f"""
         FROM {base_image.repo}
@@ -29,7 +28,7 @@ def test_labels_and_automatic_labels_on_the_built_image(
     }}])
 
     assert not results.is_failed(), results.error
-    labels = labels_of(engine, str(results.image_id))
+    labels = labels_of(tasker, str(results.image_id))
     assert labels["name"] == "explicit"            # explicit labels overwrite the Dockerfile's
     assert "Name" not in labels                    # aliases go old -> new only (1.6)
     assert labels["keep"] == "me"
@@ -37,11 +36,12 @@ def test_labels_and_automatic_labels_on_the_built_image(
     assert labels["with space"] == "a b"
     assert labels["empty"] == ""
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["build-date"])
-    info = engine.info()
-    assert labels["com.redhat.build-host"] == info["Name"]
+    host = tasker.engine_host()
+    assert host.name
+    assert labels["com.redhat.build-host"] == host.name
     assert "Build_Host" not in labels              # the old name: aliases go old -> new
-    expected_arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(
-        engine.version()["Arch"], engine.version()["Arch"])
+    arch = host.platform.architecture
+    expected_arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
     assert labels["architecture"] == expected_arch
     assert "Architecture" not in labels
     assert "vcs-ref" not in labels                 # a path source has no VCS info
@@ -55,7 +55,7 @@ def test_labels_and_automatic_labels_on_the_built_image(
     assert results.dockerfile.rstrip().splitlines()[-1] == result["instruction"]
 
 
-def test_vcs_labels_from_a_git_source(engine: docker.APIClient, base_image: BaseImage,
+def test_vcs_labels_from_a_git_source(tasker: DockerTasker, base_image: BaseImage,
                                       tmp_path: Path) -> None:
     repo = git_repo(tmp_path / "repo", f"FROM {base_image.repo}\nCMD [\"sh\"]\n")
     commit = git(repo, "rev-parse", "HEAD")
@@ -65,7 +65,7 @@ def test_vcs_labels_from_a_git_source(engine: docker.APIClient, base_image: Base
         prebuild_plugins=[{"name": KEY, "args": {"auto_labels": ["vcs-type", "vcs-url",
                                                                  "vcs-ref"]}}])
     assert not results.is_failed(), results.error
-    labels = labels_of(engine, str(results.image_id))
+    labels = labels_of(tasker, str(results.image_id))
     assert labels["vcs-type"] == "git"
     assert labels["vcs-ref"] == commit
     assert labels["vcs-url"] == str(repo)
@@ -73,8 +73,8 @@ def test_vcs_labels_from_a_git_source(engine: docker.APIClient, base_image: Base
 
 
 def test_dont_overwrite_keeps_the_parents_and_dockerfiles_values(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
-    parent = push_parent(engine, base_image, """
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
+    parent = push_parent(tasker, base_image, """
         FROM {base}
         LABEL architecture=parent-arch vendor=parent-vendor Version=7
     """)
@@ -91,7 +91,7 @@ def test_dont_overwrite_keeps_the_parents_and_dockerfiles_values(
     }}])
 
     assert not results.is_failed(), results.error
-    labels = labels_of(engine, str(results.image_id))
+    labels = labels_of(tasker, str(results.image_id))
     assert labels["architecture"] == "parent-arch"          # base image's value kept
     assert labels["com.example.pinned"] == "from-dockerfile"  # Dockerfile's value kept
     assert labels["vendor"] == "child-vendor"                # not protected: overwritten
@@ -103,7 +103,7 @@ def test_dont_overwrite_keeps_the_parents_and_dockerfiles_values(
 
 
 def test_multi_stage_labels_land_in_the_final_image_only(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx", f"""
         FROM {base_image.repo} AS builder
         RUN echo x > /x
@@ -114,14 +114,14 @@ def test_multi_stage_labels_land_in_the_final_image_only(
     results = build(base_image, context, [{"name": KEY, "args": {
         "labels": {"release": "3"}, "auto_labels": []}}])
     assert not results.is_failed(), results.error
-    labels = labels_of(engine, str(results.image_id))
+    labels = labels_of(tasker, str(results.image_id))
     assert labels["release"] == "3"
     assert "Release" not in labels  # aliases go old -> new only (1.6)
     assert labels["stage"] == "final"
 
 
 def test_nothing_to_add_leaves_the_dockerfile_alone(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     dockerfile = f'FROM {base_image.repo}\nLABEL a=b\n'
     context = tmp_path / "ctx"
     context.mkdir()
@@ -134,7 +134,7 @@ def test_nothing_to_add_leaves_the_dockerfile_alone(
                                                        "instruction": None}
 
 
-def test_backtick_escape_directive(engine: docker.APIClient, base_image: BaseImage,
+def test_backtick_escape_directive(tasker: DockerTasker, base_image: BaseImage,
                                    tmp_path: Path) -> None:
     context = tmp_path / "ctx"
     context.mkdir()
@@ -143,6 +143,6 @@ def test_backtick_escape_directive(engine: docker.APIClient, base_image: BaseIma
     results = build(base_image, context, [{"name": KEY, "args": {
         "labels": {"path": value}, "auto_labels": []}}])
     assert not results.is_failed(), results.error
-    assert labels_of(engine, str(results.image_id))["path"] == value
+    assert labels_of(tasker, str(results.image_id))["path"] == value
     assert results.plugin_results["prebuild"][KEY]["instruction"] == \
-        "LABEL 'path'='it'`''s C:\\dir `x` $Y'"
+        "LABEL 'path'='it'\"'\"'s C:\\dir `x` $Y'"

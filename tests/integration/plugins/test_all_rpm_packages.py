@@ -7,13 +7,15 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import docker
 import pytest
 
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.plugins.all_rpm_packages import RPM_QUERY_FORMAT
 from tests.integration.helpers import path_source, unique, write_context
-from tests.support.env import BaseImage
+from tests.support.buildah_env import BuildahTracker
+from tests.support.env import BaseImage, EngineTracker
+from tests.support.images import run_in
 
 if TYPE_CHECKING:
     from tests.integration.plugins.debian_fixtures import PushedTestImage
@@ -69,19 +71,21 @@ def _build(context: Path, registry_address: str, args: dict[str, Any] | None = N
     )
 
 
-def _run(engine: docker.APIClient, image: str, argv: list[str]) -> str:
-    container = engine.create_container(image, entrypoint=[argv[0]], command=argv[1:])
-    try:
-        engine.start(container["Id"])
-        assert engine.wait(container["Id"], timeout=120)["StatusCode"] == 0
-        return str(engine.logs(container["Id"], stdout=True, stderr=False).decode())
-    finally:
-        engine.remove_container(container["Id"], force=True)
+def _run(tasker: DockerTasker, image: str, argv: list[str]) -> str:
+    done = run_in(tasker, image, argv[1:], entrypoint=[argv[0]])
+    assert done.code == 0, done.stderr
+    return done.stdout
 
 
-def _query_containers(engine: docker.APIClient, image_id: str) -> list[dict[str, Any]]:
-    listed = engine.containers(all=True, filters={"label": f"atomic-reactor.plugin={KEY}"})
-    return [c for c in listed if c.get("ImageID") == image_id]
+Tracker = EngineTracker | BuildahTracker
+
+
+def _left_containers(tracker: Tracker) -> set[str]:
+    """Containers made since the test began that still exist (the plugin's query
+    containers must all be gone)."""
+    before = tracker.last_snapshot
+    assert before is not None
+    return set(tracker.state().container_ids - before.container_ids)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def hello_rpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return top / "RPMS" / "noarch" / "art-hello-1.2.3-4.noarch.rpm"
 
 
-def test_rpm_database_of_the_image(engine: docker.APIClient, debian_rpm_image: PushedTestImage,
+def test_rpm_database_of_the_image(engine_cleanup: Tracker, debian_rpm_image: PushedTestImage,
                                    hello_rpm: Path, tmp_path: Path) -> None:
     context = write_context(tmp_path / "src", f"""
         FROM {debian_rpm_image.repo}
@@ -126,10 +130,10 @@ def test_rpm_database_of_the_image(engine: docker.APIClient, debian_rpm_image: P
     assert package["buildtime"] == int(buildtime)
     assert package["signature"] is None  # built unsigned
     # the query containers are gone
-    assert _query_containers(engine, str(results.image_id)) == []
+    assert _left_containers(engine_cleanup) == set()
 
 
-def test_rpm_without_packages_falls_back_to_dpkg(engine: docker.APIClient,
+def test_rpm_without_packages_falls_back_to_dpkg(engine_cleanup: Tracker,
                                                  debian_rpm_image: PushedTestImage,
                                                  tmp_path: Path) -> None:
     context = write_context(tmp_path / "src", f"""
@@ -142,10 +146,10 @@ def test_rpm_without_packages_falls_back_to_dpkg(engine: docker.APIClient,
     assert listed["manager"] == "dpkg"
     names = {p["name"] for p in listed["packages"]}
     assert {"rpm", "dpkg", "libc6"} <= names
-    assert _query_containers(engine, str(results.image_id)) == []
+    assert _left_containers(engine_cleanup) == set()
 
 
-def test_dpkg_database_of_a_debian_image(engine: docker.APIClient,
+def test_dpkg_database_of_a_debian_image(tasker: DockerTasker, engine_cleanup: Tracker,
                                          debian_base_image: PushedTestImage,
                                          tmp_path: Path) -> None:
     context = write_context(tmp_path / "src", f"""
@@ -159,17 +163,17 @@ def test_dpkg_database_of_a_debian_image(engine: docker.APIClient,
     packages = {p["name"]: p for p in listed["packages"]}
 
     image = str(results.image_id)
-    installed = _run(engine, image, ["dpkg-query", "-W", "-f",
+    installed = _run(tasker, image, ["dpkg-query", "-W", "-f",
                                      "${db:Status-Abbrev} ${Package}\n"]).splitlines()
     assert sorted(packages) == sorted(line.split()[1] for line in installed
                                       if line.startswith("ii"))
-    full_version = _run(engine, image, ["dpkg-query", "-W", "-f", "${Version}", "libc6"])
+    full_version = _run(tasker, image, ["dpkg-query", "-W", "-f", "${Version}", "libc6"])
     libc = packages["libc6"]
     assert f"{libc['version']}-{libc['release']}" == full_version
-    assert libc["arch"] == _run(engine, image, ["dpkg", "--print-architecture"]).strip()
+    assert libc["arch"] == _run(tasker, image, ["dpkg", "--print-architecture"]).strip()
     assert libc["size"] and libc["size"] > 1024 * 1024
     assert "rpm" not in packages
-    assert _query_containers(engine, image) == []
+    assert _left_containers(engine_cleanup) == set()
 
 
 def test_apk_database(base_image: BaseImage, tmp_path: Path) -> None:
@@ -188,7 +192,7 @@ def test_apk_database(base_image: BaseImage, tmp_path: Path) -> None:
     ]
 
 
-def test_image_without_a_package_database_is_a_recorded_skip(engine: docker.APIClient,
+def test_image_without_a_package_database_is_a_recorded_skip(engine_cleanup: Tracker,
                                                               base_image: BaseImage,
                                                               tmp_path: Path) -> None:
     context = write_context(tmp_path / "src", f"""
@@ -201,7 +205,7 @@ def test_image_without_a_package_database_is_a_recorded_skip(engine: docker.APIC
     assert listed["manager"] is None
     assert listed["packages"] == []
     assert "no rpm, dpkg or apk" in listed["skipped"]
-    assert _query_containers(engine, str(results.image_id)) == []
+    assert _left_containers(engine_cleanup) == set()
 
 
 def test_broken_rpm_database_fails_the_build(debian_rpm_image: PushedTestImage,
@@ -224,7 +228,7 @@ def test_broken_rpm_database_fails_the_build(debian_rpm_image: PushedTestImage,
     assert "rpm -qa exited with" in results.error["message"]
 
 
-def test_explicit_image_id(engine: docker.APIClient, debian_base_image: PushedTestImage,
+def test_explicit_image_id(engine_cleanup: Tracker, debian_base_image: PushedTestImage,
                            base_image: BaseImage, tmp_path: Path) -> None:
     """image_id names another image than the one built: that one is listed."""
     context = write_context(tmp_path / "src", f"FROM {base_image.repo}\n")
@@ -234,4 +238,4 @@ def test_explicit_image_id(engine: docker.APIClient, debian_base_image: PushedTe
     listed = results.plugin_results["postbuild"][KEY]
     assert listed["image_id"] == debian_base_image.image_id
     assert listed["manager"] == "dpkg"
-    assert _query_containers(engine, debian_base_image.image_id) == []
+    assert _left_containers(engine_cleanup) == set()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import docker
-
+from atomic_reactor.core import DockerTasker
 from tests.integration.plugins.dockerfile_helpers import (
     build,
     labels_of,
@@ -17,7 +16,7 @@ from tests.support.env import BaseImage
 KEY = "assert_labels"
 
 
-def test_missing_labels_stop_the_build(engine: docker.APIClient, base_image: BaseImage,
+def test_missing_labels_stop_the_build(tasker: DockerTasker, base_image: BaseImage,
                                        tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx", f"""
         FROM {base_image.repo} AS builder
@@ -36,8 +35,8 @@ def test_missing_labels_stop_the_build(engine: docker.APIClient, base_image: Bas
 
 
 def test_labels_from_parent_stage_chain_and_aliases_pass(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
-    parent = push_parent(engine, base_image, "FROM {base}\nLABEL Name=from-parent\n")
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
+    parent = push_parent(tasker, base_image, "FROM {base}\nLABEL Name=from-parent\n")
     context = write_context(tmp_path / "ctx", f"""
         FROM {parent} AS common
         LABEL version=2
@@ -56,6 +55,6 @@ def test_labels_from_parent_stage_chain_and_aliases_pass(
         "labels": {"name": "from-parent", "version": "2", "release": "5", "com.example.x": "y"},
         "via_alias": {"name": "Name", "release": "Release"},
     }
-    labels = labels_of(engine, str(results.image_id))
+    labels = labels_of(tasker, str(results.image_id))
     assert labels["Release"] == "5"
     assert "release" not in labels

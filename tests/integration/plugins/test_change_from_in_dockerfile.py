@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import docker
-
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context, write_plugin_file
 from tests.integration.plugins.dockerfile_helpers import build, push_parent, read_in_image
 from tests.support.env import BaseImage
@@ -30,17 +29,16 @@ class Retag(PreBuildPlugin):
 '''
 
 
-def _platform(engine: docker.APIClient) -> str:
-    version = engine.version()
-    return f"{version['Os']}/{version['Arch']}"
+def _platform(tasker: DockerTasker) -> str:
+    return str(tasker.engine_host().platform)
 
 
 def test_multi_stage_dockerfile_is_built_from_the_pulled_ids(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
-    parent = push_parent(engine, base_image, "FROM {base}\nRUN echo parent > /parent\n")
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
+    parent = push_parent(tasker, base_image, "FROM {base}\nRUN echo parent > /parent\n")
     context = write_context(tmp_path / "ctx", f"""
         ARG BASE={base_image.repo}
-        FROM --platform={_platform(engine)} ${{BASE}} AS builder
+        FROM --platform={_platform(tasker)} ${{BASE}} AS builder
         RUN echo one > /one
         from {parent} as other
         RUN cp /parent /from-other
@@ -54,8 +52,8 @@ def test_multi_stage_dockerfile_is_built_from_the_pulled_ids(
     results = build(base_image, context, [{"name": KEY}])
 
     assert not results.is_failed(), results.error
-    base_id = engine.inspect_image(base_image.local)["Id"]
-    parent_id = engine.inspect_image(parent)["Id"]
+    base_id = tasker.image_info(base_image.local).id
+    parent_id = tasker.image_info(parent).id
     result = results.plugin_results["prebuild"][KEY]
     assert result == [
         {"stage": 0, "original": base_image.repo, "image_id": base_id, "alias": "builder"},
@@ -66,24 +64,24 @@ def test_multi_stage_dockerfile_is_built_from_the_pulled_ids(
     froms = [line for line in results.dockerfile.splitlines()
              if line.split(" ", 1)[0].upper() == "FROM"]
     assert froms == [
-        f"FROM --platform={_platform(engine)} {base_id} AS builder",
+        f"FROM --platform={_platform(tasker)} {base_id} AS builder",
         f"from {parent_id} as other",
         "FROM builder AS mid",
         "FROM scratch AS empty",
         f"FROM {parent_id}",
     ]
     image = str(results.image_id)
-    assert read_in_image(engine, image, "/out/one") == b"one\n"
-    assert read_in_image(engine, image, "/out/two") == b"two\n"
-    assert read_in_image(engine, image, "/out/from-other") == b"parent\n"
-    assert read_in_image(engine, image, "/parent") == b"parent\n"
+    assert read_in_image(tasker, image, "/out/one") == b"one\n"
+    assert read_in_image(tasker, image, "/out/two") == b"two\n"
+    assert read_in_image(tasker, image, "/out/from-other") == b"parent\n"
+    assert read_in_image(tasker, image, "/parent") == b"parent\n"
 
 
 def test_build_uses_what_was_pulled_even_if_the_name_moves(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
-    parent = push_parent(engine, base_image, "FROM {base}\nRUN echo pulled > /which\n")
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
+    parent = push_parent(tasker, base_image, "FROM {base}\nRUN echo pulled > /which\n")
     impostor = f"{unique('art-impostor')}:1"
-    engine.tag(base_image.local, *impostor.split(":"))
+    tasker.tag_image(base_image.local, impostor)
     context = write_context(tmp_path / "ctx", f"FROM {parent}\nRUN cat /which\n")
     plugin_file = write_plugin_file(tmp_path / "retag.py", RETAG_PLUGIN)
     results = build_image_here(
@@ -95,16 +93,16 @@ def test_build_uses_what_was_pulled_even_if_the_name_moves(
         ])
     assert not results.is_failed(), results.error
     # the local name now points to an image without /which; the build did not care
-    assert engine.inspect_image(parent)["Id"] == engine.inspect_image(impostor)["Id"]
-    assert read_in_image(engine, str(results.image_id), "/which") == b"pulled\n"
+    assert tasker.image_info(parent).id == tasker.image_info(impostor).id
+    assert read_in_image(tasker, str(results.image_id), "/which") == b"pulled\n"
 
 
 def test_without_the_change_the_moved_name_breaks_the_build(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     # the control experiment for the test above: same setup, no change_from_in_dockerfile
-    parent = push_parent(engine, base_image, "FROM {base}\nRUN echo pulled > /which\n")
+    parent = push_parent(tasker, base_image, "FROM {base}\nRUN echo pulled > /which\n")
     impostor = f"{unique('art-impostor')}:1"
-    engine.tag(base_image.local, *impostor.split(":"))
+    tasker.tag_image(base_image.local, impostor)
     context = write_context(tmp_path / "ctx", f"FROM {parent}\nRUN cat /which\n")
     plugin_file = write_plugin_file(tmp_path / "retag.py", RETAG_PLUGIN)
     results = build_image_here(
@@ -123,7 +121,7 @@ def test_without_the_change_the_moved_name_breaks_the_build(
 
 
 def test_image_not_on_the_engine_is_a_clear_failure(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     missing = f"{unique('art-missing')}:1"
     context = write_context(tmp_path / "ctx", f"FROM {missing}\n")
     results = build_image_here(source=path_source(context), image=f"{unique()}:1",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
-import docker
-
 from atomic_reactor.api import BuildResults, build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context
+from tests.integration.plugins.dockerfile_helpers import read_in_image
 from tests.support.env import BaseImage
 
 KEY = "distgit_fetch_artefacts"
@@ -22,23 +20,10 @@ def _build(base_image: BaseImage, context: Path, command: str) -> BuildResults:
         prebuild_plugins=[{"name": KEY, "args": {"command": command, "timeout": 120}}])
 
 
-def _read(engine: docker.APIClient, image: str, path: str) -> bytes:
-    container = engine.create_container(image, ["true"])["Id"]
-    try:
-        stream, _ = engine.get_archive(container, path)
-        data = b"".join(stream)
-    finally:
-        engine.remove_container(container, force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.next()
-        assert member is not None
-        extracted = tar.extractfile(member)
-        assert extracted is not None
-        return extracted.read()
 
 
 def test_fetched_artefact_is_copied_into_the_image(
-        engine: docker.APIClient, base_image: BaseImage, workdir: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, workdir: Path) -> None:
     original = workdir / "src"
     context = write_context(original, f"""
         FROM {base_image.repo}
@@ -52,7 +37,7 @@ def test_fetched_artefact_is_copied_into_the_image(
     assert fetched["returncode"] == 0
     assert fetched["sources"] == "d41d8cd98f00b204e9800998ecf8427e  artefact.txt\n"
     assert results.image_id
-    content = _read(engine, results.image_id, "/artefact.txt")
+    content = read_in_image(tasker, results.image_id, "/artefact.txt")
     assert content.startswith(b"fetched from src") and content.endswith(b"\n")
     # it ran in the build's copy of the source, not in the directory given
     assert not (original / "artefact.txt").exists()

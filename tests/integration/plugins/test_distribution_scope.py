@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import docker
 import pytest
 
+from atomic_reactor.core import DockerTasker
 from tests.integration.plugins.dockerfile_helpers import (
     build,
     labels_of,
@@ -19,11 +19,11 @@ KEY = "distribution_scope"
 
 
 @pytest.fixture
-def restricted_parent(engine: docker.APIClient, base_image: BaseImage) -> str:
-    return push_parent(engine, base_image, "FROM {base}\nLABEL distribution-scope=restricted\n")
+def restricted_parent(tasker: DockerTasker, base_image: BaseImage) -> str:
+    return push_parent(tasker, base_image, "FROM {base}\nLABEL distribution-scope=restricted\n")
 
 
-def test_less_restrictive_scope_fails(engine: docker.APIClient, base_image: BaseImage,
+def test_less_restrictive_scope_fails(tasker: DockerTasker, base_image: BaseImage,
                                       restricted_parent: str, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx",
                             f"FROM {restricted_parent}\nLABEL distribution-scope=public\n")
@@ -38,7 +38,7 @@ def test_less_restrictive_scope_fails(engine: docker.APIClient, base_image: Base
 
 @pytest.mark.parametrize("scope", ["restricted", "authoritative-source-only", "private"])
 def test_same_or_more_restrictive_scope_passes(
-        engine: docker.APIClient, base_image: BaseImage, restricted_parent: str,
+        tasker: DockerTasker, base_image: BaseImage, restricted_parent: str,
         tmp_path: Path, scope: str) -> None:
     context = write_context(tmp_path / "ctx",
                             f"FROM {restricted_parent}\nLABEL distribution-scope={scope}\n")
@@ -46,10 +46,10 @@ def test_same_or_more_restrictive_scope_passes(
     assert not results.is_failed(), results.error
     assert results.plugin_results["prebuild"][KEY] == {
         "checked": True, "scope": scope, "parent_scope": "restricted", "reason": None}
-    assert labels_of(engine, str(results.image_id))["distribution-scope"] == scope
+    assert labels_of(tasker, str(results.image_id))["distribution-scope"] == scope
 
 
-def test_scope_set_by_add_labels_is_checked(engine: docker.APIClient, base_image: BaseImage,
+def test_scope_set_by_add_labels_is_checked(tasker: DockerTasker, base_image: BaseImage,
                                             restricted_parent: str, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx", f"FROM {restricted_parent}\n")
     results = build(base_image, context, [
@@ -61,7 +61,7 @@ def test_scope_set_by_add_labels_is_checked(engine: docker.APIClient, base_image
     assert results.error is not None and results.error["plugin"] == KEY
 
 
-def test_unset_scope_is_a_recorded_skip(engine: docker.APIClient, base_image: BaseImage,
+def test_unset_scope_is_a_recorded_skip(tasker: DockerTasker, base_image: BaseImage,
                                         restricted_parent: str, tmp_path: Path) -> None:
     # the image inherits the parent's scope: nothing to compare
     context = write_context(tmp_path / "ctx", f"FROM {restricted_parent}\n")
@@ -73,7 +73,7 @@ def test_unset_scope_is_a_recorded_skip(engine: docker.APIClient, base_image: Ba
 
 
 def test_parent_without_scope_is_a_recorded_skip(
-        engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> None:
     context = write_context(tmp_path / "ctx",
                             f"FROM {base_image.repo}\nLABEL distribution-scope=public\n")
     results = build(base_image, context, [{"name": KEY}])

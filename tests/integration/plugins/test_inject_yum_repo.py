@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 import pytest
 
 from atomic_reactor.api import BuildResults, build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context
-from tests.support.env import BaseImage, Registry, check_stream
+from tests.support.env import BaseImage, Registry
+from tests.support.images import ImageFiles, build_and_push, image_files
 from tests.support.yum_repo_server import RepoServer, Response, repo_file, serve_repos
 
 
@@ -41,58 +39,38 @@ def _build(base_image: BaseImage, context: Path, repourls: list[str], **kwargs: 
         ], **kwargs)
 
 
-def _read(engine: docker.APIClient, image: str, path: str) -> bytes | None:
+def _read(tasker: DockerTasker, image: str, path: str) -> bytes | None:
     """The file ``path`` of ``image`` (None when it does not exist)."""
-    container = engine.create_container(image, ["true"])["Id"]
-    try:
-        try:
-            stream, _ = engine.get_archive(container, path)
-        except docker.errors.NotFound:
-            return None
-        data = b"".join(stream)
-    finally:
-        engine.remove_container(container, force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.next()
-        assert member is not None
-        if member.isdir():
-            return b"<dir>"
-        extracted = tar.extractfile(member)
-        assert extracted is not None
-        return extracted.read()
+    return _files(tasker, image).read(path)
 
 
-def _entries(engine: docker.APIClient, image: str, directory: str) -> list[str] | None:
+def _entries(tasker: DockerTasker, image: str, directory: str) -> list[str] | None:
     """Names in ``directory`` of ``image`` (None when the directory does not exist)."""
-    container = engine.create_container(image, ["true"])["Id"]
-    try:
-        try:
-            stream, _ = engine.get_archive(container, directory)
-        except docker.errors.NotFound:
-            return None
-        data = b"".join(stream)
-    finally:
-        engine.remove_container(container, force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name)
+    return _files(tasker, image).entries(directory)
 
 
-def _push_parent_with_user(engine: docker.APIClient, base_image: BaseImage,
+_SEEN: dict[str, ImageFiles] = {}
+
+
+def _files(tasker: DockerTasker, image: str) -> ImageFiles:
+    """The files of ``image`` (an image id: the same content whenever it exists)."""
+    if image not in _SEEN:
+        _SEEN.clear()
+        _SEEN[image] = image_files(tasker, image)
+    return _SEEN[image]
+
+
+def _push_parent_with_user(tasker: DockerTasker, base_image: BaseImage,
                            registry: Registry, user: str) -> str:
     """Push an image ``FROM`` the base with ``USER user``; return its ``repo:tag``."""
     repo = f"{unique('art-yum-parent')}:1"
-    reference = f"{registry.address}/{repo}"
-    dockerfile = f"FROM {base_image.local}\nUSER {user}\n"
-    check_stream(engine.build(fileobj=io.BytesIO(dockerfile.encode()), tag=reference, rm=True,
-                              decode=True), f"build {reference}")
-    name, tag = reference.rsplit(":", 1)
-    check_stream(engine.push(name, tag, stream=True, decode=True), f"push {reference}")
-    engine.remove_image(reference, noprune=True)
+    build_and_push(tasker, f"FROM {base_image.local}\nUSER {user}\n",
+                   f"{registry.address}/{repo}")
     return repo
 
 
 def test_repos_are_there_during_run_and_gone_after(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo}
@@ -117,18 +95,18 @@ def test_repos_are_there_during_run_and_gone_after(
 
     image = results.image_id
     assert image
-    during = _read(engine, image, "/out/during-run.txt")
+    during = _read(tasker, image, "/out/during-run.txt")
     assert during is not None
     assert b"MARKER-A" in during and b"MARKER-B" in during
-    assert (_read(engine, image, "/out/listing.txt") or b"").split() == \
+    assert (_read(tasker, image, "/out/listing.txt") or b"").split() == \
         [name.encode() for name in sorted(names)]
     # the Dockerfile's user ran the RUN after USER, and is the image's user
-    assert _read(engine, image, "/out/uid.txt") == b"1001\n"
-    assert engine.inspect_image(image)["Config"]["User"] == "1001"
+    assert _read(tasker, image, "/out/uid.txt") == b"1001\n"
+    assert tasker.image_info(image).user == "1001"
     # the repo files are gone from the image
-    assert _entries(engine, image, "/etc/yum.repos.d") == []
+    assert _entries(tasker, image, "/etc/yum.repos.d") == []
     for name in names:
-        assert _read(engine, image, f"/etc/yum.repos.d/{name}") is None
+        assert _read(tasker, image, f"/etc/yum.repos.d/{name}") is None
     assert results.dockerfile is not None
     tail = results.dockerfile.rstrip().splitlines()[-3:]
     assert tail[0] == "USER root" and tail[1].startswith('RUN ["rm", "-f"') and \
@@ -136,7 +114,7 @@ def test_repos_are_there_during_run_and_gone_after(
 
 
 def test_user_inherited_from_stage_is_kept(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo} AS base
@@ -149,17 +127,17 @@ def test_user_inherited_from_stage_is_kept(
     assert not results.is_failed(), results.error
     image = results.image_id
     assert image
-    assert _read(engine, image, "/tmp/uid.txt") == b"1001\n"
-    assert b"MARKER-OTHER" in (_read(engine, image, "/tmp/during-run.txt") or b"")
+    assert _read(tasker, image, "/tmp/uid.txt") == b"1001\n"
+    assert b"MARKER-OTHER" in (_read(tasker, image, "/tmp/during-run.txt") or b"")
     # removing needed root (the directory belongs to root): the build switched and back
-    assert _read(engine, image, "/etc/yum.repos.d/other.repo") is None
-    assert engine.inspect_image(image)["Config"]["User"] == "1001"
+    assert _read(tasker, image, "/etc/yum.repos.d/other.repo") is None
+    assert tasker.image_info(image).user == "1001"
 
 
 def test_user_inherited_from_base_image_is_kept(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
-    parent = _push_parent_with_user(engine, base_image, base_image.registry, "1002")
+    parent = _push_parent_with_user(tasker, base_image, base_image.registry, "1002")
     context = write_context(workdir / "src", f"""
         FROM {parent}
         RUN id -u > /tmp/uid.txt && cat /etc/yum.repos.d/other.repo > /tmp/during-run.txt
@@ -169,14 +147,14 @@ def test_user_inherited_from_base_image_is_kept(
     assert not results.is_failed(), results.error
     image = results.image_id
     assert image
-    assert _read(engine, image, "/tmp/uid.txt") == b"1002\n"
-    assert b"MARKER-OTHER" in (_read(engine, image, "/tmp/during-run.txt") or b"")
-    assert _read(engine, image, "/etc/yum.repos.d/other.repo") is None
-    assert engine.inspect_image(image)["Config"]["User"] == "1002"
+    assert _read(tasker, image, "/tmp/uid.txt") == b"1002\n"
+    assert b"MARKER-OTHER" in (_read(tasker, image, "/tmp/during-run.txt") or b"")
+    assert _read(tasker, image, "/etc/yum.repos.d/other.repo") is None
+    assert tasker.image_info(image).user == "1002"
 
 
 def test_every_stage_with_run_gets_the_repos(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo} AS builder
@@ -194,15 +172,15 @@ def test_every_stage_with_run_gets_the_repos(
     assert results.plugin_results["prebuild"]["inject_yum_repo"]["stages"] == [0, 2]
     image = results.image_id
     assert image
-    assert b"MARKER-OTHER" in (_read(engine, image, "/built.txt") or b"")
-    assert b"MARKER-OTHER" in (_read(engine, image, "/final.txt") or b"")
+    assert b"MARKER-OTHER" in (_read(tasker, image, "/built.txt") or b"")
+    assert b"MARKER-OTHER" in (_read(tasker, image, "/final.txt") or b"")
     # removed at the end of the builder stage too: a COPY --from does not carry them
-    assert _entries(engine, image, "/builder-etc/yum.repos.d") == []
-    assert _read(engine, image, "/etc/yum.repos.d/other.repo") is None
+    assert _entries(tasker, image, "/builder-etc/yum.repos.d") == []
+    assert _read(tasker, image, "/etc/yum.repos.d/other.repo") is None
 
 
 def test_dockerignore_does_not_hide_the_repos(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo}
@@ -213,11 +191,11 @@ def test_dockerignore_does_not_hide_the_repos(
     assert not results.is_failed(), results.error
     image = results.image_id
     assert image
-    assert b"MARKER-OTHER" in (_read(engine, image, "/during-run.txt") or b"")
+    assert b"MARKER-OTHER" in (_read(tasker, image, "/during-run.txt") or b"")
 
 
 def test_no_run_instruction_is_a_recorded_skip(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo}
@@ -230,7 +208,7 @@ def test_no_run_instruction_is_a_recorded_skip(
     assert injected["skipped"] is True
     assert "RUN" in injected["reason"]
     assert results.image_id
-    assert _entries(engine, results.image_id, "/etc/yum.repos.d") is None
+    assert _entries(tasker, results.image_id, "/etc/yum.repos.d") is None
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -259,7 +237,7 @@ def test_bad_url_fails_the_build_naming_it(
 
 
 def test_inject_proxy_sets_proxy_in_every_section(
-        engine: docker.APIClient, base_image: BaseImage, workdir: Path) -> None:
+        tasker: DockerTasker, base_image: BaseImage, workdir: Path) -> None:
     two_sections = repo_file("one", marker="M1") + "\n" + repo_file("two") + "proxy=http://old\n"
     with serve_repos({"/two.repo": Response(two_sections.encode())}) as server:
         context = write_context(workdir / "src", f"""
@@ -278,7 +256,7 @@ def test_inject_proxy_sets_proxy_in_every_section(
 
     assert not results.is_failed(), results.error
     assert results.image_id
-    text = (_read(engine, results.image_id, "/during-run.txt") or b"").decode()
+    text = (_read(tasker, results.image_id, "/during-run.txt") or b"").decode()
     assert text.count("proxy=http://proxy.example:3128") == 2
     assert "http://old" not in text
     assert "M1" in text  # the rest of the file is kept as it was
@@ -288,7 +266,7 @@ def test_inject_proxy_sets_proxy_in_every_section(
 
 
 def test_build_context_dir_name_is_not_reused(
-        engine: docker.APIClient, base_image: BaseImage, repo_server: RepoServer,
+        tasker: DockerTasker, base_image: BaseImage, repo_server: RepoServer,
         workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo}
@@ -301,8 +279,8 @@ def test_build_context_dir_name_is_not_reused(
     injected = results.plugin_results["prebuild"]["inject_yum_repo"]
     assert injected["context_dir"] != "atomic-reactor-repos"
     assert results.image_id
-    assert _read(engine, results.image_id, "/mine.txt") == b"the user's own file\n"
-    assert b"MARKER-OTHER" in (_read(engine, results.image_id, "/during-run.txt") or b"")
+    assert _read(tasker, results.image_id, "/mine.txt") == b"the user's own file\n"
+    assert b"MARKER-OTHER" in (_read(tasker, results.image_id, "/during-run.txt") or b"")
 
 
 def test_dockerfile_is_edited_as_documented(base_image: BaseImage, repo_server: RepoServer,
@@ -330,7 +308,7 @@ def test_dockerfile_is_edited_as_documented(base_image: BaseImage, repo_server: 
     assert results.dockerfile == expected
 
 
-def test_wrap_commands_as_in_1_6(engine: docker.APIClient, base_image: BaseImage,
+def test_wrap_commands_as_in_1_6(tasker: DockerTasker, base_image: BaseImage,
                                  repo_server: RepoServer, workdir: Path) -> None:
     context = write_context(workdir / "src", f"""
         FROM {base_image.repo}
@@ -352,10 +330,10 @@ def test_wrap_commands_as_in_1_6(engine: docker.APIClient, base_image: BaseImage
     assert injected["wrapped"] == 2
     assert injected["context_dir"] is None  # nothing copied into the build context
     image_id = str(results.image_id)
-    during = _read(engine, image_id, "/out/during-run.txt")
+    during = _read(tasker, image_id, "/out/during-run.txt")
     assert during is not None and b"MARKER-A" in during
-    assert _read(engine, image_id, "/out/quoted.txt") == b"it's /root\n"
-    listing = _read(engine, image_id, "/out/listing.txt")
+    assert _read(tasker, image_id, "/out/quoted.txt") == b"it's /root\n"
+    listing = _read(tasker, image_id, "/out/listing.txt")
     assert listing is not None and b".repo" in listing  # the exec-form RUN saw it too
-    assert _entries(engine, image_id, "/etc/yum.repos.d") == []  # gone after each RUN
+    assert _entries(tasker, image_id, "/etc/yum.repos.d") == []  # gone after each RUN
     assert results.dockerfile is not None and "COPY" not in results.dockerfile

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context, write_plugin_file
+from tests.support.buildah_env import BuildahTracker
 from tests.support.env import BaseImage, EngineTracker, Registry
+from tests.support.images import image_exists
 
 KEY = "remove_built_image"
 
@@ -50,14 +52,6 @@ class RemoveEarly(PostBuildPlugin):
 '''
 
 
-def exists(engine: docker.APIClient, ref: str) -> bool:
-    try:
-        engine.inspect_image(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def build(tmp_path: Path, base_image: BaseImage, *, image: str | None = None,
           args: dict[str, Any] | None = None, **kwargs: Any) -> tuple[str, Any]:
     context = write_context(tmp_path / "src", DOCKERFILE.format(base=base_image.repo))
@@ -70,13 +64,13 @@ def build(tmp_path: Path, base_image: BaseImage, *, image: str | None = None,
     return image, results
 
 
-def test_removes_everything_the_build_made(tmp_path: Path, engine: docker.APIClient,
+def test_removes_everything_the_build_made(tmp_path: Path, tasker: DockerTasker,
                                            base_image: BaseImage, registry: Registry,
-                                           engine_cleanup: EngineTracker) -> None:
+                                           engine_cleanup: EngineTracker | BuildahTracker) -> None:
     before = engine_cleanup.last_snapshot
     assert before is not None
     pulled = f"{base_image.registry.address}/{base_image.repo}"
-    assert not exists(engine, pulled)
+    assert not image_exists(tasker, pulled)
     image, results = build(tmp_path, base_image,
                            prepublish_plugins=[{"name": "squash",
                                                 "args": {"save_archive": False}}],
@@ -87,9 +81,9 @@ def test_removes_everything_the_build_made(tmp_path: Path, engine: docker.APICli
     squash = results.plugin_results["prepublish"]["squash"]
     for gone in (results.image_id, squash["original_image_id"], f"{image}:latest",
                  f"{registry.address}/{image}:latest", pulled):
-        assert not exists(engine, gone), gone
+        assert not image_exists(tasker, gone), gone
         assert gone in outcome["removed"]
-    assert exists(engine, base_image.local)
+    assert image_exists(tasker, base_image.local)
     assert any(k["reference"] == base_image.local for k in outcome["kept"])
     # nothing new is left in the engine: no image, no name (intermediate images included)
     now = engine_cleanup.state()
@@ -97,29 +91,29 @@ def test_removes_everything_the_build_made(tmp_path: Path, engine: docker.APICli
     assert set(now.references) - set(before.references) == set()
 
 
-def test_keeps_the_pulled_base_when_asked(tmp_path: Path, engine: docker.APIClient,
+def test_keeps_the_pulled_base_when_asked(tmp_path: Path, tasker: DockerTasker,
                                           base_image: BaseImage) -> None:
     pulled = f"{base_image.registry.address}/{base_image.repo}"
     image, results = build(tmp_path, base_image, args={"remove_pulled_base_image": False})
     assert not results.is_failed(), results.error
-    assert exists(engine, pulled)
-    assert not exists(engine, f"{image}:latest")
-    assert not exists(engine, str(results.image_id))
+    assert image_exists(tasker, pulled)
+    assert not image_exists(tasker, f"{image}:latest")
+    assert not image_exists(tasker, str(results.image_id))
 
 
-def test_image_with_a_foreign_name_is_kept(tmp_path: Path, engine: docker.APIClient,
+def test_image_with_a_foreign_name_is_kept(tmp_path: Path, tasker: DockerTasker,
                                            base_image: BaseImage) -> None:
     foreign = f"{unique('art-test-foreign')}:keep"
     image, results = build(tmp_path, base_image, postbuild_plugins=[
         {"name": "test_foreign_tag", "args": {"name": foreign}}])
     assert not results.is_failed(), results.error
     outcome = results.plugin_results["exit"][KEY]
-    assert not exists(engine, f"{image}:latest")
-    assert engine.inspect_image(foreign)["Id"] == results.image_id
+    assert not image_exists(tasker, f"{image}:latest")
+    assert tasker.image_info(foreign).id == results.image_id
     assert [k for k in outcome["kept"] if k["reference"] == results.image_id]
 
 
-def test_image_that_existed_before_the_build_is_kept(tmp_path: Path, engine: docker.APIClient,
+def test_image_that_existed_before_the_build_is_kept(tmp_path: Path, tasker: DockerTasker,
                                                      base_image: BaseImage) -> None:
     first = unique("art-test-rmi-first")
     context = write_context(tmp_path / "first", DOCKERFILE.format(base=base_image.repo))
@@ -132,12 +126,12 @@ def test_image_that_existed_before_the_build_is_kept(tmp_path: Path, engine: doc
     if results.image_id != earlier.image_id:
         pytest.skip("the engine did not reuse the cached image")
     outcome = results.plugin_results["exit"][KEY]
-    assert not exists(engine, f"{image}:latest")  # this build's name goes
-    assert engine.inspect_image(f"{first}:latest")["Id"] == earlier.image_id
+    assert not image_exists(tasker, f"{image}:latest")  # this build's name goes
+    assert tasker.image_info(f"{first}:latest").id == earlier.image_id
     assert [k for k in outcome["kept"] if k["reference"] == results.image_id]
 
 
-def test_image_already_gone_is_not_an_error(tmp_path: Path, engine: docker.APIClient,
+def test_image_already_gone_is_not_an_error(tmp_path: Path, tasker: DockerTasker,
                                             base_image: BaseImage) -> None:
     image, results = build(tmp_path, base_image, args={"remove_pulled_base_image": False},
                            postbuild_plugins=[{"name": "test_remove_early"}])
@@ -145,7 +139,7 @@ def test_image_already_gone_is_not_an_error(tmp_path: Path, engine: docker.APICl
     assert KEY not in results.plugins_errors
     outcome = results.plugin_results["exit"][KEY]
     assert f"{image}:latest" in outcome["missing"]
-    assert not exists(engine, str(results.image_id))
+    assert not image_exists(tasker, str(results.image_id))
 
 
 def test_failed_build_has_nothing_to_remove(tmp_path: Path, base_image: BaseImage) -> None:

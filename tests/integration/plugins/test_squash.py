@@ -8,14 +8,13 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import docker
-import pytest
-
 from atomic_reactor._image.hashing import checksum_file
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.api import build_image_here
+from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context
 from tests.support.env import BaseImage, Registry
+from tests.support.images import sh
 
 KEY = "squash"
 
@@ -50,16 +49,6 @@ CHECK = (
 )
 
 
-def run_in(engine: docker.APIClient, image: str, script: str) -> str:
-    container = engine.create_container(image, [script], entrypoint=["/bin/sh", "-c"])
-    try:
-        engine.start(container["Id"])
-        assert engine.wait(container["Id"], timeout=60)["StatusCode"] == 0
-        return str(engine.logs(container["Id"], stdout=True, stderr=True).decode())
-    finally:
-        engine.remove_container(container["Id"], force=True)
-
-
 def build(tmp_path: Path, base_image: BaseImage, dockerfile: str, args: dict[str, Any],
           files: dict[str, str] | None = None, **kwargs: Any) -> tuple[str, Any]:
     context = write_context(tmp_path / "src", dockerfile.format(base=base_image.repo), files)
@@ -70,11 +59,15 @@ def build(tmp_path: Path, base_image: BaseImage, dockerfile: str, args: dict[str
     return image, results
 
 
-def base_layers(engine: docker.APIClient, base_image: BaseImage) -> list[str]:
-    return list(engine.inspect_image(base_image.local)["RootFS"]["Layers"])
+def base_layers(tasker: DockerTasker, base_image: BaseImage) -> list[str]:
+    return list(tasker.image_info(base_image.local).layers)
 
 
-def test_squash_keeps_base_and_merges_the_rest(tmp_path: Path, engine: docker.APIClient,
+def layers(tasker: DockerTasker, image: str) -> list[str]:
+    return list(tasker.image_info(image).layers)
+
+
+def test_squash_keeps_base_and_merges_the_rest(tmp_path: Path, tasker: DockerTasker,
                                                base_image: BaseImage) -> None:
     export_dir = tmp_path / "export"
     image, results = build(tmp_path, base_image, DOCKERFILE, {"export_dir": str(export_dir)})
@@ -82,27 +75,25 @@ def test_squash_keeps_base_and_merges_the_rest(tmp_path: Path, engine: docker.AP
     outcome = results.plugin_results["prepublish"][KEY]
     assert outcome["skipped"] is False
     assert outcome["squashed_layers"] == 2
-    assert outcome["kept_layers"] == len(base_layers(engine, base_image))
+    assert outcome["kept_layers"] == len(base_layers(tasker, base_image))
 
-    inspect = engine.inspect_image(f"{image}:latest")
-    assert inspect["Id"] == outcome["image_id"] == results.image_id
-    assert inspect["Id"] != outcome["original_image_id"]
-    assert inspect["RootFS"]["Layers"] == [*base_layers(engine, base_image),
-                                           outcome["layer_diff_id"]]
+    info = tasker.image_info(f"{image}:latest")
+    assert info.id == outcome["image_id"] == results.image_id
+    assert info.id != outcome["original_image_id"]
+    assert list(info.layers) == [*base_layers(tasker, base_image), outcome["layer_diff_id"]]
     assert results.built_img_inspect is not None
-    assert results.built_img_inspect["Id"] == inspect["Id"]
-    config = inspect["Config"]
-    assert "SQUASH_ENV=kept" in config["Env"]
-    assert config["User"] == "1000"
-    assert config["WorkingDir"] == "/data"
-    assert config["Entrypoint"] == ["/bin/sh", "-c"]
-    assert config["Cmd"] == ["echo hi"]
-    assert config["Labels"]["squash.test"] == "yes"
+    assert results.built_img_inspect["Id"] == info.id
+    assert "SQUASH_ENV=kept" in info.env
+    assert info.user == "1000"
+    assert info.workdir == "/data"
+    assert info.entrypoint == ("/bin/sh", "-c")
+    assert info.cmd == ("echo hi",)
+    assert info.labels["squash.test"] == "yes"
     # the original is still there until remove_built_image runs
-    original = engine.inspect_image(outcome["original_image_id"])
-    assert len(original["RootFS"]["Layers"]) == len(base_layers(engine, base_image)) + 2
+    original = layers(tasker, outcome["original_image_id"])
+    assert len(original) == len(base_layers(tasker, base_image)) + 2
 
-    output = run_in(engine, f"{image}:latest", CHECK).splitlines()
+    output = sh(tasker, f"{image}:latest", CHECK).splitlines()
     assert not [line for line in output if line.startswith("present")], output
     assert "opq: new" in output
     assert "one: one one" in output
@@ -123,14 +114,14 @@ def test_squash_keeps_base_and_merges_the_rest(tmp_path: Path, engine: docker.AP
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         assert manifest[0]["RepoTags"] == [f"{image}:latest"]
-        assert manifest[0]["Config"] == inspect["Id"].removeprefix("sha256:") + ".json"
+        assert manifest[0]["Config"] == info.id.removeprefix("sha256:") + ".json"
         layer = tar.extractfile(manifest[0]["Layers"][-1])
         assert layer is not None
         digest = hashlib.sha256(layer.read()).hexdigest()
     assert f"sha256:{digest}" == outcome["layer_diff_id"]
 
 
-def test_dont_load_only_exports(tmp_path: Path, engine: docker.APIClient,
+def test_dont_load_only_exports(tmp_path: Path, tasker: DockerTasker,
                                 base_image: BaseImage) -> None:
     image, results = build(tmp_path, base_image, DOCKERFILE,
                            {"dont_load": True, "export_dir": str(tmp_path / "export")})
@@ -138,21 +129,18 @@ def test_dont_load_only_exports(tmp_path: Path, engine: docker.APIClient,
     outcome = results.plugin_results["prepublish"][KEY]
     assert outcome["loaded"] is False
     assert results.image_id == outcome["original_image_id"]
-    assert len(engine.inspect_image(f"{image}:latest")["RootFS"]["Layers"]) == \
-        len(base_layers(engine, base_image)) + 2
-    with pytest.raises(docker.errors.ImageNotFound):
-        engine.inspect_image(outcome["squashed_image_id"])
+    assert len(layers(tasker, f"{image}:latest")) == len(base_layers(tasker, base_image)) + 2
+    assert tasker.find_image(outcome["squashed_image_id"]) is None
     # the archive loads as the squashed image
-    with open(tmp_path / "export" / "image.tar", "rb") as handle:
-        list(engine.load_image(handle))
-    loaded = engine.inspect_image(outcome["squashed_image_id"])
-    assert len(loaded["RootFS"]["Layers"]) == len(base_layers(engine, base_image)) + 1
-    output = run_in(engine, outcome["squashed_image_id"], CHECK).splitlines()
+    tasker.load_image((tmp_path / "export" / "image.tar").read_bytes())
+    loaded = layers(tasker, outcome["squashed_image_id"])
+    assert len(loaded) == len(base_layers(tasker, base_image)) + 1
+    output = sh(tasker, outcome["squashed_image_id"], CHECK).splitlines()
     assert not [line for line in output if line.startswith("present")], output
     assert "suid: 4755 1000 1000" in output
 
 
-def test_from_layer_number(tmp_path: Path, engine: docker.APIClient,
+def test_from_layer_number(tmp_path: Path, tasker: DockerTasker,
                            base_image: BaseImage) -> None:
     dockerfile = """
         FROM {base}
@@ -167,18 +155,18 @@ def test_from_layer_number(tmp_path: Path, engine: docker.APIClient,
     outcome = results.plugin_results["prepublish"][KEY]
     assert (outcome["squashed_layers"], outcome["exported"]) == (2, None)
     assert outcome["tags"] == [f"{image}:latest", alias]
-    assert engine.inspect_image(alias)["Id"] == outcome["image_id"]
-    layers = engine.inspect_image(f"{image}:latest")["RootFS"]["Layers"]
-    original = engine.inspect_image(outcome["original_image_id"])["RootFS"]["Layers"]
-    assert layers[:-1] == original[:-2]  # base + the first RUN kept
-    assert len(layers) == len(original) - 1
-    output = run_in(engine, f"{image}:latest",
+    assert tasker.image_info(alias).id == outcome["image_id"]
+    squashed = layers(tasker, f"{image}:latest")
+    original = layers(tasker, outcome["original_image_id"])
+    assert squashed[:-1] == original[:-2]  # base + the first RUN kept
+    assert len(squashed) == len(original) - 1
+    output = sh(tasker, f"{image}:latest",
                     "cat /second /third; [ -e /first ] && echo first-present; true")
     assert output.split() == ["second", "third"]
     assert results.exported_images == ()
 
 
-def test_identical_empty_layers(tmp_path: Path, engine: docker.APIClient,
+def test_identical_empty_layers(tmp_path: Path, tasker: DockerTasker,
                                 base_image: BaseImage) -> None:
     # the same COPY twice makes two identical layers: docker save stores the second
     # as a symbolic link to the first
@@ -194,16 +182,15 @@ def test_identical_empty_layers(tmp_path: Path, engine: docker.APIClient,
     assert not results.is_failed(), results.error
     outcome = results.plugin_results["prepublish"][KEY]
     assert outcome["squashed_layers"] == 3
-    layers = engine.inspect_image(f"{image}:latest")["RootFS"]["Layers"]
-    assert len(layers) == len(base_layers(engine, base_image)) + 1
-    original = engine.inspect_image(outcome["original_image_id"])["RootFS"]["Layers"]
+    assert len(layers(tasker, f"{image}:latest")) == len(base_layers(tasker, base_image)) + 1
+    original = layers(tasker, outcome["original_image_id"])
     assert original[-2] == original[-3]  # really identical
-    output = run_in(engine, f"{image}:latest",
+    output = sh(tasker, f"{image}:latest",
                     "cat /x /same.txt; [ -e /etc/passwd ] && echo passwd; true")
     assert output.split() == ["x", "same"]
 
 
-def test_nothing_to_squash_is_a_recorded_skip(tmp_path: Path, engine: docker.APIClient,
+def test_nothing_to_squash_is_a_recorded_skip(tmp_path: Path, tasker: DockerTasker,
                                               base_image: BaseImage) -> None:
     dockerfile = """
         FROM {base}
@@ -225,7 +212,7 @@ def test_nothing_to_squash_is_a_recorded_skip(tmp_path: Path, engine: docker.API
     assert manifest[0]["Config"].startswith(results.image_id.removeprefix("sha256:"))
 
 
-def test_later_plugins_push_the_squashed_image(tmp_path: Path, engine: docker.APIClient,
+def test_later_plugins_push_the_squashed_image(tmp_path: Path, tasker: DockerTasker,
                                                base_image: BaseImage,
                                                registry: Registry) -> None:
     image, results = build(tmp_path, base_image, DOCKERFILE, {"save_archive": False},
@@ -236,7 +223,7 @@ def test_later_plugins_push_the_squashed_image(tmp_path: Path, engine: docker.AP
     with RegistryClient(registry.address, insecure=True) as client:
         manifest, _ = client.get_manifest(image, "latest")
         config = json.loads(client.get_blob(image, manifest["config"]["digest"]))
-    assert len(manifest["layers"]) == len(base_layers(engine, base_image)) + 1
+    assert len(manifest["layers"]) == len(base_layers(tasker, base_image)) + 1
     assert config["rootfs"]["diff_ids"][-1] == outcome["layer_diff_id"]
     assert manifest["config"]["digest"] == outcome["image_id"]
 

@@ -15,24 +15,22 @@ from tests.support.env import BaseImage
 KEY = "test_built_image"
 
 TESTS_PY = '''
-"""Image tests: run a container of the image and check a file in it."""
+"""Image tests: run a container of the image (through the build's tasker, whichever
+engine it drives) and check a file in it."""
 import json
 import os
 
-import docker
 
-
-def run(image_id, tests=None, git_repo_path=None, results_dir=None, logger=None, **kwargs):
-    client = docker.from_env()
-    container = client.api.create_container(image_id, ["cat", kwargs["path"]])
+def run(image_id, tests=None, git_repo_path=None, results_dir=None, logger=None,
+        tasker=None, **kwargs):
+    container = tasker.run(image_id, ["cat", kwargs["path"]])
     try:
-        client.api.start(container["Id"])
-        code = client.api.wait(container["Id"], timeout=60)["StatusCode"]
-        content = client.api.logs(container["Id"], stdout=True, stderr=False).decode().strip()
+        code = tasker.wait(container)
+        content = "".join(tasker.logs(container, stderr=False, stream=False)).strip()
     finally:
-        client.api.remove_container(container["Id"], force=True)
-        client.close()
+        tasker.remove_container(container, force=True)
     results = {"content": content, "exit_code": code, "tests": tests,
+               "engine": tasker.engine_name,
                "repo_had_helper": os.path.isfile(os.path.join(git_repo_path, "helper.txt"))}
     with open(os.path.join(results_dir, "results.json"), "w") as handle:
         json.dump(results, handle)
@@ -69,7 +67,8 @@ def _build(tmp_path: Path, base_image: BaseImage, args: dict[str, Any]) -> Any:
     )
 
 
-def test_passing_tests(tmp_path: Path, base_image: BaseImage, tests_repo: Path) -> None:
+def test_passing_tests(tmp_path: Path, base_image: BaseImage, tests_repo: Path,
+                       engine_name: str) -> None:
     commit = git(tests_repo, "rev-parse", "HEAD")
     results = _build(tmp_path, base_image, {
         "git_uri": str(tests_repo), "git_commit": "main",
@@ -85,6 +84,7 @@ def test_passing_tests(tmp_path: Path, base_image: BaseImage, tests_repo: Path) 
     assert outcome["results"]["content"] == "flavour: vanilla"
     assert outcome["results"]["tests"] == ["flavour"]
     assert outcome["results"]["repo_had_helper"] is True
+    assert outcome["results"]["engine"] == engine_name  # the build's own tasker
     # the results dir was in the build's working directory: gone with it
     assert not Path(outcome["results"]["results_file"]).exists()
 

@@ -91,7 +91,7 @@ def test_labels_are_appended_as_one_instruction(tmp_path: Path) -> None:
     workflow = _workflow(tmp_path, f"FROM {BASE}\nCMD [\"sh\"]")
     result = _run(workflow, labels={"b": "2", "a": "it's $X"}, aliases={})
     assert result == AddedLabels(labels={"b": "2", "a": "it's $X"}, kept={},
-                                 instruction="LABEL 'b'='2' 'a'='it'\\''s $X'")
+                                 instruction="LABEL 'b'='2' 'a'='it'\"'\"'s $X'")
     assert dockerfile(workflow) == f"FROM {BASE}\nCMD [\"sh\"]\n{result.instruction}\n"
     assert jsonable(result) == {"labels": {"b": "2", "a": "it's $X"}, "kept": {},
                                 "instruction": result.instruction}
@@ -190,7 +190,7 @@ def test_base_image_not_pulled_is_a_clear_error(tmp_path: Path) -> None:
 def test_backtick_escape_directive_is_honoured(tmp_path: Path) -> None:
     workflow = _workflow(tmp_path, f"# escape=`\nFROM {BASE}\n")
     result = _run(workflow, labels={"a": "it's"}, aliases={})
-    assert result.instruction == "LABEL 'a'='it'`''s'"
+    assert result.instruction == "LABEL 'a'='it'\"'\"'s'"
 
 
 # -- automatic labels ----------------------------------------------------------------------

@@ -136,6 +136,24 @@ def test_passing_tests(workflow: DockerBuildWorkflow, tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "workdir" / "test_built_image") == ["results"]
 
 
+TASKER_TESTS = '''
+def run(image_id, tests=None, git_repo_path=None, results_dir=None, logger=None,
+        tasker=None, **kwargs):
+    return {"engine": tasker.engine_name, "same": id(tasker), "kwargs": kwargs}, True
+'''
+
+
+def test_a_run_naming_tasker_gets_the_builds_tasker(workflow: DockerBuildWorkflow,
+                                                    tmp_path: Path) -> None:
+    # only a run() that names the parameter gets it (test_passing_tests: a bare
+    # **kwargs does not), so 1.6 tests files see the arguments they always saw
+    repo = _repo(tmp_path, {"tests.py": TASKER_TESTS})
+    workflow.workdir = str(tmp_path / "workdir")
+    outcome = _plugin(workflow, git_uri=str(repo), image_id=IMAGE, extra="x").run()
+    assert outcome.results == {"engine": workflow.tasker.engine_name,
+                               "same": id(workflow.tasker), "kwargs": {"extra": "x"}}
+
+
 def test_failing_tests_raise_and_the_clone_goes(workflow: DockerBuildWorkflow,
                                                 tmp_path: Path) -> None:
     repo = _repo(tmp_path, {"t/tests.py": RECORDING_TESTS, "data.txt": "v1\n"})

@@ -322,13 +322,12 @@ class BuildahEngine:
             return set()
         return {str(entry.get("id")) for entry in listed or () if isinstance(entry, dict)}
 
-    def _reap(self, containers: list[str]) -> None:
+    def _reap(self, containers: list[str], why: str = "of the cancelled build") -> None:
         """Remove the working containers of a build that ended early, if still there."""
         present = self._container_ids()
         for container in containers:
             if container in present:
-                logger.info("removing working container %s of the cancelled build",
-                            container[:12])
+                logger.info("removing working container %s %s", container[:12], why)
                 with contextlib.suppress(EngineError):
                     self.buildah.run("removing a working container", "rm", container)
 
@@ -400,6 +399,10 @@ class BuildahEngine:
                 return
             with contextlib.suppress(OSError), open(iidfile, encoding="ascii") as handle:
                 image_id = handle.read().strip()
+            if outcome.containers and "--rm=false" not in args:
+                # buildah 1.28 keeps the working container of a stage that has nothing
+                # after its FROM (a Dockerfile of only FROM lines) even with --rm
+                self._reap(outcome.containers, "buildah left after the build")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if not image_id:
