@@ -86,6 +86,7 @@ ENGINE_NEUTRAL = (
     "plugins/test_tag_by_labels.py",
     "plugins/test_tag_from_config.py",
     "plugins/test_test_built_image.py",
+    "test_push.py",
     "test_workflow.py",
 )
 #: tests of those files that check what only docker does (its log wording, its SDK)

@@ -8,13 +8,13 @@ read back by skopeo; credentials come from the docker config.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from atomic_reactor._image.blobcache import LayerDigestCache
@@ -24,11 +24,11 @@ from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
-from atomic_reactor.errors import AuthenticationError
-from tests.integration.faults.support import drop_local, run_payload
+from atomic_reactor.errors import AuthenticationError, ImageNotFound
 from tests.integration.helpers import path_source, unique, write_context
-from tests.support.env import BaseImage, Registry, check_stream, start_registry
+from tests.support.env import BaseImage, Registry, start_registry
 from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.images import sh
 
 DOCKERFILE = """\
 FROM {base}
@@ -48,15 +48,13 @@ def more_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[R
 
 
 @pytest.fixture
-def built(engine: docker.APIClient, base_image: BaseImage, tmp_path: Path) -> tuple[str, str]:
+def built(tasker: DockerTasker, base_image: BaseImage, tmp_path: Path) -> tuple[str, str]:
     """A local image with a 6 MB layer of its own: (image id, payload)."""
     payload = unique("payload")
     context = write_context(tmp_path / "ctx", DOCKERFILE.format(base=base_image.local,
                                                                 payload=payload))
     name = unique("art-push")
-    check_stream(engine.build(path=str(context), tag=f"{name}:src", rm=True, forcerm=True,
-                              decode=True), "building the test image")
-    return str(engine.inspect_image(f"{name}:src")["Id"]), payload
+    return tasker.build_image(str(context), f"{name}:src").image_id, payload
 
 
 def blob_head(client: RegistryClient, repo: str, digest: str) -> int | None:
@@ -97,8 +95,7 @@ def skopeo_copy(reference: str, dest: Path) -> None:
 @pytest.mark.both_engines
 def test_build_pushed_to_three_registries(engine_name: str, base_image: BaseImage,
                                           registry: Registry, more_registries: list[Registry],
-                                          tmp_path: Path, request: pytest.FixtureRequest
-                                          ) -> None:
+                                          tmp_path: Path) -> None:
     payload = unique("payload")
     context = write_context(tmp_path / "ctx", DOCKERFILE.format(base=base_image.repo,
                                                                 payload=payload))
@@ -124,15 +121,17 @@ def test_build_pushed_to_three_registries(engine_name: str, base_image: BaseImag
     assert set(pushed) == {f"{a}/{name}:1.0" for a in registries}
     assert all(p.size == len(skopeo_raw(p.image)) for p in pushed.values())
     skopeo_copy(f"{more_registries[0].address}/{name}:1.0", tmp_path / "copy")
-    if engine_name != "docker":
-        return
     # pulled back by the engine (no local copy left) and run
-    engine: docker.APIClient = request.getfixturevalue("engine")
     assert results.image_id
-    drop_local(engine, results.image_id)
+    tasker = DockerTasker(engine=engine_name)
+    info = tasker.image_info(results.image_id)
+    for ref in (*info.names, *info.digests):
+        with contextlib.suppress(ImageNotFound):  # a digest reference went with its name
+            tasker.remove_image(ref)
+    assert tasker.find_image(results.image_id) is None
     pulled = f"{more_registries[1].address}/{name}:1.0"
-    check_stream(engine.pull(pulled, stream=True, decode=True), f"pulling {pulled}")
-    assert run_payload(engine, pulled).strip() == payload
+    tasker.pull(pulled, insecure=True)
+    assert sh(tasker, pulled, "cat /payload").strip() == payload
 
 
 def test_second_repository_gets_blobs_by_mount(registry: Registry,
