@@ -134,15 +134,14 @@ def test_build_pushed_to_three_registries(engine_name: str, base_image: BaseImag
     assert sh(tasker, pulled, "cat /payload").strip() == payload
 
 
-def test_second_repository_gets_blobs_by_mount(registry: Registry,
-                                               built: tuple[str, str]) -> None:
+def test_second_repository_gets_blobs_by_mount(registry: Registry, built: tuple[str, str],
+                                               tasker: DockerTasker) -> None:
     image_id, _ = built
     first, second = unique("art-mount-a"), unique("art-mount-b")
     with FaultProxy(registry.address) as proxy:
         target = RegistryTarget(proxy.address, names=(
             ImageName.parse(f"{proxy.address}/{first}:1"),
             ImageName.parse(f"{proxy.address}/{second}:1")))
-        tasker = DockerTasker()
         prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id)).run(
             [target])
         mounts = proxy.seen("POST", f"/v2/{second}/blobs/uploads/*")
@@ -159,7 +158,7 @@ def test_second_repository_gets_blobs_by_mount(registry: Registry,
 
 @pytest.mark.parametrize("fault", ["drop", "status"])
 def test_push_through_faults_completes(registry: Registry, built: tuple[str, str],
-                                       fault: str) -> None:
+                                       tasker: DockerTasker, fault: str) -> None:
     image_id, _ = built
     repo = unique("art-push-fault")
     settings = PushSettings(chunk_size=1 << 20, retry=RetryPolicy(attempts=4, delay=0.05))
@@ -171,7 +170,6 @@ def test_push_through_faults_completes(registry: Registry, built: tuple[str, str
             proxy.add(Fault.status(503, method="PATCH", path="*/blobs/uploads/*"))
         target = RegistryTarget(proxy.address,
                                 names=(ImageName.parse(f"{proxy.address}/{repo}:1"),))
-        tasker = DockerTasker()
         prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
                                       settings=settings, live=False).run([target])
         patches = proxy.seen("PATCH")
@@ -189,11 +187,11 @@ def test_push_through_faults_completes(registry: Registry, built: tuple[str, str
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_other_compressions_read_back_by_skopeo(registry: Registry, built: tuple[str, str],
-                                                compression: str, tmp_path: Path) -> None:
+                                                tasker: DockerTasker, compression: str,
+                                                tmp_path: Path) -> None:
     image_id, _ = built
     repo = unique(f"art-push-{compression}")
     ref = f"{registry.address}/{repo}:1"
-    tasker = DockerTasker()
     prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
                                   settings=PushSettings(compression=compression)).run(
         [RegistryTarget(registry.address, names=(ImageName.parse(ref),))])
@@ -212,12 +210,11 @@ def test_other_compressions_read_back_by_skopeo(registry: Registry, built: tuple
     assert index["manifests"]
 
 
-def test_auth_registry(auth_registry: Registry, docker_config: Path,
-                       built: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_registry(auth_registry: Registry, docker_config: Path, built: tuple[str, str],
+                       tasker: DockerTasker, monkeypatch: pytest.MonkeyPatch) -> None:
     image_id, _ = built
     repo = unique("art-push-auth")
     ref = ImageName.parse(f"{auth_registry.address}/{repo}:1")
-    tasker = DockerTasker()
     push = ImagePush(saved=lambda: engine_archive(tasker, image_id))
     prepared, results = push.run([RegistryTarget(auth_registry.address, names=(ref,))])
     assert results[0].tags[0].digest == prepared.digest
@@ -245,11 +242,10 @@ def test_engine_push_method_still_works(base_image: BaseImage, registry: Registr
 
 
 def test_live_upload_and_its_fallback(registry: Registry, built: tuple[str, str],
-                                      tmp_path: Path) -> None:
+                                      tasker: DockerTasker, tmp_path: Path) -> None:
     """A new layer is uploaded while it is compressed; when that upload breaks, the
     regular upload (HEAD first) puts it there all the same."""
     image_id, _ = built
-    tasker = DockerTasker()
     cache = LayerDigestCache(tmp_path / "cache.json")
     settings = PushSettings(chunk_size=1 << 20, retry=RetryPolicy(attempts=3, delay=0.05))
     with FaultProxy(registry.address) as proxy:

@@ -190,9 +190,8 @@ def test_source_failure_still_runs_exit_plugins(tmp_path: Path, plugin_file: str
 
 
 def test_bad_plugin_argument_is_refused_before_anything_runs(
-        tmp_path: Path, base_image: BaseImage, registry: Registry) -> None:
+        tmp_path: Path, base_image: BaseImage, registry: Registry, tasker: DockerTasker) -> None:
     context = _context(tmp_path, base_image)
-    tasker = DockerTasker()
     before = {i.id for i in tasker.list_images()}
     with pytest.raises(PluginConfigError) as info:
         build_image_here(path_source(context), unique(), parent_registry=registry.address,

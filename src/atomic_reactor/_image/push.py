@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import tarfile
 import tempfile
@@ -355,6 +356,20 @@ class _Aborted(Exception):
     """The live upload was given up by its producer."""
 
 
+_TOP_LEVEL_LAYER = re.compile(r"[0-9a-f]{64}\.tar")
+
+
+def _stream_layer_name(name: str) -> str | None:
+    """The layer an archive member holds (the name the layer digest cache keys it by):
+    ``<id>`` of a legacy ``docker save``'s ``<id>/layer.tar``, ``<hex>`` of buildah's
+    ``<hex>.tar``; None for any other member."""
+    if name.endswith("/layer.tar"):
+        return name.rpartition("/")[0]
+    if _TOP_LEVEL_LAYER.fullmatch(name):
+        return name.removesuffix(".tar")
+    return None
+
+
 def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, *,
                   live: Callable[[str, int], Sequence[LiveUpload]] | None = None,
                   live_done: set[tuple[str, str, str]] | None = None,
@@ -381,13 +396,14 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     closing: list[tuple[LiveUpload, str]] = []
 
     def consume(name: str, member: tarfile.TarInfo, data: IO[bytes]) -> bool:
-        # a legacy docker save names layers <id>/layer.tar: compressed straight from
+        # a legacy docker save names layers <id>/layer.tar, buildah's docker-archive
+        # <diff id>.tar (with <id>/layer.tar a link to it): compressed straight from
         # the stream (the engine's reading, the compressor, our writing and the live
         # uploads overlap)
-        if not name.endswith("/layer.tar") or settings.compression == "none" \
+        layer_name = _stream_layer_name(name)
+        if layer_name is None or settings.compression == "none" \
                 or member.size < _STREAM_MIN:
             return False
-        layer_name = name.rpartition("/")[0]
         uploads = list(live(layer_name, member.size)) if live is not None else []
         logger.debug("layer %s (%d bytes): compressed from the stream, %d live uploads",
                      layer_name, member.size, len(uploads))
@@ -412,7 +428,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                                                thread_name_prefix="push-compress") as pool:
         def on_file(name: str, path: str) -> None:
             real = os.path.realpath(path)
-            if name.endswith("/layer.tar") and real not in streamed:
+            if _stream_layer_name(name) is not None and real not in streamed:
                 early[real] = _submit(pool, _compress_layer, real, len(early), blob_dir,
                                       plain_dir, settings, media_type)
 

@@ -648,7 +648,10 @@ class BuildahEngine:
         if not image.startswith("sha256:") and not all(c in "0123456789abcdef" for c in image):
             destination += f":{convert.qualified(image)}"
         try:
-            self.buildah.run(f"saving image {image}", "push", "-q",
+            # an empty private auth file: an archive needs no credentials, and buildah
+            # would refuse a DOCKER_CONFIG that names a missing directory
+            authfile = _authfile(scratch, None, image)
+            self.buildah.run(f"saving image {image}", "push", "-q", "--authfile", authfile,
                              convert.qualified(image), destination)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""prepare_image streams the layers of both engines' docker-archive layouts."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from atomic_reactor._image.push import PushSettings, _stream_layer_name, prepare_image
+
+
+def _layer_tar() -> bytes:
+    """A layer tar of more than 1 MiB (streamed layers start at 1 MiB)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        data = os.urandom(1 << 20) + b"x" * (1 << 19)
+        info = tarfile.TarInfo("big")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _archive(layout: str) -> tuple[bytes, str]:
+    """A docker-archive as ``docker save`` (20.10) or ``buildah push docker-archive:``
+    writes it; (the archive, the name the layer is streamed under)."""
+    layer = _layer_tar()
+    diff_id = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}}
+                        ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    layer_dir = "d" * 64
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        if layout == "buildah":  # the data first, under its digest; the legacy name links
+            _add(tar, f"{diff_id}.tar", layer)
+            _add(tar, config_name, config)
+            link = tarfile.TarInfo(f"{layer_dir}/layer.tar")
+            link.type = tarfile.SYMTYPE
+            link.linkname = f"../{diff_id}.tar"
+            tar.addfile(link)
+            streamed = diff_id
+        else:
+            _add(tar, f"{layer_dir}/layer.tar", layer)
+            _add(tar, config_name, config)
+            streamed = layer_dir
+        _add(tar, "manifest.json", json.dumps([{"Config": config_name, "RepoTags": ["x:1"],
+                                                "Layers": [f"{layer_dir}/layer.tar"]}]
+                                              ).encode())
+    return out.getvalue(), streamed
+
+
+@pytest.mark.parametrize("layout", ["docker", "buildah"])
+def test_layer_is_compressed_from_the_stream(tmp_path: Path, layout: str) -> None:
+    archive, streamed = _archive(layout)
+    asked: list[str] = []
+    learned: dict[str, str] = {}
+
+    def live(name: str, size: int) -> list[object]:
+        asked.append(name)
+        assert size > 1 << 20
+        return []
+
+    prepared = prepare_image([archive], str(tmp_path), PushSettings(), live=live,  # type: ignore[arg-type]
+                             learned=learned)
+    assert asked == [streamed]
+    assert learned == {streamed: prepared.layers[0].digest}
+    assert len(prepared.layers) == 1 and prepared.diff_ids[0].startswith("sha256:")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("abc/layer.tar", "abc"),
+    ("a" * 64 + ".tar", "a" * 64),
+    ("a" * 64 + ".json", None),
+    ("manifest.json", None),
+    ("blobs/sha256/" + "a" * 64, None),
+    ("x.tar", None),
+])
+def test_stream_layer_name(name: str, expected: str | None) -> None:
+    assert _stream_layer_name(name) == expected
