@@ -98,9 +98,6 @@ DOCKER_ONLY = (
     # known gap: without a pull, buildah's storage knows only the manifest digest an
     # image had first, which need not be the registry's (RepoDigests from elsewhere)
     "test_base_image_digest_without_a_pull_comes_from_the_engine",
-    # known gap: under load, buildah 1.28 (chroot) sometimes ends a RUN step before the
-    # last lines of its output reached us (passes alone; the engine reads to EOF)
-    "test_more_than_two_megabytes_of_output_are_all_in_the_log_file",
 )
 
 

@@ -136,6 +136,29 @@ def test_only_from_leaves_no_working_container(buildah_engine: BuildahEngine,
     assert BuildahTracker(exclusive=False).state().container_ids == before
 
 
+def test_a_slow_reader_gets_all_of_a_long_run_output(buildah_engine: BuildahEngine,
+                                                     base_image: BaseImage,
+                                                     tmp_path: Path) -> None:
+    # buildah 1.28 (chroot) dropped the tail of a RUN step's output when its writes
+    # blocked on a full pipe: a reader slower than the step lost the last lines
+    marker = unique("slow")
+    lines = 30_000
+    context = write_context(tmp_path, f"FROM {BASE_IMAGE}\n"
+                                      f"RUN i=0; while [ $i -lt {lines} ]; do "
+                                      f"echo \"{marker} $i {'x' * 60}\"; i=$((i+1)); done\n")
+    seen: list[str] = []
+    for event in buildah_engine.build(str(context), f"ar-buildah-{unique()}:1",
+                                      BuildOptions(use_cache=False)):
+        assert not event.error, event.error
+        if event.message.startswith(marker) and not (seen and seen[-1].startswith(marker)):
+            time.sleep(3)  # the step goes on writing (and ends) while nobody reads
+        seen.append(event.message)
+    text = "".join(seen)
+    numbers = [int(line.split()[1]) for line in text.splitlines() if line.startswith(marker)]
+    assert numbers == list(range(lines))
+    assert all(line.endswith("x" * 60) for line in text.splitlines() if line.startswith(marker))
+
+
 def test_missing_target_and_base(buildah_engine: BuildahEngine, base_image: BaseImage,
                                  tmp_path: Path) -> None:
     context = write_context(tmp_path, f"FROM {BASE_IMAGE} AS one\nRUN true\n")

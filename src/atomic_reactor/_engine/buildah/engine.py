@@ -267,19 +267,28 @@ class BuildahEngine:
 
     # -- streamed operations ------------------------------------------------------------
     def _stream(self, action: str, args: list[str], outcome: _Outcome, *, kind: str,
-                reference: str | None) -> Iterator[str]:
+                reference: str | None, output: str | None = None) -> Iterator[str]:
         """Run buildah, yielding its output lines; end it (and its group) if abandoned.
 
         A failing pull or push raises its translated error; for a build the return
         code and the last lines are left in ``outcome`` for the caller. For a build
         (run with ``--log-level=debug``) the debug lines are not yielded: they are
         read for the ids of the working containers it makes, which are removed when
-        the build is cancelled or killed.
+        the build is cancelled or killed. With ``output`` (a new file's path) buildah
+        writes there and the lines are followed from the file (see
+        :meth:`~atomic_reactor._engine.buildah.process.Buildah.follow`).
         """
-        process = self.buildah.popen(*args)
+        if output is None:
+            process = self.buildah.popen(*args)
+            lines = self.buildah.lines(process)
+        else:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as sink:
+                process = self.buildah.popen(*args, stdout=sink)
+            lines = self.buildah.follow(process, output)
         finished = False
         try:
-            for raw in self.buildah.lines(process):
+            for raw in lines:
                 line = raw
                 if kind == "build" and "level=debug" in raw:
                     line = self._debug_lines(raw, outcome)
@@ -298,6 +307,9 @@ class BuildahEngine:
                 logger.info("%s: stopping buildah (pid %d)", action, process.pid)
                 terminate(process)
                 self.buildah.ran(args, False)
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
             if process.stdout is not None:
                 process.stdout.close()
             if outcome.containers and (not finished or process.returncode != 0):
@@ -391,7 +403,8 @@ class BuildahEngine:
         outcome = _Outcome()
         image_id = ""
         try:
-            for line in self._stream(action, args, outcome, kind="build", reference=None):
+            for line in self._stream(action, args, outcome, kind="build", reference=None,
+                                     output=os.path.join(scratch, "output")):
                 yield EngineEvent(message=line)
             if outcome.returncode != 0:
                 error = buildah_error(action, "".join(outcome.tail))

@@ -30,6 +30,8 @@ __all__ = ["Buildah", "StorageConfig", "kill", "terminate"]
 
 #: seconds buildah gets after SIGTERM to end its work and remove its working containers
 TERM_GRACE = 10.0
+#: bytes read from a followed output file at a time
+CHUNK = 1 << 16
 ENV_PREFIX = "ATOMIC_REACTOR_BUILDAH_"
 
 #: a ``--log-level=debug`` line (only read for the ids of a build's working containers)
@@ -210,6 +212,34 @@ class Buildah:
         """Tell the observer that the command ``args`` started or ended."""
         if self.observer is not None:
             self.observer(args, ok)
+
+    def follow(self, process: subprocess.Popen[bytes], path: str,
+               poll: float = 0.02) -> Iterator[str]:
+        """The lines ``process`` writes to the file ``path``, as they come, until it
+        has ended and every byte is read.
+
+        buildah 1.28 (chroot isolation) drops the last output of a ``RUN`` step when
+        its own writes block: a reader slower than the step (a loaded machine, the
+        pipeline handling each line) lost the tail of a pipe, and buildah's next line
+        (``COMMIT ...``) came straight after a cut line. A file never blocks the writer.
+        """
+        pending = b""
+        with open(path, "rb") as reader:
+            while True:
+                chunk = reader.read(CHUNK)
+                if not chunk:
+                    if process.poll() is None:
+                        time.sleep(poll)
+                        continue
+                    chunk = reader.read(CHUNK)  # written just before it ended
+                    if not chunk:
+                        break
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    yield (raw + b"\n").decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
 
     def lines(self, process: subprocess.Popen[bytes]) -> Iterator[str]:
         """The lines ``process`` writes (merged stdout/stderr), as they come."""
