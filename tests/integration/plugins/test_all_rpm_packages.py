@@ -13,9 +13,9 @@ from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.plugins.all_rpm_packages import RPM_QUERY_FORMAT
 from tests.integration.helpers import path_source, unique, write_context
-from tests.support.buildah_env import BuildahTracker
-from tests.support.env import BaseImage, EngineTracker
+from tests.support.env import BaseImage
 from tests.support.images import run_in
+from tests.support.tracker import Tracker
 
 if TYPE_CHECKING:
     from tests.integration.plugins.debian_fixtures import PushedTestImage
@@ -75,9 +75,6 @@ def _run(tasker: DockerTasker, image: str, argv: list[str]) -> str:
     done = run_in(tasker, image, argv[1:], entrypoint=[argv[0]])
     assert done.code == 0, done.stderr
     return done.stdout
-
-
-Tracker = EngineTracker | BuildahTracker
 
 
 def _left_containers(tracker: Tracker) -> set[str]:

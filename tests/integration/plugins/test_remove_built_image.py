@@ -10,9 +10,9 @@ import pytest
 from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
 from tests.integration.helpers import path_source, unique, write_context, write_plugin_file
-from tests.support.buildah_env import BuildahTracker
-from tests.support.env import BaseImage, EngineTracker, Registry
+from tests.support.env import BaseImage, Registry
 from tests.support.images import image_exists
+from tests.support.tracker import Tracker
 
 KEY = "remove_built_image"
 
@@ -66,7 +66,7 @@ def build(tmp_path: Path, base_image: BaseImage, *, image: str | None = None,
 
 def test_removes_everything_the_build_made(tmp_path: Path, tasker: DockerTasker,
                                            base_image: BaseImage, registry: Registry,
-                                           engine_cleanup: EngineTracker | BuildahTracker) -> None:
+                                           engine_cleanup: Tracker) -> None:
     before = engine_cleanup.last_snapshot
     assert before is not None
     pulled = f"{base_image.registry.address}/{base_image.repo}"
