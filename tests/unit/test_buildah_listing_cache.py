@@ -78,3 +78,21 @@ def test_build_forgets_the_images_whose_tag_it_takes() -> None:
     assert cache.lookup(BASE) is not None
     cache.ran(["bud", "--pull-always", "-t", "other", "/ctx"], True)  # may re-pull bases
     assert cache.lookup(BASE) is None
+
+
+def test_the_image_a_name_was_given_is_remembered_until_something_moves_it() -> None:
+    cache = filled()
+    cache.ran(["tag", f"sha256:{BUILT}", "reg:5000/app:1"], True)
+    assert cache.named("reg:5000/app:1") == BUILT
+    cache.note_named(f"sha256:{BASE}", "reg:5000/ns/base")  # a tag found not needed
+    assert cache.named("reg:5000/ns/base:latest") == BASE
+    cache.ran(["push", BUILT, "docker://reg:5000/app:1"], True)  # pushing moves nothing
+    assert cache.named("reg:5000/app:1") == BUILT
+    cache.ran(["bud", "--pull=false", "-t", "reg:5000/app:1", "/ctx"], True)
+    assert cache.named("reg:5000/app:1") is None  # the new build has the name now
+    assert cache.named("reg:5000/ns/base") == BASE
+    cache.ran(["tag", "app:2", "reg:5000/ns/base"], True)  # by name: not known which
+    assert cache.named("reg:5000/ns/base") is None
+    cache.ran(["tag", BUILT, "reg:5000/app:3"], True)
+    cache.ran(["rmi", "reg:5000/app:3"], True)
+    assert cache.named("reg:5000/app:3") is None

@@ -502,8 +502,11 @@ class BuildahEngine:
              ) -> Iterator[EngineEvent]:
         args, scratch = self._transfer_args("push", auth, options, reference)
         digestfile = os.path.join(scratch, "digest")
+        # the image this process named so, if it did (not what another process may
+        # have given the name since)
+        source = self._listings.named(reference) or convert.qualified(reference)
         args += ["--format", self.push_format, "--digestfile", digestfile,
-                 convert.qualified(reference), f"docker://{reference}"]
+                 source, f"docker://{reference}"]
         return self._push_events(reference, args, scratch, digestfile, options)
 
     def _push_events(self, reference: str, args: list[str], scratch: str, digestfile: str,
@@ -545,6 +548,7 @@ class BuildahEngine:
         del force  # buildah moves an existing name, as docker's forced tag does
         if self._listings.has_name(image, target):
             logger.debug("%s is already named %s", image, target)
+            self._listings.note_named(image, target)
             return
         self.buildah.run(f"tagging {image} as {target}", "tag", convert.qualified(image), target)
 

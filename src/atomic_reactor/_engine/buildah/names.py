@@ -10,7 +10,9 @@ process changes what it says: every command goes through :meth:`ListingCache.ran
 the entries for commands that change no image (``images``, ``inspect``, ``push``,
 containers), moves a name for ``tag``, forgets the images whose names a ``bud -t``
 takes, and forgets everything for any other command. Names other processes move
-meanwhile are not seen (as with any inspect-then-act).
+meanwhile are not seen (as with any inspect-then-act); so that a push sends the image
+this process named, :meth:`ListingCache.named` gives the image id our last ``tag`` of
+a name was for (the engine pushes that id, not whatever the name points to by then).
 """
 
 from __future__ import annotations
@@ -60,7 +62,22 @@ class ListingCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Any]] = {}
+        #: name -> the image id our own ``tag`` gave it (or found it had), while no other
+        #: command of ours may have moved it: a push of that name sends that image
+        self._named: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def named(self, name: str) -> str | None:
+        """The image id our last tag gave ``name``, if nothing of ours moved it since."""
+        with self._lock:
+            return self._named.get(normal_name(name))
+
+    def note_named(self, image: str, name: str) -> None:
+        """``image`` (an id) is known to be named ``name`` (a tag that was not needed)."""
+        bare = _bare_id(image)
+        if bare is not None:
+            with self._lock:
+                self._named[normal_name(name)] = bare
 
     def lookup(self, image: str) -> dict[str, Any] | None:
         """The entry for ``image`` (an id or a name), if known and still valid."""
@@ -102,6 +119,10 @@ class ListingCache:
                 bare = _bare_id(image)
                 for name in names:
                     self._drop_name(name)
+                    if bare is not None:
+                        self._named[name] = bare
+                    else:
+                        self._named.pop(name, None)
                 entry = self._entries.get(bare) if bare is not None else None
                 if entry is not None:
                     self._entries[bare or ""] = {
@@ -118,8 +139,11 @@ class ListingCache:
                     # the new image takes the tags; no other image changes
                     self._entries = {key: entry for key, entry in self._entries.items()
                                      if not set(entry.get("names") or ()) & set(tags)}
+                    for tag in tags:
+                        self._named.pop(tag, None)
                     return
             self._entries.clear()
+            self._named.clear()
 
     def has_name(self, image: str, name: str) -> bool:
         """Whether ``image`` is known (still) to be named ``name``."""
