@@ -17,6 +17,7 @@ import pytest
 from atomic_reactor import __version__
 from atomic_reactor.cli.main import main
 from atomic_reactor.plugins.tag_and_push import TagAndPushPlugin
+from tests.support.imports import loaded_after
 
 PREFIX = "atomic-reactor: error:"
 
@@ -86,13 +87,8 @@ def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_module_import_does_not_load_heavy_modules() -> None:
-    code = ("import sys, atomic_reactor.cli.main as m\n"
-            "heavy = [n for n in ('docker', 'jsonschema', 'requests', 'atomic_reactor.inner') "
-            "if n in sys.modules]\n"
-            "print(heavy)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=30)
-    assert done.stdout.strip() == "[]"
+    assert loaded_after(["atomic_reactor.cli.main"],
+                        ["docker", "jsonschema", "requests", "atomic_reactor.inner"]) == []
 
 
 @pytest.mark.parametrize("argv", [

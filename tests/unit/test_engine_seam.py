@@ -6,8 +6,6 @@ from __future__ import annotations
 import inspect
 import io
 import json
-import subprocess
-import sys
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from atomic_reactor._engine.docker import (
 from atomic_reactor._engine.registry import engine_names, load_engine, load_engine_class
 from atomic_reactor.errors import ArchiveError, EngineConfigError, InputError
 from tests.support.fake_engine import FakeEngine
+from tests.support.imports import loaded_after
 
 NO_ENGINE = "unix:///nonexistent.sock"
 
@@ -146,13 +145,11 @@ def test_container_state_from_docker_inspect() -> None:
 
 
 def test_the_docker_sdk_is_imported_only_by_the_docker_backend() -> None:
-    code = ("import sys, atomic_reactor.api, atomic_reactor.core, atomic_reactor.inner, "
-            "atomic_reactor.cli.main, atomic_reactor._engine.registry as r; "
-            "r.engine_names(); "
-            "print('docker' in sys.modules, 'requests' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.split() == ["False", "False"]
+    assert loaded_after(
+        ["atomic_reactor.api", "atomic_reactor.core", "atomic_reactor.inner",
+         "atomic_reactor.cli.main", "atomic_reactor._engine.registry"],
+        ["docker", "requests"],
+        then="atomic_reactor._engine.registry.engine_names()") == []
 
 
 # -- every backend implements the whole protocol --------------------------------------------
