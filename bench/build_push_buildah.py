@@ -19,7 +19,8 @@ atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured bui
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
 Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): ours
-2.76 s / by hand 2.49 s = 1.109, and 3.02 s / 2.46 s = 1.228 in a second run; with
+2.76 s / by hand 2.49 s = 1.109, 3.02 s / 2.46 s = 1.228 and 3.30 s / 3.05 s = 1.084 in
+three runs; with
 ``--push-method registry`` 3.89 s (1.56) and 3.96 s (1.61), so buildah's own push
 stays the default; issue 8 started at 3.81 s / 2.30 s = 1.66. More in
 docs/architecture.md, "Speed".

@@ -22,8 +22,9 @@ it would otherwise compile every module at every start), after one unmeasured ru
 of each command has written the bytecode (and ``compileall`` of the sources).
 
 Last figures (2026-12-02, 9 rounds, 2 cores shared with four other sessions, load
-average 4.5-4.6): bare 29 ms, --help 88 ms, buildah 208 ms, docker 391 ms (an earlier
-run at load 5.2-5.6: 38 / 130 / 245 / 457 ms); more in docs/architecture.md, "Speed".
+average 4.5-4.6): bare 29 ms, --help 88 ms, buildah 208 ms, docker 391 ms (at load
+5.2-5.6: 38 / 130 / 245 / 457 ms; at 6.1-6.6: 34 / 169 / 345 / 601 ms, CPU time of a
+run 186 ms buildah, 260 ms docker); more in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations
