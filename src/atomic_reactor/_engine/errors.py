@@ -40,6 +40,7 @@ from atomic_reactor.errors import (
     ImageNotFound,
     PullError,
     PushError,
+    RegistryError,
 )
 
 __all__ = [
@@ -92,7 +93,7 @@ def is_auth_failure(message: str) -> bool:
 
 
 def transfer_error(kind: Literal["pull", "push"], action: str, reference: str | None,
-                   message: str) -> AtomicReactorError:
+                   message: str) -> RegistryError:
     """The error of a pull or push (``action``, e.g. "pulling r/x:1") that failed with
     the engine's ``message``: ``AuthenticationError`` for refused credentials, else
     ``PullError``/``PushError``; each names the registry of ``reference``."""

@@ -52,7 +52,7 @@ from atomic_reactor._engine.buildah.process import (
     kill,
     terminate,
 )
-from atomic_reactor._engine.errors import buildah_error
+from atomic_reactor._engine.errors import buildah_error, registry_of
 from atomic_reactor._secrets import register_secret, write_private_file
 from atomic_reactor.errors import (
     AtomicReactorError,
@@ -533,7 +533,7 @@ class BuildahEngine:
             shutil.rmtree(scratch, ignore_errors=True)
         if not digest:
             raise PushError(f"pushing {reference}: buildah reported no manifest digest",
-                            registry=reference.split("/", 1)[0])
+                            registry=registry_of(reference))
         repository = reference.split("@", 1)[0]
         slash, colon = repository.rfind("/"), repository.rfind(":")
         if colon > slash:
