@@ -22,7 +22,19 @@ be unless the extra work hides behind the engine's export and our compressing.
 
 ``--smoke``: one run with a 1 MB layer, a figure printed, no threshold.
 
-Figures (40 MB layer, the shared 2-core machine; FIGURES)
+Figures (40 MB layer, the shared 2-core machine with four other sessions' builds and
+tests; medians):
+
+- ``--engine --runs 9``, load average 4.6 .. 6.0 (median 5.6): ours-1 1.08 s, ours-3
+  1.57 s, ratio 1.454; raw-1 0.36 s, raw-3 0.70 s, ratio 1.930, floor 1.311;
+  docker push 1.48 s and 4.76 s (3.211); ours-3 / docker-3 0.329.
+- ``--runs 11``, load 5.4 .. 6.7 (median 6.0): ours-1 0.86 s, ours-3 1.28 s, ratio
+  1.484; raw-1 0.27 s, raw-3 0.53 s, ratio 1.949, floor 1.299.
+- The push of before this round against now, interleaved in one run (8 runs, load
+  median 6.1): 1.19 s / 1.95 s (1.64) against 0.99 s / 1.31 s (1.32).
+
+Each registry spends about 0.2 CPU-seconds to take 40 MB, so three of them need 0.6
+on two shared cores: the floor of about 1.3 comes from the registries, not from us.
 """
 
 from __future__ import annotations
@@ -58,12 +70,13 @@ def build(context: Path, tag: str, size: int) -> str:
     (context / "Dockerfile").write_text(
         f"FROM {BASE_IMAGE}\nRUN echo {uuid.uuid4().hex} > /nonce && "
         f"head -c {size} /dev/urandom > /big\n")
-    done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag,
-                           str(context)], capture_output=True, text=True, check=False,
-                          env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    if done.returncode != 0:
-        raise SystemExit(f"bench: docker build failed:\n{done.stderr[-2000:]}")
-    return done.stdout.strip()
+    for _attempt in range(3):  # a shared engine: another's clean-up may kill the RUN
+        done = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", tag,
+                               str(context)], capture_output=True, text=True, check=False,
+                              env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        if done.returncode == 0:
+            return done.stdout.strip()
+    raise SystemExit(f"bench: docker build failed:\n{done.stderr[-2000:]}")
 
 
 def ours(tasker: Any, image_id: str, registries: list[str]) -> float:
