@@ -95,9 +95,6 @@ DOCKER_ONLY = (
     "test_failing_run_is_a_failed_result_and_exit_plugins_run",  # "returned a non-zero code"
     "test_metadata_file_after_a_failed_build",  # docker's failure wording
     "test_build_image_here_pulls_builds_pushes",  # docker's "Step 3/3" wording
-    # known gap: without a pull, buildah's storage knows only the manifest digest an
-    # image had first, which need not be the registry's (RepoDigests from elsewhere)
-    "test_base_image_digest_without_a_pull_comes_from_the_engine",
 )
 
 

@@ -42,6 +42,7 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._engine.buildah import convert
+from atomic_reactor._engine.buildah.digests import default_record
 from atomic_reactor._engine.buildah.names import ListingCache
 from atomic_reactor._engine.buildah.process import (
     CONTAINER_ID,
@@ -262,6 +263,8 @@ class BuildahEngine:
         self._lock = threading.Lock()
         #: repository -> manifest digest, for what this process pushed
         self._pushed: dict[str, str] = {}
+        #: what pulls and pushes (of any process) learned: (image id, repo) -> digest
+        self._digests = default_record(self.storage.root)
         #: image id -> ``buildah inspect`` (an image's configuration never changes)
         self._inspected: dict[str, dict[str, Any]] = {}
 
@@ -496,6 +499,9 @@ class BuildahEngine:
             shutil.rmtree(scratch, ignore_errors=True)
         if digest:
             self._pushed[convert.repository(reference)] = digest
+            pulled = next((line.strip() for line in reversed(outcome.tail)
+                           if re.fullmatch(r"[0-9a-f]{64}", line.strip())), "")
+            self._digests.remember(pulled, convert.repository(reference), digest)
             yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
@@ -539,6 +545,9 @@ class BuildahEngine:
         if colon > slash:
             repository = repository[:colon]
         self._pushed[repository] = digest
+        known = self._listings.lookup(reference)
+        if known is not None:  # the listing is at hand: no extra buildah call for it
+            self._digests.remember(str(known.get("id") or ""), repository, digest)
         tag = reference[len(repository) + 1:] or "latest"
         yield EngineEvent(message=f"{tag}: digest: {digest}"
                           + (f" size: {size}" if size is not None else "") + "\n",
@@ -616,7 +625,13 @@ class BuildahEngine:
                 self._inspected[image_id] = inspect
         names = [str(name) for name in entry.get("names") or ()]
         digest = str(entry.get("digest") or "")
-        return convert.image_info(inspect, names, digest, self._pushed), inspect
+        return convert.image_info(inspect, names, digest, self._known_digests(image_id)), \
+            inspect
+
+    def _known_digests(self, image_id: str) -> dict[str, str]:
+        """``repository -> manifest digest`` for ``image_id``: what this process pulled
+        or pushed (first), else what a pull or push of another process recorded."""
+        return {**self._digests.for_image(image_id), **self._pushed}
 
     def image_info(self, image: str) -> ImageInfo:
         return self._info_and_inspect(image)[0]
@@ -635,6 +650,7 @@ class BuildahEngine:
     def list_images(self, name: str | None = None) -> list[ImageInfo]:
         wanted = convert.familiar(convert.qualified(name)) if name else None
         images = []
+        recorded = self._digests.by_image()
         for entry in self._listed(None):
             image_id = str(entry.get("id") or "")
             if not image_id.startswith("sha256:"):
@@ -643,8 +659,10 @@ class BuildahEngine:
             if wanted is None:
                 images.append(ImageInfo(
                     id=image_id, names=names,
-                    digests=convert.repo_digests(names, str(entry.get("digest") or ""),
-                                                 self._pushed),
+                    digests=convert.repo_digests(
+                        names, str(entry.get("digest") or ""),
+                        {**recorded.get(image_id.removeprefix("sha256:"), {}),
+                         **self._pushed}),
                     created=convert.parse_time(entry.get("createdatraw")),
                     size=convert.parse_size(entry.get("size"))))
             elif any(convert.repository(n) == wanted or n == wanted for n in names):
