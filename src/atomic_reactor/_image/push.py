@@ -530,15 +530,17 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
         for repo, names in repos.items():
             for blob in prepared.blobs:
                 source: str | None = None
-                if (target.registry, repo, blob.digest) in live_done:
+                went_live = (target.registry, repo, blob.digest) in live_done
+                if went_live:
                     stats.add(uploaded=1)
                     outcome = "uploaded"
                 else:
                     source = first or (mount_sources or {}).get((target.registry, blob.digest))
                     outcome = uploader.upload(repo, blob, mount_from=source)
                 if blob.digest in sizes:
-                    # sizes only for bytes that went over the wire, as the engines report it
-                    sent = outcome == "uploaded"
+                    # sizes only for bytes that went over the wire, as the engines report
+                    # it; a live upload's bar keeps the total it had (as docker's "Pushed")
+                    sent = outcome == "uploaded" and not went_live
                     status = _OUTCOME_STATUS.get(outcome, f"Mounted from {source}")
                     report("event", EngineEvent(layer=layer_id(blob.digest), status=status,
                                                 current=blob.size if sent else None,
@@ -640,7 +642,8 @@ class ImagePush:
     def _live_progress(self, target: RegistryTarget, layer: str, size: int
                        ) -> Callable[[int], None] | None:
         """What a live upload to ``target`` calls with its bytes sent: a ``Pushing``
-        event of ``layer`` (its total: the uncompressed size until the end is known)."""
+        event of ``layer``, against its uncompressed ``size`` (the compressed one is
+        known only at the end; a total that changed would restart a bar's speed)."""
         from atomic_reactor.core import TransferProgress
 
         progress = self.progress
@@ -650,7 +653,7 @@ class ImagePush:
 
         def sent(count: int) -> None:
             progress(TransferProgress("push", label, "event", EngineEvent(
-                layer=layer, status="Pushing", current=count, total=max(size, count))))
+                layer=layer, status="Pushing", current=min(count, size), total=size)))
 
         return sent
 
