@@ -30,6 +30,8 @@ tests; medians):
   docker push 1.48 s and 4.76 s (3.211); ours-3 / docker-3 0.329.
 - ``--runs 11``, load 5.4 .. 6.7 (median 6.0): ours-1 0.86 s, ours-3 1.28 s, ratio
   1.484; raw-1 0.27 s, raw-3 0.53 s, ratio 1.949, floor 1.299.
+- ``--runs 9``, load 3.4 .. 4.7 (median 4.5): ours-1 0.73 s, ours-3 1.03 s, ratio
+  1.405; raw-1 0.24 s, raw-3 0.43 s, ratio 1.811, floor 1.265.
 - The push of before this round against now, interleaved in one run (8 runs, load
   median 6.1): 1.19 s / 1.95 s (1.64) against 0.99 s / 1.31 s (1.32).
 

@@ -264,8 +264,9 @@ class LiveUpload:
     them, as they come, in one ``PATCH`` (chunked transfer encoding: the registry
     writes and hashes them as they arrive, and saves its hash state once, not per
     chunk). The pieces are shared, not copied, between the uploads of one layer.
-    :meth:`close` ends the body and closes the session with the digest. Any failure just ends it
-    (:attr:`error`): the regular upload, HEAD first, with chunks and resume, follows.
+    :meth:`close` ends the body and closes the session with the digest. Any failure
+    just ends it (:attr:`error`): the regular upload, HEAD first, with chunks and
+    resume, follows.
 
     ``progress(sent)`` is called (in the upload's thread) with the bytes sent so far.
     """
@@ -327,6 +328,8 @@ class LiveUpload:
                 continue
             if item is self._END:
                 return
+            if self._stopped.is_set():
+                raise _Aborted
             assert isinstance(item, bytes)
             view = memoryview(item)
             for start in range(0, len(view), _LIVE_PIECE):
