@@ -145,6 +145,29 @@ class _ManifestQuery:
             process.communicate()
 
 
+def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
+                   options: TransferOptions) -> int | None:
+    """The size of manifest ``digest`` in ``reference``'s repository, read from the
+    registry with the credentials of the push (None when it cannot be read, or its bytes
+    do not have that digest)."""
+    from atomic_reactor._registry.client import RegistryClient  # imports requests
+    from atomic_reactor._retry import RetryPolicy
+
+    repository = convert.repository(reference)
+    registry, _, repo = repository.partition("/")
+    if registry == "docker.io":
+        registry = "registry-1.docker.io"
+        repo = repo if "/" in repo else f"library/{repo}"
+    try:
+        with RegistryClient(registry, insecure=options.insecure, auth=auth,
+                            retry=RetryPolicy(attempts=1), timeout=60) as client:
+            client.auth = auth  # the push's credentials or none, as buildah had them
+            return client.get_manifest_raw(repo, digest).size
+    except (AtomicReactorError, OSError, ValueError) as exc:
+        logger.debug("no manifest size for %s@%s: %s", reference, digest, exc)
+        return None
+
+
 class _Background:
     """``func()`` in a thread of its own (in the caller's context: its log lines go
     to the same build log); :meth:`result` waits for it (None if it raised one of the
@@ -513,13 +536,13 @@ class BuildahEngine:
         source = self._listings.named(reference) or convert.qualified(reference)
         args += ["--format", self.push_format, "--digestfile", digestfile,
                  source, f"docker://{reference}"]
-        return self._push_events(reference, args, scratch, digestfile, options)
+        return self._push_events(reference, args, scratch, digestfile, options, auth)
 
     def _push_events(self, reference: str, args: list[str], scratch: str, digestfile: str,
-                     options: TransferOptions) -> Iterator[EngineEvent]:
+                     options: TransferOptions, auth: RegistryAuth | None
+                     ) -> Iterator[EngineEvent]:
         digest = ""
         size: int | None = None
-        authfile = args[args.index("--authfile") + 1]
         outcome = _Outcome()
         try:
             lines = self._stream(f"pushing {reference}", args, outcome, kind="push",
@@ -527,14 +550,10 @@ class BuildahEngine:
             yield from self._transfer_lines(lines, "Pushed")
             with contextlib.suppress(OSError), open(digestfile, encoding="ascii") as handle:
                 digest = handle.read().strip()
-            # the manifest's size, as docker reports it (and a check of the digest)
-            query = _ManifestQuery(reference.split("@", 1)[0], authfile, options)
-            try:
-                raw = query.result()
-            finally:
-                query.close()
-            if raw and "sha256:" + hashlib.sha256(raw).hexdigest() == digest:
-                size = len(raw)
+            if digest:
+                # the manifest's size, as docker reports it (and a check of the digest):
+                # one GET of the manifest buildah just wrote
+                size = _manifest_size(reference, digest, auth, options)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if not digest:
