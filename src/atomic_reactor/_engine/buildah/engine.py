@@ -13,6 +13,7 @@ import base64
 import contextlib
 import contextvars
 import hashlib
+import importlib
 import ipaddress
 import json
 import logging
@@ -21,6 +22,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -143,6 +145,22 @@ class _ManifestQuery:
         if process is not None and process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def _import_soon(module: str) -> None:
+    """Import ``module`` in a thread of its own (its import costs tens of milliseconds
+    of CPU, hidden while a buildah process runs); a later import of it waits for this
+    one to finish."""
+    if module in sys.modules:
+        return
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # the import is repeated where it is used
+            logger.debug("importing %s early failed: %s", module, exc)
+
+    threading.Thread(target=load, daemon=True, name="buildah-import").start()
 
 
 def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
@@ -547,6 +565,7 @@ class BuildahEngine:
         try:
             lines = self._stream(f"pushing {reference}", args, outcome, kind="push",
                                  reference=reference)
+            _import_soon("atomic_reactor._registry.client")  # for the size, while buildah works
             yield from self._transfer_lines(lines, "Pushed")
             with contextlib.suppress(OSError), open(digestfile, encoding="ascii") as handle:
                 digest = handle.read().strip()
