@@ -136,6 +136,24 @@ def test_only_from_leaves_no_working_container(buildah_engine: BuildahEngine,
     assert BuildahTracker(exclusive=False).state().container_ids == before
 
 
+@pytest.mark.parametrize("dockerfile", [
+    # a FROM-only stage that a later stage copies from: buildah keeps its container
+    f"FROM {BASE_IMAGE} AS one\nFROM {BASE_IMAGE}\nCOPY --from=one /bin/true /t\n",
+    # no FROM-only stage: buildah removes its containers itself (no listing is asked)
+    f"FROM {BASE_IMAGE}\nRUN echo one > /one\n",
+])
+def test_a_multi_step_build_leaves_no_working_container(buildah_engine: BuildahEngine,
+                                                        base_image: BaseImage,
+                                                        tmp_path: Path,
+                                                        dockerfile: str) -> None:
+    del base_image
+    context = write_context(tmp_path, dockerfile)
+    before = BuildahTracker(exclusive=False).state().container_ids
+    image_id = _build(buildah_engine, context, f"ar-buildah-{unique()}:1", use_cache=True)
+    assert image_id.startswith("sha256:")
+    assert BuildahTracker(exclusive=False).state().container_ids == before
+
+
 def test_a_slow_reader_gets_all_of_a_long_run_output(buildah_engine: BuildahEngine,
                                                      base_image: BaseImage,
                                                      tmp_path: Path) -> None:

@@ -70,6 +70,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["BuildahEngine"]
 
 CHUNK = 1024 * 1024
+#: a build step line, ``[2/3] STEP 1/4: FROM ...``: group 1 is the stage's step count
+_STEP = re.compile(r"^(?:\[\d+/\d+\] )?STEP \d+/(\d+): ")
 _PUSH_FORMATS = {"docker": "v2s2", "v2s2": "v2s2", "oci": "oci"}
 
 
@@ -446,9 +448,16 @@ class BuildahEngine:
         action = f"building {tag}"
         outcome = _Outcome()
         image_id = ""
+        steps = False  # buildah printed its steps
+        lone_from = False  # a stage of only its FROM (whose container buildah keeps)
         try:
             for line in self._stream(action, args, outcome, kind="build", reference=None,
                                      output=os.path.join(scratch, "output")):
+                if "STEP " in line:
+                    step = _STEP.search(line)
+                    if step is not None:
+                        steps = True
+                        lone_from = lone_from or step.group(1) == "1"
                 yield EngineEvent(message=line)
             if outcome.returncode != 0:
                 error = buildah_error(action, "".join(outcome.tail))
@@ -456,9 +465,10 @@ class BuildahEngine:
                 return
             with contextlib.suppress(OSError), open(iidfile, encoding="ascii") as handle:
                 image_id = handle.read().strip()
-            if outcome.containers and "--rm=false" not in args:
+            if outcome.containers and "--rm=false" not in args and (lone_from or not steps):
                 # buildah 1.28 keeps the working container of a stage that has nothing
-                # after its FROM (a Dockerfile of only FROM lines) even with --rm
+                # after its FROM (a Dockerfile of only FROM lines) even with --rm: its
+                # "STEP 1/1: FROM"; other stages' containers are gone (no listing asked)
                 self._reap(outcome.containers, "buildah left after the build")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
