@@ -229,7 +229,9 @@ class Buildah:
                 chunk = reader.read(CHUNK)
                 if not chunk:
                     if process.poll() is None:
-                        time.sleep(poll)
+                        # back at once when it ends (not a whole ``poll`` later)
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            process.wait(timeout=poll)
                         continue
                     chunk = reader.read(CHUNK)  # written just before it ended
                     if not chunk:
