@@ -13,7 +13,7 @@ import base64
 import contextlib
 import contextvars
 import hashlib
-import importlib
+import http.client
 import ipaddress
 import json
 import logging
@@ -22,7 +22,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -149,20 +148,36 @@ class _ManifestQuery:
             process.communicate()
 
 
-def _import_soon(module: str) -> None:
-    """Import ``module`` in a thread of its own (its import costs tens of milliseconds
-    of CPU, hidden while a buildah process runs); a later import of it waits for this
-    one to finish."""
-    if module in sys.modules:
-        return
+#: what a manifest read accepts (the types a push writes, and lists)
+_MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+))
 
-    def load() -> None:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # the import is repeated where it is used
-            logger.debug("importing %s early failed: %s", module, exc)
 
-    threading.Thread(target=load, daemon=True, name="buildah-import").start()
+def _plain_manifest_size(registry: str, repo: str, digest: str) -> int | None:
+    """The size of manifest ``digest`` read over plain HTTP without credentials (a
+    loopback or insecure registry; http.client is imported anyway, requests is not):
+    None for any other answer (TLS, a credentials challenge), which the full registry
+    client then handles."""
+    host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
+    connection = http.client.HTTPConnection(host, int(port) if port.isdigit() else 80,
+                                            timeout=30)
+    try:
+        connection.request("GET", f"/v2/{repo}/manifests/{digest}",
+                           headers={"Accept": _MANIFEST_ACCEPT})
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        logger.debug("plain HTTP manifest read on %s failed: %s", registry, exc)
+        return None
+    finally:
+        connection.close()
+    if response.status != 200 or "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+        return None
+    return len(body)
 
 
 def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
@@ -170,14 +185,18 @@ def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
     """The size of manifest ``digest`` in ``reference``'s repository, read from the
     registry with the credentials of the push (None when it cannot be read, or its bytes
     do not have that digest)."""
-    from atomic_reactor._registry.client import RegistryClient  # imports requests
-    from atomic_reactor._retry import RetryPolicy
-
     repository = convert.repository(reference)
     registry, _, repo = repository.partition("/")
     if registry == "docker.io":
         registry = "registry-1.docker.io"
         repo = repo if "/" in repo else f"library/{repo}"
+    if auth is None and (options.insecure or _is_loopback(registry)):
+        size = _plain_manifest_size(registry, repo, digest)
+        if size is not None:
+            return size
+    from atomic_reactor._registry.client import RegistryClient  # imports requests
+    from atomic_reactor._retry import RetryPolicy
+
     try:
         with RegistryClient(registry, insecure=options.insecure, auth=auth,
                             retry=RetryPolicy(attempts=1), timeout=60) as client:
@@ -575,7 +594,6 @@ class BuildahEngine:
         try:
             lines = self._stream(f"pushing {reference}", args, outcome, kind="push",
                                  reference=reference)
-            _import_soon("atomic_reactor._registry.client")  # for the size, while buildah works
             yield from self._transfer_lines(lines, "Pushed")
             with contextlib.suppress(OSError), open(digestfile, encoding="ascii") as handle:
                 digest = handle.read().strip()
