@@ -242,6 +242,18 @@ def _manifest_digest(registry: Registry, repository: str, tag: str) -> str:
         return str(response.headers["Docker-Content-Digest"])
 
 
+def _manifest_size(registry: Registry, repository: str, tag: str) -> int:
+    request = urllib.request.Request(
+        f"{registry.url}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    if registry.basic_auth:
+        import base64
+        token = base64.b64encode(":".join(registry.basic_auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return len(response.read())
+
+
 def test_push_pull_with_credentials(buildah_engine: BuildahEngine, base_image: BaseImage,
                                     auth_registry: Registry, tmp_path: Path) -> None:
     assert auth_registry.username and auth_registry.password
@@ -255,6 +267,8 @@ def test_push_pull_with_credentials(buildah_engine: BuildahEngine, base_image: B
     events = list(buildah_engine.push(reference, auth, TransferOptions(insecure=True)))
     digest = events[-1].digest
     assert digest == _manifest_digest(auth_registry, repository, "1")
+    # the size is read with the push's credentials (the registry client's path)
+    assert events[-1].size == _manifest_size(auth_registry, repository, "1")
     assert any(event.status == "Pushed" for event in events)
     assert f"{auth_registry.address}/{repository}@{digest}" in \
         buildah_engine.image_info(reference).digests
