@@ -113,6 +113,11 @@ def test_build_image_here_pulls_builds_pushes(tmp_path: Path, base_image: BaseIm
     pulled = results.base_plugins_output["pull_base_image"]
     assert pulled[0]["pulled_from"] == base_image.pushed
     assert pulled[0]["digest"].startswith("sha256:")
+    # the base's digest is the one its registry serves for the tag pulled
+    base_registry, _, base_name = base_image.pushed.partition("/")
+    base_repo, _, base_tag = base_name.rpartition(":")
+    with RegistryClient(base_registry) as client:
+        assert client.get_manifest_digest(base_repo, base_tag) == pulled[0]["digest"]
     # JSON round trip keeps what matters
     again = type(results).from_dict(json.loads(results.to_json()))
     assert again.digests == results.digests and again.image_id == results.image_id

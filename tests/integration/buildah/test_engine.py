@@ -254,6 +254,14 @@ def _manifest_size(registry: Registry, repository: str, tag: str) -> int:
         return len(response.read())
 
 
+def test_pull_reports_the_digest_the_registry_serves(buildah_engine: BuildahEngine,
+                                                     base_image: BaseImage) -> None:
+    # read over plain HTTP beside the pull (a loopback registry, no credentials)
+    events = list(buildah_engine.pull(base_image.pushed, None, TransferOptions()))
+    repository, _, tag = base_image.repo.rpartition(":")
+    assert events[-1].digest == _manifest_digest(base_image.registry, repository, tag)
+
+
 def test_push_pull_with_credentials(buildah_engine: BuildahEngine, base_image: BaseImage,
                                     auth_registry: Registry, tmp_path: Path) -> None:
     assert auth_registry.username and auth_registry.password

@@ -157,16 +157,16 @@ _MANIFEST_ACCEPT = ", ".join((
 ))
 
 
-def _plain_manifest_size(registry: str, repo: str, digest: str) -> int | None:
-    """The size of manifest ``digest`` read over plain HTTP without credentials (a
-    loopback or insecure registry; http.client is imported anyway, requests is not):
-    None for any other answer (TLS, a credentials challenge), which the full registry
-    client then handles."""
+def _plain_manifest(registry: str, repo: str, reference: str) -> bytes | None:
+    """Manifest ``reference`` (a tag or digest) of ``repo`` read over plain HTTP without
+    credentials (a loopback or insecure registry; http.client is imported anyway,
+    requests is not): None for any other answer (TLS, a credentials challenge), which
+    the caller then asks another way."""
     host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
     connection = http.client.HTTPConnection(host, int(port) if port.isdigit() else 80,
                                             timeout=30)
     try:
-        connection.request("GET", f"/v2/{repo}/manifests/{digest}",
+        connection.request("GET", f"/v2/{repo}/manifests/{reference}",
                            headers={"Accept": _MANIFEST_ACCEPT})
         response = connection.getresponse()
         body = response.read()
@@ -175,9 +175,40 @@ def _plain_manifest_size(registry: str, repo: str, digest: str) -> int | None:
         return None
     finally:
         connection.close()
-    if response.status != 200 or "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+    return body if response.status == 200 else None
+
+
+def _plain_registry(reference: str, auth: RegistryAuth | None,
+                    options: TransferOptions) -> tuple[str, str, str] | None:
+    """``(registry, repository, tag or digest)`` of ``reference`` when its manifest may be
+    read over plain HTTP without credentials (no credentials given, a loopback or
+    insecure registry named in it), else None."""
+    first, slash, _ = reference.partition("/")
+    if auth is not None or not slash or not ("." in first or ":" in first
+                                             or first == "localhost"):
         return None
-    return len(body)
+    if not (options.insecure or _is_loopback(first)):
+        return None
+    repository = convert.repository(reference)
+    rest = reference[len(repository):]
+    return first, repository[len(first) + 1:], rest[1:] if rest else "latest"
+
+
+class _PlainManifestRead:
+    """:func:`_plain_manifest` in a thread, started now; :meth:`result` waits for it."""
+
+    def __init__(self, registry: str, repo: str, reference: str) -> None:
+        self._body: bytes | None = None
+        self._thread = threading.Thread(target=self._run, args=(registry, repo, reference),
+                                        daemon=True, name="buildah-manifest")
+        self._thread.start()
+
+    def _run(self, registry: str, repo: str, reference: str) -> None:
+        self._body = _plain_manifest(registry, repo, reference)
+
+    def result(self, timeout: float = 60) -> bytes | None:
+        self._thread.join(timeout)
+        return self._body
 
 
 def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
@@ -190,10 +221,10 @@ def _manifest_size(reference: str, digest: str, auth: RegistryAuth | None,
     if registry == "docker.io":
         registry = "registry-1.docker.io"
         repo = repo if "/" in repo else f"library/{repo}"
-    if auth is None and (options.insecure or _is_loopback(registry)):
-        size = _plain_manifest_size(registry, repo, digest)
-        if size is not None:
-            return size
+    if _plain_registry(reference, auth, options) is not None:
+        body = _plain_manifest(registry, repo, digest)
+        if body is not None and "sha256:" + hashlib.sha256(body).hexdigest() == digest:
+            return len(body)
     from atomic_reactor._registry.client import RegistryClient  # imports requests
     from atomic_reactor._retry import RetryPolicy
 
@@ -545,21 +576,32 @@ class BuildahEngine:
         if options.platform is not None:
             args += ["--platform", str(options.platform)]
         args.append(reference)
-        return self._pull_events(reference, args, scratch, options)
+        return self._pull_events(reference, args, scratch, options, auth)
 
     def _pull_events(self, reference: str, args: list[str], scratch: str,
-                     options: TransferOptions) -> Iterator[EngineEvent]:
+                     options: TransferOptions, auth: RegistryAuth | None
+                     ) -> Iterator[EngineEvent]:
         authfile = args[args.index("--authfile") + 1]
         outcome = _Outcome()
         digest = reference.split("@", 1)[1] if "@" in reference else ""
         # the manifest digest the registry has for the tag (what docker records as the
         # RepoDigest of a pull: for a multi-platform tag the list's, which buildah's
-        # storage does not show), asked while buildah pulls
-        query = None if digest else _ManifestQuery(reference, authfile, options)
+        # storage does not show), asked while buildah pulls: one plain HTTP GET where
+        # that can answer (see _plain_registry), else (or when it did not) skopeo
+        plain = _plain_registry(reference, auth, options) if not digest else None
+        read = _PlainManifestRead(*plain) if plain is not None else None
+        query = None if digest or read is not None else \
+            _ManifestQuery(reference, authfile, options)
         try:
             lines = self._stream(f"pulling {reference}", args, outcome, kind="pull",
                                  reference=reference)
             yield from self._transfer_lines(lines, "Pull complete")
+            if read is not None:
+                body = read.result()
+                if body is not None:
+                    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+                else:
+                    query = _ManifestQuery(reference, authfile, options)
             if query is not None:
                 raw = query.result()
                 digest = "sha256:" + hashlib.sha256(raw).hexdigest() if raw else ""
