@@ -22,8 +22,11 @@ Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): o
 2.76 s / by hand 2.49 s = 1.109, 3.02 s / 2.46 s = 1.228 and 3.30 s / 3.05 s = 1.084 in
 three runs; with
 ``--push-method registry`` 3.89 s (1.56) and 3.96 s (1.61), so buildah's own push
-stays the default; issue 8 started at 3.81 s / 2.30 s = 1.66. More in
-docs/architecture.md, "Speed".
+stays the default; issue 8 started at 3.81 s / 2.30 s = 1.66. Then (02:15-02:31, no
+skopeo left, one container listing less): 1.75 s / 1.48 s = 1.186 at load 1.2-1.3
+(registry push 2.11 s, 1.43) and 2.77 s / 2.25 s = 1.228 at load 3.7-4.2; an interleaved
+A/B against the code before (f56af91) at load 3.6-4.6 gave 2.57 s / 2.45 s = 1.046
+against 2.89 s (1.180), ours / before 0.886. More in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations
