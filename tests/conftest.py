@@ -8,6 +8,7 @@ does not, so do it explicitly (idempotent).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="container engine the integration tests run against (default: "
              "$AR_TEST_ENGINE, else docker); with buildah only the tests marked "
              "both_engines and those under tests/integration/buildah run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start, as in an interactive shell.
+
+    A shell without job control starts background commands with SIGINT ignored
+    (``bash .ci/run &``, ``nohup``), and an ignored signal stays ignored across exec:
+    atomic-reactor then rightly keeps ignoring it, and the tests that cancel a build
+    with SIGINT would wait for nothing. Here the disposition is put back to Python's
+    default, which the children inherit as "not ignored".
+    """
+    del config
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
