@@ -188,3 +188,19 @@ class ImageName:
 
     def __str__(self) -> str:
         return self.to_str()
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """Whether ``registry`` (``host``, ``host:port``, ``[v6]:port``) is on this machine."""
+    import ipaddress  # only the engines and the registry client ask
+
+    if registry.startswith("["):
+        host = registry[1:].split("]", 1)[0]
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from atomic_reactor._engine.base import RegistryAuth
+from atomic_reactor._reference import is_loopback_registry
 from atomic_reactor._registry.auth import resolve_auth
 from atomic_reactor._retry import RetryPolicy
 from atomic_reactor.errors import AuthenticationError, ImageNotFound, RegistryError
@@ -67,15 +67,6 @@ class DeleteNotAllowed(RegistryError):
     """The registry does not allow deleting manifests."""
 
 
-def _is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0].strip("[]") if registry.count(":") <= 1 or \
-        registry.startswith("[") else registry
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class RegistryClient:
@@ -106,7 +97,7 @@ class RegistryClient:
     def _schemes(self) -> list[str]:
         if self._base:
             return [self._base]
-        if self.insecure or _is_loopback(self.registry):
+        if self.insecure or is_loopback_registry(self.registry):
             if self.registry in _PLAIN_HTTP:
                 return [f"http://{self.registry}"]
             return [f"https://{self.registry}", f"http://{self.registry}"]

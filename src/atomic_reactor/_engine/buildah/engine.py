@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import hashlib
 import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -55,6 +54,7 @@ from atomic_reactor._engine.buildah.process import (
     terminate,
 )
 from atomic_reactor._engine.errors import buildah_error, registry_of
+from atomic_reactor._reference import is_loopback_registry
 from atomic_reactor._secrets import register_secret, write_private_file
 from atomic_reactor.errors import (
     AtomicReactorError,
@@ -81,17 +81,6 @@ def _private_dir(prefix: str) -> str:
     return path
 
 
-def _is_loopback(registry: str) -> bool:
-    if registry.startswith("["):
-        host = registry[1:].split("]", 1)[0]
-    else:
-        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _ManifestQuery:
@@ -105,7 +94,7 @@ class _ManifestQuery:
         self.reference = reference
         skopeo = shutil.which("skopeo")
         self._argv = [skopeo, "inspect", "--raw", "--authfile", authfile] if skopeo else []
-        self._plain = options.insecure or _is_loopback(reference.split("/", 1)[0])
+        self._plain = options.insecure or is_loopback_registry(reference.split("/", 1)[0])
         self._process = self._start(self._plain)
 
     def _start(self, plain: bool) -> subprocess.Popen[bytes] | None:
@@ -187,7 +176,7 @@ def _plain_registry(reference: str, auth: RegistryAuth | None,
     if auth is not None or not slash or not ("." in first or ":" in first
                                              or first == "localhost"):
         return None
-    if not (options.insecure or _is_loopback(first)):
+    if not (options.insecure or is_loopback_registry(first)):
         return None
     repository = convert.repository(reference)
     rest = reference[len(repository):]
