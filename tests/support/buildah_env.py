@@ -124,6 +124,20 @@ def image_id(name: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def import_rootfs(tarball: Path, name: str, *, cmd: str) -> None:
+    """Commit the root file system ``tarball`` as image ``name`` with command ``cmd``
+    (buildah 1.28 has no ``import``: ``from scratch`` + ``add`` + ``commit``). The
+    caller holds :func:`buildah_lock`."""
+    container = buildah("from", "--name", f"ar-import-{os.getpid()}", "scratch").strip()
+    try:
+        buildah("add", container, str(tarball), "/")
+        buildah("config", "--cmd", json.dumps([cmd]), container)
+        buildah("commit", "-q", "--format", "docker", "--identity-label=false",
+                container, _local(name))
+    finally:
+        buildah("rm", container, check=False)
+
+
 def ensure_buildah_base_image(name: str = BASE_IMAGE) -> str:
     """Id of the busybox base image ``name`` in buildah's storage, made if missing."""
     existing = image_id(name)
@@ -136,15 +150,7 @@ def ensure_buildah_base_image(name: str = BASE_IMAGE) -> str:
         with tempfile.TemporaryDirectory(prefix="atomic-reactor-busybox-") as scratch:
             rootfs = Path(scratch) / "rootfs.tar"
             rootfs.write_bytes(build_rootfs_tarball(_busybox_binary(Path(scratch))))
-            container = buildah("from", "--name", f"ar-buildah-base-{os.getpid()}",
-                                "scratch").strip()
-            try:
-                buildah("add", container, str(rootfs), "/")
-                buildah("config", "--cmd", '["/bin/sh"]', container)
-                buildah("commit", "-q", "--format", "docker", "--identity-label=false",
-                        container, _local(name))
-            finally:
-                buildah("rm", container, check=False)
+            import_rootfs(rootfs, name, cmd="/bin/sh")
         made = image_id(name)
         if made is None:
             raise EnvError(f"buildah commit {name} reported success but no image exists")

@@ -172,7 +172,7 @@ def ensure_debian_image(api: docker.APIClient) -> str:
 def ensure_debian_image_buildah() -> str:
     """Id (``sha256:…``) of :data:`DEBIAN_IMAGE` in buildah's storage, made with
     debootstrap (``buildah from scratch`` + ``add`` + ``commit``) when it lacks it."""
-    from tests.support.buildah_env import buildah, buildah_lock
+    from tests.support.buildah_env import buildah_lock, import_rootfs
     from tests.support.buildah_env import image_id as buildah_image_id
 
     existing = buildah_image_id(DEBIAN_IMAGE)
@@ -184,15 +184,7 @@ def ensure_debian_image_buildah() -> str:
             existing = buildah_image_id(DEBIAN_IMAGE)
             if existing is not None:
                 return f"sha256:{existing}"
-            container = buildah("from", "--name", f"ar-debian-base-{os.getpid()}",
-                                "scratch").strip()
-            try:
-                buildah("add", container, str(tarball), "/")
-                buildah("config", "--cmd", '["/bin/bash"]', container)
-                buildah("commit", "-q", "--format", "docker", "--identity-label=false",
-                        container, f"localhost/{DEBIAN_IMAGE}")
-            finally:
-                buildah("rm", container, check=False)
+            import_rootfs(tarball, DEBIAN_IMAGE, cmd="/bin/bash")
     made = buildah_image_id(DEBIAN_IMAGE)
     if made is None:
         raise EnvError(f"buildah commit {DEBIAN_IMAGE} reported success but no image exists")
