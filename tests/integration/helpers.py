@@ -31,6 +31,14 @@ def write_context(directory: Path, dockerfile: str, files: Mapping[str, str] | N
     return directory
 
 
+def step_line(engine: str, number: int, total: int, instruction: str) -> str:
+    """The build-log line with which ``engine`` ("docker" or "buildah") starts a
+    Dockerfile step (each engine has its own wording)."""
+    if engine == "buildah":
+        return f"STEP {number}/{total}: {instruction}"
+    return f"Step {number}/{total} : {instruction}"
+
+
 def path_source(directory: Path, dockerfile_path: str = "./") -> dict[str, str]:
     return {"provider": "path", "uri": f"file://{directory}", "dockerfile_path": dockerfile_path}
 

@@ -11,11 +11,18 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import pytest
 
 from atomic_reactor._registry.client import RegistryClient
-from tests.integration.helpers import Outcome, git_repo, unique, write_context, write_plugin_file
+from atomic_reactor.core import DockerTasker
+from tests.integration.helpers import (
+    Outcome,
+    git_repo,
+    step_line,
+    unique,
+    write_context,
+    write_plugin_file,
+)
 from tests.support.env import BaseImage, Registry, find_free_port
 
 SECRET = "s3cr3t-never-printed"
@@ -42,7 +49,8 @@ def context(tmp_path: Path, base_image: BaseImage) -> Path:
 
 
 def test_build_path_success_writes_metadata_and_iidfile(
-        cli: Callable[..., Outcome], context: Path, registry: Registry, tmp_path: Path) -> None:
+        cli: Callable[..., Outcome], context: Path, registry: Registry, tmp_path: Path,
+        engine_name: str) -> None:
     name = unique()
     metadata = tmp_path / "meta.json"
     iidfile = tmp_path / "iid"
@@ -50,7 +58,7 @@ def test_build_path_success_writes_metadata_and_iidfile(
               "--source-registry", registry.address, "--target-registries", registry.address,
               "--metadata-file", str(metadata), "--iidfile", str(iidfile))
     assert out.code == 0, out.stderr
-    assert "Step 2/2 : RUN echo hi > /hi" in out.stderr  # build log streamed
+    assert step_line(engine_name, 2, 2, "RUN echo hi > /hi") in out.stderr  # log streamed
     data = json.loads(metadata.read_text())
     digest = data["digests"][registry.address][f"{registry.address}/{name}:1"]
     with RegistryClient(registry.address) as client:
@@ -156,7 +164,7 @@ def test_unreachable_parent_registry(cli: Callable[..., Outcome], context: Path)
 
 
 def test_unreachable_target_registry(cli: Callable[..., Outcome], context: Path,
-                                     registry: Registry, engine: docker.APIClient) -> None:
+                                     registry: Registry, tasker: DockerTasker) -> None:
     dead = f"127.0.0.1:{find_free_port()}"
     name = unique()
     out = cli("build", "path", "--uri", str(context), "--image", name,
@@ -165,9 +173,9 @@ def test_unreachable_target_registry(cli: Callable[..., Outcome], context: Path,
     assert dead in out.stderr.strip().splitlines()[-1]
     assert "Traceback" not in out.stderr
     # the built image stays (it is the product); the failed push leaves no registry tag
-    tags = [t for i in engine.images() for t in (i.get("RepoTags") or [])]
-    assert f"{name}:latest" in tags
-    assert not any(t.startswith(dead) for t in tags)
+    built = tasker.image_info(f"{name}:latest")
+    assert not any(n.startswith(dead) for n in built.names), built.names
+    assert tasker.find_image(f"{dead}/{name}:latest") is None
     assert out.tmp_leftovers == [] and out.new_containers == []
 
 

@@ -9,33 +9,35 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
 import pytest
 
 from atomic_reactor._registry.client import RegistryClient
+from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import PluginFailed, PullError
 from atomic_reactor.inner import DockerBuildWorkflow
 from tests.integration.helpers import Outcome, path_source, unique, write_context
-from tests.support.env import BaseImage, Registry, check_stream
+from tests.support.env import BaseImage, Registry
 
 PLUGINS_1_6 = str(Path(__file__).resolve().parents[1] / "data" / "compat16" / "plugins_1_6.py")
 
 
-def _push_as_library(engine: docker.APIClient, base_image: BaseImage) -> str:
+def _push_as_library(tasker: DockerTasker, base_image: BaseImage) -> str:
     """Push the base image as ``<registry>/library/<name>:1`` only; return ``<name>:1``."""
     name = unique("art-library")
-    reference = f"{base_image.registry.address}/library/{name}"
-    engine.tag(base_image.local, reference, "1")
-    check_stream(engine.push(reference, "1", stream=True, decode=True), f"push {reference}")
-    engine.remove_image(f"{reference}:1", noprune=True)
+    reference = f"{base_image.registry.address}/library/{name}:1"
+    tasker.tag_image(base_image.local, reference)
+    try:
+        tasker.push(reference, insecure=True)
+    finally:
+        tasker.remove_image(reference, noprune=True)
     return f"{name}:1"
 
 
-def test_pull_base_image_falls_back_to_library(engine: docker.APIClient,
+def test_pull_base_image_falls_back_to_library(tasker: DockerTasker,
                                                base_image: BaseImage, tmp_path: Path) -> None:
     from atomic_reactor.api import build_image_here
 
-    base = _push_as_library(engine, base_image)
+    base = _push_as_library(tasker, base_image)
     registry = base_image.registry.address
     context = write_context(tmp_path / "src", f"FROM {base}\nRUN echo ok > /ok\n")
     results = build_image_here(path_source(context), f"{unique()}:1", parent_registry=registry,
