@@ -82,6 +82,7 @@ ENGINE_NEUTRAL = (
     "plugins/test_sendmail.py",
     "plugins/test_squash.py",
     "plugins/test_store_logs_to_file.py",
+    "plugins/test_stop_autorebuild_if_disabled.py",
     "plugins/test_store_metadata.py",
     "plugins/test_tag_by_labels.py",
     "plugins/test_tag_from_config.py",
