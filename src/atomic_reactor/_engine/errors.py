@@ -5,11 +5,14 @@ project's own types (each carrying its exit code), in the manner of httpx's
 transports, which map the exceptions of the library below them onto httpx's own
 in one table:
 
-- the Docker backend hands every exception an SDK call raised to
-  :func:`docker_error`; a table, loaded on first use (the Docker SDK, requests and
-  urllib3 are imported only then, never on the buildah path or at start-up), maps
-  them, most specific first, to ``ImageNotFound``, ``EngineError`` or
-  ``EngineUnavailable`` (:func:`docker_unavailable`: the engine does not answer);
+- the Docker backend hands every exception a call of its transport raised to
+  :func:`docker_error`: dockerd's error answers (``APIStatusError``, its JSON
+  ``message`` read here), socket and ``http.client`` failures and malformed JSON
+  become ``ImageNotFound``, ``EngineError`` or ``EngineUnavailable``
+  (:func:`docker_unavailable`: the engine does not answer); the Docker SDK's own
+  exceptions (raised by ``DockerTasker.d``, the SDK client 1.6 callers may use) are
+  mapped the same way by a second table, read only when the SDK has been imported
+  (it is never imported for them: not on either engine's path, not at start-up);
 - the buildah backend hands a failed command's stderr to :func:`buildah_error`
   (:func:`buildah_message` finds buildah's own error line in it) and a command
   that cannot start to :func:`buildah_not_runnable`;
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import functools
 import http.client
+import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -71,6 +76,20 @@ _UNUSABLE_STORAGE = ("permission denied", "read-only file system", "database is 
                      "kernel does not support overlay", "driver not supported")
 #: reasons that mean an engine that answered before went away mid-call
 _BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
+#: how a failure of the transport's connection is named (before the words below)
+_TRANSPORT_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (http.client.RemoteDisconnected, "Connection aborted"),
+    (BrokenPipeError, "Connection aborted"),
+    (ConnectionAbortedError, "Connection aborted"),
+    (ConnectionResetError, "Connection reset"),
+    (http.client.IncompleteRead, "Connection broken"),
+    (TimeoutError, "Read timed out"),
+)
+#: what dockerd's 404 answers say when it is an image that is missing (else some other
+#: object is), lower case
+_IMAGE_NOT_FOUND = ("no such image", "not found: does not exist or no pull access",
+                    "repository does not exist",
+                    "was found but does not match the specified platform")
 #: how a connection failure is named, in this order of preference
 _CONNECTION_REASONS = ("Connection refused", "No such file or directory", "Permission denied",
                        "Connection broken", "Connection reset", "Connection aborted",
@@ -197,10 +216,26 @@ def api_message(exc: Any) -> str:
     return text.splitlines()[0] if text else str(exc)
 
 
+def api_explanation(body: bytes) -> str:
+    """What dockerd said in an error answer: its JSON ``message``, else the text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(document, dict) and document.get("message") is not None:
+        return str(document["message"]).strip()
+    return text
+
+
 def docker_unavailable(exc: BaseException, address: str, action: str | None = None
                        ) -> EngineUnavailable:
     """The error for dockerd not answering at ``address`` (or going away mid-call)."""
     reason = str(exc)
+    for kind, words in _TRANSPORT_REASONS:
+        if isinstance(exc, kind):
+            reason = words
+            break
     for marker in _CONNECTION_REASONS:
         if marker in reason:
             reason = marker.lower()
@@ -241,6 +276,44 @@ def _connection_lost(action: str, exc: BaseException, connection: Connection,
     return docker_unavailable(exc, connection.address, action)
 
 
+def _api_status(action: str, exc: BaseException, _connection: Connection,
+                _streaming: bool) -> AtomicReactorError:
+    """dockerd's error answer: a 404 is a missing object (``<action>: <what it said>``),
+    a missing image ``ImageNotFound``; anything else ``<action> failed: ...``."""
+    status = getattr(exc, "status", 0)
+    explanation = api_explanation(getattr(exc, "body", b""))
+    line = explanation.splitlines()[0] if explanation else str(exc)
+    if status == 404:
+        lowered = explanation.lower()
+        if any(fragment in lowered for fragment in _IMAGE_NOT_FOUND):
+            return ImageNotFound(f"{action}: {line}")
+        return EngineError(f"{action}: {line}")
+    return EngineError(f"{action} failed: {line}")
+
+
+def _bad_json(action: str, exc: BaseException, _connection: Connection,
+              _streaming: bool) -> AtomicReactorError:
+    return EngineError(f"{action} failed: the engine's answer is not valid JSON ({exc})")
+
+
+def _socket_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the connection (an ``OSError`` of a socket names
+    no file, unlike one of a file read on the way)."""
+    return isinstance(exc, ConnectionError | TimeoutError | http.client.HTTPException) or (
+        isinstance(exc, OSError) and exc.filename is None)
+
+
+@functools.cache
+def _transport_table() -> tuple[tuple[Callable[[BaseException], bool], _Translate], ...]:
+    from atomic_reactor._engine.docker._transport import APIStatusError
+
+    return (
+        (lambda exc: isinstance(exc, APIStatusError), _api_status),
+        (lambda exc: isinstance(exc, json.JSONDecodeError), _bad_json),
+        (_socket_failure, _connection_lost),
+    )
+
+
 @functools.cache
 def _docker_table() -> _DockerTable:
     import docker.errors
@@ -266,20 +339,32 @@ def _docker_table() -> _DockerTable:
     )
 
 
+def _sdk_loaded() -> bool:
+    """Whether the Docker SDK (or requests) is imported: else none of their exceptions
+    can exist, and their table is not loaded (which would import them)."""
+    return "docker" in sys.modules or "requests" in sys.modules
+
+
 def docker_error(action: str, exc: BaseException, connection: Connection,
                  streaming: bool = False) -> AtomicReactorError | None:
-    """The project's error for ``exc``, raised by an SDK call doing ``action``
-    (``streaming``: while reading a stream); None for an exception that is not the
-    SDK's (it is raised as it is)."""
-    for types, translate in _docker_table().entries:
-        if isinstance(exc, types):
+    """The project's error for ``exc``, raised by a call to dockerd doing ``action``
+    (``streaming``: while reading a stream) through the transport or the Docker SDK;
+    None for an exception that is neither's (it is raised as it is)."""
+    if _sdk_loaded():  # first: requests' exceptions are OSErrors too
+        for types, translate in _docker_table().entries:
+            if isinstance(exc, types):
+                return translate(action, exc, connection, streaming)
+    for matches, translate in _transport_table():
+        if matches(exc):
             return translate(action, exc, connection, streaming)
     return None
 
 
 def timed_out(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) is a read timeout."""
-    timeouts = _docker_table().timeouts
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
+    if _sdk_loaded():
+        timeouts = _docker_table().timeouts
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:

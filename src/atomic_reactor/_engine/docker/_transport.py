@@ -1,0 +1,508 @@
+"""The Docker Engine API's transport: connections and HTTP, apart from the resources.
+
+In the manner of podman-py and httpx, the resource calls (``engine.py``) sit on a
+small transport of our own instead of the Docker SDK (which costs ~110 ms to import,
+with requests and urllib3, before the first call):
+
+- :class:`Transport` speaks HTTP/1.1 with :mod:`http.client` to dockerd over its unix
+  socket, or over TCP (``tcp://``/``http://``, TLS for ``https://`` or
+  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` as the docker CLI reads them); idle
+  connections are kept for the next call;
+- a request body may be an iterator of chunks, sent with chunked transfer encoding
+  while it is produced (:func:`chunked`: a build context, an image to load);
+- a response with an error status raises :class:`APIStatusError` carrying dockerd's
+  raw answer; a streamed response stays open for its reader: :meth:`Response.chunks`,
+  :meth:`Response.json_messages` (:func:`json_messages`: the JSON progress messages of
+  build, pull, push, whatever the reads cut them) and :meth:`Response.frames`
+  (:func:`demultiplex`: the stdout/stderr frame format of logs and attach);
+- :meth:`Transport.close` closes the idle connections and shuts every open stream
+  down, which is how an in-flight build, pull or push is cancelled.
+
+Nothing here interprets what went wrong: socket, ``http.client`` and JSON errors pass
+through as they are, and :mod:`atomic_reactor._engine.errors` translates them (and
+the error bodies of :class:`APIStatusError`) into the project's errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import contextlib
+import http.client
+import json
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+__all__ = [
+    "STDERR",
+    "STDOUT",
+    "APIStatusError",
+    "Response",
+    "Target",
+    "Transport",
+    "chunked",
+    "demultiplex",
+    "encode_auth",
+    "json_messages",
+    "parse_address",
+    "path_quote",
+    "tls_from_env",
+]
+
+STDOUT = 1
+STDERR = 2
+#: bytes asked of a stream per read (a read returns what has arrived, up to this)
+READ_SIZE = 64 * 1024
+_FRAME_HEADER = 8
+#: "the transport's own timeout" (as opposed to None, no timeout at all)
+DEFAULT: Any = object()
+
+
+class APIStatusError(Exception):
+    """dockerd answered ``method path`` with an error ``status``; ``body`` is its answer
+    (JSON ``{"message": ...}`` as a rule; errors.py reads it)."""
+
+    def __init__(self, method: str, path: str, status: int, reason: str, body: bytes) -> None:
+        super().__init__(f"{status} {reason} for {method} {path}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where dockerd listens: a unix socket path, or a host and port (``tls``: HTTPS)."""
+
+    scheme: str
+    """``unix``, ``http`` or ``https``"""
+    host: str
+    """the socket path for ``unix``"""
+    port: int = 0
+
+
+def parse_address(address: str, tls: bool = False) -> Target:
+    """A :class:`Target` of a docker address (``unix:///path``, ``tcp://host:port``,
+    ``http(s)://host:port``, ``host:port``); ValueError for one this cannot reach."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    scheme = scheme.lower()
+    if scheme == "unix":
+        path = rest if rest.startswith("/") else "/" + rest
+        if path == "/":
+            raise ValueError(f"no socket path in {address!r}")
+        return Target("unix", path)
+    if scheme not in ("tcp", "http", "https"):
+        raise ValueError(f"{scheme}:// addresses are not supported (unix://, tcp://, "
+                         "http:// or https://)")
+    if scheme == "tcp":
+        scheme = "https" if tls else "http"
+    hostport = rest.split("/", 1)[0]
+    host, colon, port_text = hostport.rpartition(":")
+    if not colon or "]" in port_text:  # no port (or the end of an IPv6 literal)
+        host, port_text = hostport, ""
+    host = host.strip("[]")
+    if not host:
+        raise ValueError(f"no host in {address!r}")
+    try:
+        port = int(port_text) if port_text else (2376 if scheme == "https" else 2375)
+    except ValueError:
+        raise ValueError(f"bad port in {address!r}") from None
+    return Target(scheme, host, port)
+
+
+def tls_from_env(environ: Mapping[str, str] | None = None) -> ssl.SSLContext | None:
+    """The TLS context the docker CLI would use from ``DOCKER_TLS_VERIFY`` and
+    ``DOCKER_CERT_PATH`` (``ca.pem``, ``cert.pem``, ``key.pem``); None without TLS."""
+    env = os.environ if environ is None else environ
+    verify = bool(env.get("DOCKER_TLS_VERIFY"))
+    cert_path = env.get("DOCKER_CERT_PATH") or ""
+    if not (verify or cert_path):
+        return None
+    directory = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
+    ca = os.path.join(directory, "ca.pem")
+    if verify:
+        context = ssl.create_default_context(cafile=ca if os.path.isfile(ca) else None)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    if os.path.isfile(cert) and os.path.isfile(key):
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def path_quote(value: str) -> str:
+    """``value`` as one path segment of a URL (an image name keeps its ``/`` and ``:``)."""
+    return quote(value, safe="/:@")
+
+
+def encode_auth(config: Mapping[str, Any]) -> str:
+    """The ``X-Registry-Auth``/``X-Registry-Config`` header value of ``config``."""
+    return base64.urlsafe_b64encode(json.dumps(dict(config)).encode()).decode("ascii")
+
+
+def query(params: Mapping[str, Any] | None) -> str:
+    """A query string: None values left out, booleans as 1/0, mappings as JSON,
+    lists as repeated keys."""
+    if not params:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            pairs.append((key, "1" if value else "0"))
+        elif isinstance(value, Mapping):
+            pairs.append((key, json.dumps(dict(value))))
+        elif isinstance(value, list | tuple):
+            pairs.extend((key, str(item)) for item in value)
+        else:
+            pairs.append((key, str(value)))
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+# -- pure stream codecs (unit-tested on their own) ---------------------------------------
+
+def chunked(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks`` in HTTP/1.1 chunked transfer encoding (empty chunks skipped: an empty
+    one would end the body), then the last chunk."""
+    for chunk in chunks:
+        if chunk:
+            yield b"%x\r\n" % len(chunk)
+            yield chunk
+            yield b"\r\n"
+    yield b"0\r\n\r\n"
+
+
+def json_messages(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The JSON values of a stream of them (dockerd writes one per line, but a read
+    can end anywhere: inside a value, inside a UTF-8 sequence); a value that never
+    completes raises ``json.JSONDecodeError`` at the end of the stream."""
+    decoder = json.JSONDecoder()
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    for chunk in chunks:
+        pending += text.decode(chunk)
+        position = 0
+        while True:
+            while position < len(pending) and pending[position] in " \t\r\n":
+                position += 1
+            if position >= len(pending):
+                break
+            try:
+                value, position = decoder.raw_decode(pending, position)
+            except json.JSONDecodeError:
+                break  # incomplete so far: wait for the rest
+            yield value
+        pending = pending[position:]
+    pending = (pending + text.decode(b"", final=True)).strip()
+    if pending:
+        yield json.loads(pending)  # complete after all, or raises JSONDecodeError
+
+
+def demultiplex(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(stream, payload) of each frame of dockerd's multiplexed stdout/stderr format
+    (an 8-byte header: the stream, three zero bytes, the payload's size, big-endian);
+    a stream that ends inside a frame raises ``http.client.IncompleteRead``."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        while len(pending) >= _FRAME_HEADER:
+            size = int.from_bytes(pending[4:_FRAME_HEADER], "big")
+            end = _FRAME_HEADER + size
+            if len(pending) < end:
+                break
+            yield pending[0], bytes(pending[_FRAME_HEADER:end])
+            del pending[:end]
+    if pending:
+        raise http.client.IncompleteRead(bytes(pending))
+
+
+# -- connections -----------------------------------------------------------------------
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (the Host header says ``localhost``)."""
+
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _set_timeout(connection: http.client.HTTPConnection, timeout: float | None) -> None:
+    connection.timeout = timeout
+    if connection.sock is not None:
+        connection.sock.settimeout(timeout)
+
+
+class Response:
+    """dockerd's answer to one request; a streamed one holds its connection until it is
+    read to the end or closed."""
+
+    def __init__(self, transport: Transport, connection: http.client.HTTPConnection,
+                 raw: http.client.HTTPResponse, sock: socket.socket | None,
+                 generation: int) -> None:
+        self._transport = transport
+        self._connection: http.client.HTTPConnection | None = connection
+        self._raw = raw
+        # the connection hands its socket over to a response that ends with it
+        self._sock = sock
+        #: the body, once :meth:`read`
+        self.content = b""
+        self._done = False
+        self._generation = generation
+        self.status = raw.status
+        self.reason = raw.reason
+        self.headers = raw.headers
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+
+    def read(self) -> bytes:
+        """The whole body (read once); the connection goes back to the pool."""
+        if self._done:
+            return self.content
+        try:
+            self.content = self._raw.read()
+        except BaseException:
+            self.shut()
+            raise
+        self._done = True
+        self._finish()
+        return self.content
+
+    def json(self) -> Any:
+        data = self.read()
+        return json.loads(data) if data.strip() else None
+
+    def chunks(self, size: int = READ_SIZE) -> Iterator[bytes]:
+        """The body as it arrives; the connection is shut if the reader stops early."""
+        finished = False
+        try:
+            while True:
+                data = self._raw.read1(size)
+                if not data:
+                    break
+                yield data
+            finished = True
+        finally:
+            if finished:
+                self._finish()
+            else:
+                self.shut()
+
+    def json_messages(self) -> Iterator[Any]:
+        return json_messages(self.chunks())
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        return demultiplex(self.chunks())
+
+    def _finish(self) -> None:
+        connection, self._connection = self._connection, None
+        self._transport._forget(self)
+        if connection is None:
+            return
+        if self._raw.will_close or not self._raw.isclosed():
+            connection.close()
+        else:
+            self._transport._release(connection, self._generation)
+
+    def shut(self) -> None:
+        """Close the connection at once (the engine sees its client go: a build, pull or
+        push in flight is cancelled). For the thread reading the response."""
+        self.abort()
+        connection, self._connection = self._connection, None
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        if connection is not None:
+            connection.close()
+
+    def abort(self) -> None:
+        """Shut the socket down, from any thread: a read in progress returns at once
+        (the reader then closes the rest)."""
+        self._transport._forget(self)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Done with this response: a body read to its end keeps the connection for
+        reuse, anything else closes it."""
+        if self._connection is not None:
+            if self._raw.isclosed():
+                self._finish()
+            else:
+                self.shut()
+
+
+class Transport:
+    """Requests to one dockerd (``address`` as in ``DOCKER_HOST``).
+
+    ``timeout`` is the default for every socket operation of a request (None: none);
+    ``version`` pins the API version (``/v1.41/...``), else dockerd's own is used (as
+    the SDK's ``version="auto"`` does, without asking first); ``tls`` a TLS context
+    for ``tcp://`` and ``https://`` addresses.
+    """
+
+    def __init__(self, address: str, timeout: float | None = 120, *,
+                 version: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.address = address
+        self.target = parse_address(address, tls is not None)
+        self.timeout = timeout
+        self._tls = tls
+        if self.target.scheme == "https" and self._tls is None:
+            self._tls = ssl.create_default_context()
+        self._prefix = f"/v{version.removeprefix('v')}" if version else ""
+        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []
+        self._open: set[Response] = set()
+        self._generation = 0
+
+    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        target = self.target
+        if target.scheme == "unix":
+            return _UnixConnection(target.host, timeout)
+        if target.scheme == "https":
+            return http.client.HTTPSConnection(target.host, target.port, timeout=timeout,
+                                               context=self._tls)
+        return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+
+    def _take(self) -> tuple[http.client.HTTPConnection | None, int]:
+        with self._lock:
+            return (self._idle.pop() if self._idle else None), self._generation
+
+    def _release(self, connection: http.client.HTTPConnection, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and len(self._idle) < 4:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _forget(self, response: Response) -> None:
+        with self._lock:
+            self._open.discard(response)
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        return self._prefix + path + query(params)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | Iterable[bytes] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = DEFAULT,
+        stream: bool = False,
+    ) -> Response:
+        """Send ``method path``; a streamed response is returned unread, any other read
+        whole (its connection reused). An error status raises :class:`APIStatusError`.
+
+        ``body`` bytes are sent as they are, an iterable of bytes chunked as it is
+        produced; ``json_body`` is sent as JSON.
+        """
+        url = self.url(path, params)
+        wanted = self.timeout if timeout is DEFAULT else timeout
+        all_headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        replayable = body is None or isinstance(body, bytes)
+        while True:
+            reused, generation = self._take()
+            connection = reused or self._new_connection(wanted)
+            _set_timeout(connection, wanted)
+            try:
+                raw, sock = self._exchange(connection, method, url, body, all_headers)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                if reused is not None and replayable:
+                    continue  # dockerd closed the idle connection meanwhile: once more
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            break
+        response = Response(self, connection, raw, sock, generation)
+        if raw.status >= 400:
+            try:
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                data = b""
+            raise APIStatusError(method, path, raw.status, raw.reason, data)
+        if stream:
+            with self._lock:
+                self._open.add(response)
+        else:
+            response.read()
+        return response
+
+    @staticmethod
+    def _exchange(connection: http.client.HTTPConnection, method: str, url: str,
+                  body: bytes | Iterable[bytes] | None, headers: dict[str, str]
+                  ) -> tuple[http.client.HTTPResponse, socket.socket | None]:
+        if body is None or isinstance(body, bytes):
+            connection.request(method, url, body=body, headers=headers)
+            sock = connection.sock
+            return connection.getresponse(), sock
+        connection.putrequest(method, url, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        sock = connection.sock
+        try:
+            for piece in chunked(body):
+                connection.send(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            # dockerd may answer (an error) and close before it has read everything:
+            # its answer says more than the broken pipe does
+            try:
+                return connection.getresponse(), sock
+            except (OSError, http.client.HTTPException):
+                pass
+            raise
+        return connection.getresponse(), sock
+
+    def get(self, path: str, **options: Any) -> Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Response:
+        return self.request("POST", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Response:
+        return self.request("DELETE", path, **options)
+
+    def close(self) -> None:
+        """Close the idle connections and shut every open stream down; the next request
+        connects anew."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            streams, self._open = list(self._open), set()
+            self._generation += 1
+        for response in streams:
+            response.abort()
+        for connection in idle:
+            connection.close()
