@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atomic_reactor._engine.types import BuildSecret
 from atomic_reactor._platforms import parse_platforms
 from atomic_reactor._reference import ImageName
 from atomic_reactor._retry import RetryPolicy
@@ -289,6 +290,8 @@ class BuildRequest:
         for key, items in self.plugins.items():
             data[key] = [dict(i) for i in items]
         data.update(self.options)
+        if "secrets" in data:  # the typed secrets as a build json names them
+            data["secrets"] = [secret.to_dict() for secret in data["secrets"]]
         data.update(self.push)
         return data
 
@@ -308,12 +311,14 @@ def parse_secret(text: str) -> dict[str, str]:
     return fields
 
 
-def _secrets(value: object) -> list[dict[str, str]]:
+def _secrets(value: object) -> tuple[BuildSecret, ...]:
     """Validated build secrets (``RUN --mount=type=secret``): each has an ``id`` and
     exactly one of ``src`` (a readable file) or ``env`` (a set variable). The value
-    is registered as a secret at once, so nothing prints it from here on."""
+    is read here, once, and registered as a secret at once, so nothing prints it from
+    here on; the typed secrets say so (``registered``) and the engine reads nothing
+    again."""
     if value is None:
-        return []
+        return ()
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise BuildJsonError("build json: 'secrets' must be a list of "
                              "{\"id\": ..., \"src\"|\"env\": ...}")
@@ -321,10 +326,11 @@ def _secrets(value: object) -> list[dict[str, str]]:
 
     from atomic_reactor._secrets import register_secret
 
-    checked: list[dict[str, str]] = []
+    checked: list[BuildSecret] = []
     seen: set[str] = set()
     for item in value:
-        entry = parse_secret(item) if isinstance(item, str) else item
+        entry = parse_secret(item) if isinstance(item, str) else \
+            item.to_dict() if isinstance(item, BuildSecret) else item
         if not isinstance(entry, Mapping) or set(entry) - {"id", "src", "env"} or \
                 not all(isinstance(v, str) and v for v in entry.values()):
             raise BuildJsonError("build json: a secret must be {\"id\": ..., \"src\": PATH} "
@@ -346,15 +352,15 @@ def _secrets(value: object) -> list[dict[str, str]]:
             except OSError as exc:
                 raise BuildJsonError(f"build secret {secret_id!r}: cannot read {src} "
                                      f"({exc.strerror or type(exc).__name__})") from None
-            checked.append({"id": secret_id, "src": src})
+            checked.append(BuildSecret(secret_id, src=src, registered=True))
         else:
             variable = entry["env"]
             if variable not in os.environ:
                 raise BuildJsonError(f"build secret {secret_id!r}: the environment variable "
                                      f"{variable} is not set")
             register_secret(os.environ[variable])
-            checked.append({"id": secret_id, "env": variable})
-    return checked
+            checked.append(BuildSecret(secret_id, env=variable, registered=True))
+    return tuple(checked)
 
 
 def load_build_json(path: str | Path) -> dict[str, Any]:

@@ -92,7 +92,10 @@ class InsideBuilder:
         self.build_options: BuildOptions = kwargs.pop("build_options", None) or BuildOptions()
         # what ``docker build`` / ``buildah bud`` users set (--label, --target, --pull,
         # --secret), over what ``build_options`` says
-        secrets = tuple(BuildSecret(id=item["id"], src=item.get("src"), env=item.get("env"))
+        # a validated request's are typed (read and registered once); a 1.6 caller's dicts
+        # are read by the engine
+        secrets = tuple(item if isinstance(item, BuildSecret) else
+                        BuildSecret(id=item["id"], src=item.get("src"), env=item.get("env"))
                         for item in kwargs.pop("secrets", None) or ())
         self.build_options = replace(
             self.build_options,

@@ -458,3 +458,50 @@ def test_request_validates_source_and_retry_once() -> None:
     for bad in (-1, True, 1.5, "1"):
         with pytest.raises(InputError, match="source_date_epoch"):
             parse_epoch(bad)
+
+
+# -- build secrets ----------------------------------------------------------------------------
+
+
+def test_a_secret_file_is_read_once_and_handed_on_typed(tmp_path: Path) -> None:
+    import json
+    import secrets
+
+    from atomic_reactor._engine.buildah.engine import BuildahEngine
+    from atomic_reactor._engine.types import BuildSecret
+    from atomic_reactor._secrets import redact
+
+    value = f"token-{secrets.token_hex(8)}"
+    path = tmp_path / "token"
+    path.write_text(value + "\n")
+    request = BuildRequest.from_mapping(request_data(secrets=[f"id=tok,src={path}"]))
+    [secret] = request.options["secrets"]
+    assert secret == BuildSecret("tok", src=str(path)) and secret.registered
+    assert redact(f"x {value} y") == "x *** y"  # registered by the validation
+    assert value not in repr(request)
+    # handed on typed to the workflow; as a build json names it in to_dict
+    assert request.workflow_kwargs()["secrets"] == (secret,)
+    assert request.to_dict()["secrets"] == [{"id": "tok", "src": str(path)}]
+    assert value not in json.dumps(request.to_dict())
+    assert BuildRequest.from_mapping(request.to_dict()) == request
+    # the engine does not read it again: gone now, its --secret value is still made
+    path.unlink()
+    assert BuildahEngine._secret_arg(secret) == f"id=tok,src={path}"
+    # a secret nobody read yet is read (and must be readable) there
+    with pytest.raises(InputError, match=r"build secret 'tok': cannot read"):
+        BuildahEngine._secret_arg(BuildSecret("tok", src=str(path)))
+
+
+def test_a_secret_variable_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atomic_reactor._engine.buildah.engine import BuildahEngine
+    from atomic_reactor._engine.types import BuildSecret
+
+    monkeypatch.setenv("ART_TEST_SECRET_VAR", "v-" + "x" * 12)
+    request = BuildRequest.from_mapping(request_data(
+        secrets=[{"id": "v", "env": "ART_TEST_SECRET_VAR"}]))
+    [secret] = request.options["secrets"]
+    assert secret == BuildSecret("v", env="ART_TEST_SECRET_VAR") and secret.registered
+    monkeypatch.delenv("ART_TEST_SECRET_VAR")
+    assert BuildahEngine._secret_arg(secret) == "id=v,env=ART_TEST_SECRET_VAR"
+    with pytest.raises(InputError, match="ART_TEST_SECRET_VAR is not set"):
+        BuildahEngine._secret_arg(BuildSecret("v", env="ART_TEST_SECRET_VAR"))

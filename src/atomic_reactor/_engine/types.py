@@ -142,11 +142,20 @@ class BuildSecret:
     """A ``RUN --mount=type=secret,id=ID`` source: a file (``src``) or a variable (``env``).
 
     Only the reference is kept; the value is read by the engine at build time.
+    ``registered`` says the value was read once already, when the build request was
+    validated, and registered as a secret (masked in every output): the engine does not
+    read it again. A secret made without it is read and registered by the engine.
     """
 
     id: str
     src: str | None = None
     env: str | None = None
+    registered: bool = field(default=False, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"id": ..., "src"|"env": ...}``, as a build json names it (never the value)."""
+        return {"id": self.id, **({"src": self.src} if self.src else {}),
+                **({"env": self.env} if self.env else {})}
 
 
 @dataclass(frozen=True)

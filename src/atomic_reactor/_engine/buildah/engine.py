@@ -33,6 +33,7 @@ from typing import Any, Literal
 from atomic_reactor._engine.base import (
     ArchiveFormat,
     BuildOptions,
+    BuildSecret,
     ContainerSpec,
     ContainerState,
     EngineCapabilities,
@@ -454,7 +455,7 @@ class BuildahEngine:
         if options.target:
             args += ["--target", options.target]
         for secret in options.secrets:
-            args += ["--secret", self._secret_arg(secret.id, secret.src, secret.env)]
+            args += ["--secret", self._secret_arg(secret)]
         if options.platform is not None:
             args += ["--platform", str(options.platform)]
         if options.timestamp is not None:
@@ -463,8 +464,12 @@ class BuildahEngine:
         return self._build_events(tag, args, iidfile, scratch)
 
     @staticmethod
-    def _secret_arg(secret_id: str, src: str | None, env: str | None) -> str:
-        """``--secret`` value; the secret's value is registered so output masks it."""
+    def _secret_arg(secret: BuildSecret) -> str:
+        """``--secret`` value; the secret's value is registered so output masks it (read
+        here only when the build request did not read and register it already)."""
+        secret_id, src, env = secret.id, secret.src, secret.env
+        if secret.registered and (src or env):
+            return f"id={secret_id},src={src}" if src else f"id={secret_id},env={env}"
         if src:
             try:
                 with open(src, encoding="utf-8", errors="replace") as handle:
