@@ -7,7 +7,9 @@ falls on all of them alike. ``Timings`` keeps the seconds of every kind, prints
 each as it comes and gives medians and ratios of medians; ``print_figures``
 prints the summary as aligned ``label: value`` lines, with the target noted
 unless it is a smoke run. ``run``/``timed`` start a command and stop the
-benchmark with the tail of its stderr when it fails.
+benchmark with the tail of its stderr when it fails. ``bench_parser`` makes the
+options every benchmark has (``--runs``, ``--size-mb``, ``--smoke``) and
+``parse_bench_args`` parses them, a smoke run taking its tiny inputs.
 
 Importing this module also puts the repository root on ``sys.path`` (for
 ``tests.support``), so a benchmark is run as ``.venv/bin/python bench/NAME.py``.
@@ -16,6 +18,7 @@ This file is no benchmark itself: bench/smoke.sh skips ``bench/_*.py``.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -23,6 +26,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -30,6 +34,34 @@ if str(ROOT) not in sys.path:
 
 CLI: tuple[str, ...] = (sys.executable, "-m", "atomic_reactor")
 """The command line of atomic-reactor, as this interpreter runs it."""
+
+
+def bench_parser(doc: str | None, *, runs: int | None = None,
+                 size_mb: float | None = None,
+                 smoke: str = "one tiny run: a figure, no threshold") -> argparse.ArgumentParser:
+    """A parser described by the first line of ``doc`` (the benchmark's docstring)
+    with the options benchmarks share: ``--runs`` (rounds, default ``runs``) and
+    ``--size-mb`` (the payload, default ``size_mb``, parsed as the type of that default)
+    when a default is given, and ``--smoke`` (``smoke`` says what it runs)."""
+    first = doc.strip().splitlines()[0] if doc and doc.strip() else None
+    parser = argparse.ArgumentParser(description=first)
+    if runs is not None:
+        parser.add_argument("--runs", type=int, default=runs)
+    if size_mb is not None:
+        parser.add_argument("--size-mb", type=type(size_mb), default=size_mb)
+    parser.add_argument("--smoke", action="store_true", help=smoke)
+    return parser
+
+
+def parse_bench_args(parser: argparse.ArgumentParser, smoke: Mapping[str, Any],
+                     argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line's options; with ``--smoke``, each option named in ``smoke``
+    (by its ``dest``: ``runs``, ``size_mb``, ...) takes the value given there."""
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for dest, value in smoke.items():
+            setattr(args, dest, value)
+    return args
 
 
 def order(kinds: Sequence[str], run: int, *, rotate: bool = False) -> list[str]:

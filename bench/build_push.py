@@ -22,7 +22,6 @@ became one streamed PATCH per blob and registry).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -31,7 +30,18 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import CLI, Figure, Timings, interleaved, print_figures, ratio, seconds, timed
+from _common import (
+    CLI,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    ratio,
+    seconds,
+    timed,
+)
 from tests.support.env import (
     BASE_IMAGE,
     engine_lock,
@@ -74,16 +84,10 @@ def remove_images(*refs: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--size-mb", type=float, default=40)
+    parser = bench_parser(__doc__, runs=5, size_mb=40.0)
     parser.add_argument("--layer", choices=("run", "copy"), default="run")
     parser.add_argument("--push-method", choices=("registry", "engine"), default="registry")
-    parser.add_argument("--smoke", action="store_true",
-                        help="one tiny run: a figure, no threshold")
-    args = parser.parse_args()
-    if args.smoke:
-        args.runs, args.size_mb = 1, 1
+    args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
 
     ensure_engine()
     ensure_base_image(BASE_IMAGE)

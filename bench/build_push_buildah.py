@@ -31,7 +31,6 @@ against 2.89 s (1.180), ours / before 0.886. More in docs/architecture.md, "Spee
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -40,7 +39,17 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import CLI, Figure, Timings, interleaved, print_figures, ratio, seconds
+from _common import (
+    CLI,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    ratio,
+    seconds,
+)
 from cli_startup import compile_sources, python_env
 from tests.support.buildah_env import (
     buildah_lock,
@@ -93,16 +102,11 @@ def remove(*names: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--size-mb", type=float, default=40)
+    parser = bench_parser(__doc__, runs=9, size_mb=40.0,
+                          smoke="one tiny run: figures, no threshold")
     parser.add_argument("--registry-push", action="store_true",
                         help="also atomic-reactor with --push-method registry (our own push)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="one tiny run: figures, no threshold")
-    args = parser.parse_args()
-    if args.smoke:
-        args.runs, args.size_mb = 1, 1
+    args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
 
     ensure_buildah_base_image(BASE_IMAGE)
     scratch = Path(tempfile.mkdtemp(prefix="bench-buildah-"))

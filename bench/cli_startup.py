@@ -29,7 +29,6 @@ run 186 ms buildah, 260 ms docker); more in docs/architecture.md, "Speed".
 
 from __future__ import annotations
 
-import argparse
 import compileall
 import os
 import resource
@@ -45,7 +44,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from _common import CLI, ROOT, Figure, Timings, interleaved, millis, print_figures
+from _common import (
+    CLI,
+    ROOT,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    millis,
+    parse_bench_args,
+    print_figures,
+)
 
 
 def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -141,12 +150,8 @@ def measures(scratch: Path) -> dict[str, Callable[[], float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--smoke", action="store_true", help="three runs: figures, no target")
-    args = parser.parse_args()
-    if args.smoke:
-        args.runs = 3
+    parser = bench_parser(__doc__, runs=9, smoke="three runs: figures, no target")
+    args = parse_bench_args(parser, {"runs": 3})
     compile_sources()
     scratch = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     try:

@@ -21,7 +21,6 @@ worker has its own CPU and engine (see docs/farm.md).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -32,7 +31,16 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import CLI, Figure, Timings, interleaved, print_figures, run
+from _common import (
+    CLI,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    run,
+)
 from tests.support.env import (
     BASE_IMAGE,
     engine_client,
@@ -121,16 +129,12 @@ def run_farm(paths: list[Path], workers: int, broker: str, scratch: Path) -> flo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, size_mb=8,
+                          smoke="a small run: 3 builds, 1 and 2 workers, one round")
     parser.add_argument("--builds", type=int, default=12)
     parser.add_argument("--workers", default="1,2,3", help="worker counts (comma-separated)")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--size-mb", type=int, default=8)
-    parser.add_argument("--smoke", action="store_true",
-                        help="a small run: 3 builds, 1 and 2 workers, one round")
-    args = parser.parse_args()
-    if args.smoke:
-        args.builds, args.workers, args.rounds, args.size_mb = 3, "1,2", 1, 1
+    args = parse_bench_args(parser, {"builds": 3, "workers": "1,2", "rounds": 1, "size_mb": 1})
     counts = [int(c) for c in args.workers.split(",") if c]
     ensure_engine()
     ensure_base_image()

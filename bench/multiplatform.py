@@ -22,7 +22,6 @@ the platforms in parallel, docker one after the other).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -31,7 +30,18 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from _common import CLI, Figure, Timings, interleaved, print_figures, ratio, seconds, timed
+from _common import (
+    CLI,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    ratio,
+    seconds,
+    timed,
+)
 from tests.support.env import engine_lock, ensure_engine, start_registry
 from tests.support.multiarch import ARM64, emulation_available, push_multiarch_base
 
@@ -76,14 +86,12 @@ def remove(engine: str, ids: list[str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, runs=5, smoke="one short run (CI)")
     parser.add_argument("--engine", choices=("docker", "buildah"), default="docker")
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--loops", type=int, default=30000,
                         help="iterations of the shell loop in the RUN step")
-    parser.add_argument("--smoke", action="store_true", help="one short run (CI)")
-    args = parser.parse_args()
-    runs, loops = (1, 2000) if args.smoke else (args.runs, args.loops)
+    args = parse_bench_args(parser, {"runs": 1, "loops": 2000})
+    runs, loops = args.runs, args.loops
 
     if not emulation_available(ARM64):
         raise SystemExit("bench: linux/arm64 cannot run here (binfmt_misc/qemu-aarch64); "

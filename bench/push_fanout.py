@@ -41,7 +41,6 @@ on two shared cores: the floor of about 1.3 comes from the registries, not from 
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import hashlib
 import io
@@ -56,7 +55,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _common import Figure, Timings, interleaved, print_figures, ratio, seconds
+from _common import (
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    ratio,
+    seconds,
+)
 from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
@@ -158,18 +166,12 @@ def engine(image_id: str, registries: list[str], created: list[str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--size-mb", type=float, default=40)
+    parser = bench_parser(__doc__, runs=5, size_mb=40.0)
     parser.add_argument("--engine", action="store_true",
                         help="also measure docker push to one and to three registries")
     parser.add_argument("--no-raw", action="store_true",
                         help="leave out the raw baseline (the blob by curl, one PUT)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="one tiny run: a figure, no threshold")
-    args = parser.parse_args()
-    if args.smoke:
-        args.runs, args.size_mb = 1, 1
+    args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
     logging.basicConfig(level=logging.WARNING)
     ensure_engine()
     ensure_base_image(BASE_IMAGE)

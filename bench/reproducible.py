@@ -21,7 +21,6 @@ bench made is removed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,17 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from _common import CLI, Figure, Timings, interleaved, print_figures, seconds, timed
+from _common import (
+    CLI,
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    seconds,
+    timed,
+)
 from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
@@ -72,14 +81,9 @@ def build(context: Path, image: str, reproducible: bool, scratch: Path) -> dict[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--size-mb", type=int, default=200)
+    parser = bench_parser(__doc__, runs=5, size_mb=200, smoke="one tiny run")
     parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="one tiny run")
-    args = parser.parse_args()
-    if args.smoke:
-        args.runs, args.size_mb, args.files = 1, 2, 20
+    args = parse_bench_args(parser, {"runs": 1, "size_mb": 2, "files": 20})
 
     ensure_engine()
     ensure_base_image(BASE_IMAGE)

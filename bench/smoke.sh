@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every benchmark once in its smoke mode: tiny inputs, a figure printed, no threshold.
-# Every bench/*.py whose source mentions "--smoke" is picked up (new benchmarks too;
-# bench/_*.py are modules the benchmarks share, not benchmarks);
+# Every bench/*.py with a --smoke mode (its options made by _common.bench_parser, or a
+# "--smoke" of its own) is picked up (new benchmarks too; bench/_*.py are modules the
+# benchmarks share, not benchmarks);
 # each gets BENCH_SMOKE_TIMEOUT seconds (default 300: benchmarks wait for the engine lock
 # while test sessions hold it). Exit status: non-zero if any failed.
 #   bash bench/smoke.sh            (from the repository root or anywhere)
@@ -14,7 +15,7 @@ failed=()
 ran=0
 for bench in bench/*.py; do
     case $(basename "$bench") in _*) continue ;; esac
-    if ! grep -q -- '"--smoke"' "$bench"; then
+    if ! grep -q -e 'bench_parser(' -e '"--smoke"' -- "$bench"; then
         echo "bench/smoke.sh: $bench has no --smoke mode, skipped"
         continue
     fi

@@ -21,7 +21,6 @@ docker-squash is installed already (nothing is installed); a figure, no threshol
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
@@ -35,7 +34,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _common import Figure, Timings, interleaved, print_figures, ratio, run, seconds
+from _common import (
+    Figure,
+    Timings,
+    bench_parser,
+    interleaved,
+    parse_bench_args,
+    print_figures,
+    ratio,
+    run,
+    seconds,
+)
 from tests.support.env import (
     BASE_IMAGE,
     EngineTracker,
@@ -124,17 +133,11 @@ def remove(client: Any, ref: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--size-mb", type=int, default=100)
+    parser = bench_parser(__doc__, runs=3, size_mb=100)
     parser.add_argument("--files", type=int, default=1000,
                         help="small files written by the second layer")
-    parser.add_argument("--smoke", action="store_true",
-                        help="one tiny run: a figure, no threshold")
-    args = parser.parse_args()
+    args = parse_bench_args(parser, {"runs": 1, "size_mb": 5, "files": 20})
     logging.basicConfig(level=logging.WARNING)
-    if args.smoke:
-        args.runs, args.size_mb, args.files = 1, 5, 20
 
     ensure_engine()
     ensure_base_image(BASE_IMAGE)

@@ -60,3 +60,20 @@ def test_figures_leave_the_target_out_of_smoke_runs(
 def test_a_failing_command_stops_the_benchmark_with_its_stderr(common: ModuleType) -> None:
     with pytest.raises(SystemExit, match=r"bench: the thing failed:\n.*oops"):
         common.run(["sh", "-c", "echo oops >&2; exit 3"], what="the thing")
+
+
+def test_the_shared_options_and_their_smoke_values(common: ModuleType) -> None:
+    parser = common.bench_parser("A benchmark.\n\nMore.", runs=5, size_mb=40.0)
+    parser.add_argument("--files", type=int, default=100)
+    assert parser.description == "A benchmark."
+    smoke = {"runs": 1, "size_mb": 1, "files": 2}
+    args = common.parse_bench_args(parser, smoke, ["--runs", "7", "--size-mb", "2.5"])
+    assert (args.runs, args.size_mb, args.files, args.smoke) == (7, 2.5, 100, False)
+    args = common.parse_bench_args(parser, smoke, ["--smoke", "--runs", "7"])
+    assert (args.runs, args.size_mb, args.files, args.smoke) == (1, 1, 2, True)
+    # an option left out is not there; --size-mb is parsed as its default's type
+    bare = common.bench_parser(None, size_mb=8)
+    assert vars(common.parse_bench_args(bare, {}, ["--size-mb", "3"])) == {
+        "size_mb": 3, "smoke": False}
+    with pytest.raises(SystemExit):
+        common.parse_bench_args(bare, {}, ["--runs", "2"])
