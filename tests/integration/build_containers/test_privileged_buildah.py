@@ -220,6 +220,72 @@ def test_cli_build_json_privileged_buildah_with_a_secret(
     assert _leftovers(tmp) == []
 
 
+def test_cli_keeps_the_build_container_and_pushes_the_buildroot(
+        privileged_build_image: BuildImageInfo, tmp_path: Path, base_image: BaseImage,
+        registry: Registry, engine: docker.APIClient, private_tmp: Path,
+        host_storage: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--keep-build-container`` and ``--push-buildroot-to`` with ``--engine buildah``:
+    the build container stays (stopped, with the storage volume buildah built in), its
+    root file system is committed and pushed (not its storage volume), and neither the
+    committed build root nor the built image is left in the host's docker."""
+    context = _context(tmp_path / "src", base_image)
+    name = unique("privileged-buildah")
+    repository = f"{registry.address}/{unique('buildroot')}"
+    metadata = tmp_path / "metadata.json"
+    watch, thread = _watching(engine, f"{name}:1")
+    try:
+        done = run_cli(["build", "path", "--uri", str(context), "--image", f"{name}:1",
+                        "--method", "privileged", "--build-image",
+                        privileged_build_image.image, "--engine", "buildah",
+                        "--source-registry", registry.address,
+                        "--target-registries", registry.address,
+                        "--push-buildroot-to", repository, "--keep-build-container",
+                        "--metadata-file", str(metadata)], env={"TMPDIR": str(private_tmp)})
+    finally:
+        watch.stop.set()
+        thread.join()
+    data = json.loads(metadata.read_text()) if metadata.exists() else {}
+    container_id = data.get("container_id")
+    try:
+        assert done.returncode == 0, done.stderr
+        assert data["engine"] == "buildah" and container_id
+        # kept: stopped, exit 0, with its buildah storage volume
+        kept = engine.inspect_container(container_id)
+        assert kept["State"]["Running"] is False and kept["State"]["ExitCode"] == 0
+        storage = [m for m in kept["Mounts"] if m["Destination"] == "/var/lib/containers"]
+        assert [m["Type"] for m in storage] == ["volume"], kept["Mounts"]
+        engine.inspect_volume(storage[0]["Name"])  # still there
+        assert f"kept the build container {container_id[:12]}" in done.stderr
+        # the image built inside was pushed
+        digest = data["digests"][registry.address][f"{registry.address}/{name}:1"]
+        with RegistryClient(registry.address) as client:
+            assert client.get_manifest_digest(name, "1") == digest
+        # the build root: that container's file system, in the registry
+        buildroot = data["buildroot"]
+        assert "error" not in buildroot, buildroot
+        assert buildroot["image"].startswith(f"{repository}:")
+        repo = repository.split("/", 1)[1]
+        tag = buildroot["image"].rsplit(":", 1)[1]
+        with RegistryClient(registry.address) as client:
+            assert client.get_manifest_digest(repo, tag) == buildroot["digest"]
+            manifest, _ = client.get_manifest(repo, buildroot["digest"])
+            config = json.loads(client.get_blob(repo, manifest["config"]["digest"]))
+        assert "ATOMIC_REACTOR_ENGINE=buildah" in config["config"]["Env"]
+        assert manifest["config"]["digest"] == buildroot["image_id"]
+        # not left in the host's docker: the committed build root, the built image
+        assert not engine.images(name=repository)
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.inspect_image(buildroot["image_id"])
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.inspect_image(f"{name}:1")
+    finally:
+        if container_id:
+            engine.remove_container(container_id, force=True, v=True)
+    _check_storage_volume(engine, watch)  # gone with the container
+    assert _build_containers(engine) == []
+    assert _leftovers(private_tmp) == []
+
+
 def test_hostdocker_with_buildah_is_refused(tmp_path: Path, base_image: BaseImage,
                                             engine: docker.APIClient, private_tmp: Path,
                                             host_storage: None) -> None:
