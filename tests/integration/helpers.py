@@ -39,6 +39,13 @@ def step_line(engine: str, number: int, total: int, instruction: str) -> str:
     return f"Step {number}/{total} : {instruction}"
 
 
+def run_failed(engine: str, code: int) -> str:
+    """How ``engine`` says that a ``RUN`` step exited with ``code``."""
+    if engine == "buildah":
+        return f"exit status {code}"
+    return f"returned a non-zero code: {code}"
+
+
 def path_source(directory: Path, dockerfile_path: str = "./") -> dict[str, str]:
     return {"provider": "path", "uri": f"file://{directory}", "dockerfile_path": dockerfile_path}
 

@@ -20,7 +20,7 @@ from atomic_reactor.errors import (
     PushError,
 )
 from atomic_reactor.util import ImageName
-from tests.integration.helpers import git_repo, step_line, unique, write_context
+from tests.integration.helpers import git_repo, run_failed, step_line, unique, write_context
 from tests.support.env import BaseImage, Registry
 
 
@@ -56,10 +56,6 @@ def test_build_from_path_streams_logs_and_tags(tasker: DockerTasker, base_image:
     assert not tasker.image_exists(name)
 
 
-#: how each engine says that a RUN step exited 7
-RUN_EXITED_7 = {"docker": "returned a non-zero code: 7", "buildah": "exit status 7"}
-
-
 def test_failing_run_raises_build_failed_with_engine_message(
         tasker: DockerTasker, base_image: BaseImage, tmp_path: Path, engine_name: str) -> None:
     context = write_context(tmp_path, f"""
@@ -68,7 +64,7 @@ def test_failing_run_raises_build_failed_with_engine_message(
         """)
     with pytest.raises(BuildFailed) as info:
         tasker.build_image_from_path(str(context), unique())
-    assert RUN_EXITED_7[engine_name] in str(info.value)
+    assert run_failed(engine_name, 7) in str(info.value)
     assert any("about-to-fail" in line for line in tasker.last_logs)
 
 

@@ -13,7 +13,15 @@ from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import BuildFailed, PluginConfigError, PluginFailed, SourceError
 from atomic_reactor.inner import BUILD_STEP_KEY, DockerBuildWorkflow
-from tests.integration.helpers import git, git_repo, path_source, unique, write_context
+from tests.integration.helpers import (
+    git,
+    git_repo,
+    path_source,
+    run_failed,
+    step_line,
+    unique,
+    write_context,
+)
 from tests.support.env import BaseImage, Registry
 
 PLUGINS = '''
@@ -84,7 +92,7 @@ def _context(tmp_path: Path, base_image: BaseImage, extra: str = "") -> Path:
 
 
 def test_build_image_here_pulls_builds_pushes(tmp_path: Path, base_image: BaseImage,
-                                              registry: Registry) -> None:
+                                              registry: Registry, engine_name: str) -> None:
     context = _context(tmp_path, base_image, "LABEL stage=full")
     name = unique()
     results = build_image_here(path_source(context), f"{name}:1.0",
@@ -99,7 +107,8 @@ def test_build_image_here_pulls_builds_pushes(tmp_path: Path, base_image: BaseIm
     assert results.base_img_inspect and results.base_img_inspect["Id"] == base_image.image_id
     assert results.base_img_info is not None
     assert results.dockerfile and "LABEL stage=full" in results.dockerfile
-    assert any("Step 3/3" in line for line in results.build_logs)
+    step = step_line(engine_name, 3, 3, "LABEL stage=full")
+    assert any(step in line for line in results.build_logs), results.build_logs
     # the digest per registry is the one the registry serves
     pushed_ref = f"{registry.address}/{name}:1.0"
     digest = results.digests[registry.address][pushed_ref]
@@ -124,7 +133,8 @@ def test_build_image_here_pulls_builds_pushes(tmp_path: Path, base_image: BaseIm
 
 
 def test_failing_run_is_a_failed_result_and_exit_plugins_run(
-        tmp_path: Path, base_image: BaseImage, registry: Registry, plugin_file: str) -> None:
+        tmp_path: Path, base_image: BaseImage, registry: Registry, plugin_file: str,
+        engine_name: str) -> None:
     context = _context(tmp_path, base_image, "RUN echo failing-now && false")
     record = tmp_path / "exit.json"
     results = build_image_here(
@@ -132,7 +142,7 @@ def test_failing_run_is_a_failed_result_and_exit_plugins_run(
         target_registries=[registry.address], plugin_files=[plugin_file],
         exit_plugins=[{"name": "record_exit", "args": {"path": str(record)}}])
     assert results.is_failed()
-    assert results.fail_reason and "non-zero code: 1" in results.fail_reason
+    assert results.fail_reason and run_failed(engine_name, 1) in results.fail_reason
     assert any("failing-now" in line for line in results.build_logs)
     assert results.pushed == ()
     assert "tag_and_push" not in results.plugins_timestamps

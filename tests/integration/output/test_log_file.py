@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from atomic_reactor.api import build_image_here
-from tests.integration.helpers import path_source, run_cli, unique, write_context
+from tests.integration.helpers import path_source, run_cli, step_line, unique, write_context
 from tests.support.env import BaseImage, Registry
 
 LINES = 30_000
@@ -45,7 +45,7 @@ def test_more_than_two_megabytes_of_output_are_all_in_the_log_file(
 
 
 def test_log_file_option_keeps_plugin_lines_even_when_quiet(
-        tmp_path: Path, registry: Registry, base_image: BaseImage) -> None:
+        tmp_path: Path, registry: Registry, base_image: BaseImage, engine_name: str) -> None:
     context = write_context(tmp_path / "src", f"""
         FROM {base_image.repo}
         RUN echo "{unique('quiet')}"
@@ -62,7 +62,7 @@ def test_log_file_option_keeps_plugin_lines_even_when_quiet(
     text = log_file.read_text()  # ...complete in the file
     assert "INFO atomic_reactor.plugin: running prebuild plugin pull_base_image" in text
     assert f"pull {registry.address}/{base_image.repo}: " in text
-    assert "Step 2/2 : RUN echo" in text
+    assert step_line(engine_name, 2, 2, "RUN echo") in text
     assert f"push {registry.address}/{name}:latest: " in text
     assert f"pushed {registry.address}/{name}:latest" in text
     assert json.loads(metadata.read_text())["log_file"] == str(log_file)

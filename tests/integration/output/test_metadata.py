@@ -8,7 +8,7 @@ from pathlib import Path
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor._results import BuildResults
 from atomic_reactor.api import build_image_here
-from tests.integration.helpers import path_source, run_cli, unique, write_context
+from tests.integration.helpers import path_source, run_cli, run_failed, unique, write_context
 from tests.support.env import BaseImage, Registry, split_reference
 
 
@@ -58,7 +58,7 @@ def test_metadata_file_and_iidfile_after_a_successful_build(
 
 
 def test_metadata_file_after_a_failed_build(tmp_path: Path, registry: Registry,
-                                            base_image: BaseImage) -> None:
+                                            base_image: BaseImage, engine_name: str) -> None:
     context = write_context(tmp_path / "src", f"""
         FROM {base_image.repo}
         RUN echo "{unique('fail')}" && exit 3
@@ -72,7 +72,7 @@ def test_metadata_file_after_a_failed_build(tmp_path: Path, registry: Registry,
     assert data["failed"] is True
     assert data["error"]["type"] == "BuildFailed"
     assert data["error"]["exit_code"] == 3
-    assert "returned a non-zero code: 3" in data["plugins_errors"]["docker_build"]
+    assert run_failed(engine_name, 3) in data["plugins_errors"]["docker_build"]
     assert data["image_id"] is None
     assert not iidfile.exists()  # no image, no id file
     assert data["base_image_digest"] == _base_digest(base_image)  # it was pulled
