@@ -8,7 +8,7 @@ engine's raw JSON to make a decision. They are re-exported by
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,7 +59,7 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform this machine runs natively."""
-        machine = _platform.machine()
+        machine = os.uname().machine
         return cls("linux", _MACHINE_TO_ARCH.get(machine, machine))
 
     def __str__(self) -> str:

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import contextvars
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -23,7 +22,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -149,9 +147,11 @@ _MANIFEST_ACCEPT = ", ".join((
 
 def _plain_manifest(registry: str, repo: str, reference: str) -> bytes | None:
     """Manifest ``reference`` (a tag or digest) of ``repo`` read over plain HTTP without
-    credentials (a loopback or insecure registry; http.client is imported anyway,
-    requests is not): None for any other answer (TLS, a credentials challenge), which
-    the caller then asks another way."""
+    credentials (a loopback or insecure registry; http.client, imported here, not
+    requests): None for any other answer (TLS, a credentials challenge), which the
+    caller then asks another way."""
+    import http.client  # here: its email and ssl imports stay off the start of a build
+
     host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
     connection = http.client.HTTPConnection(host, int(port) if port.isdigit() else 80,
                                             timeout=30)
@@ -846,7 +846,7 @@ class BuildahEngine:
 
     # -- containers -------------------------------------------------------------------------
     def create_container(self, spec: ContainerSpec) -> str:
-        name = spec.name or f"atomic-reactor-{uuid.uuid4().hex[:12]}"
+        name = spec.name or f"atomic-reactor-{os.urandom(6).hex()}"  # (uuid imports platform)
         scratch = _private_dir("atomic-reactor-buildah-cid-")
         cidfile = os.path.join(scratch, "cid")
         try:
