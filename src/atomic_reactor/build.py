@@ -104,7 +104,9 @@ class InsideBuilder:
             pull=bool(kwargs.pop("pull", False)) or self.build_options.pull,
             secrets=(*self.build_options.secrets, *secrets))
         self.image_id: str | None = None
-        self.built_image_info: dict[str, Any] | None = None
+        self._built_image_info: dict[str, Any] | None = None
+        #: the built image's entry is read when first asked for (see built_image_info)
+        self._built_image_info_due = False
         self.base_image_id: str | None = None
         #: logs from the last operation
         self.last_logs: list[str] = []
@@ -200,7 +202,7 @@ class InsideBuilder:
                                duration=time.monotonic() - started)
         self.last_logs = list(built.logs)
         self.image_id = built.image_id
-        self.built_image_info = self.get_built_image_info()
+        self._built_image_info_due = True
         return BuildResult(logs=built.logs, image_id=built.image_id,
                            duration=time.monotonic() - started,
                            intermediate_ids=built.intermediate_ids)
@@ -210,7 +212,23 @@ class InsideBuilder:
         self.image_id = image_id
         self._built_inspect = None
         self._built_info = None
-        self.built_image_info = self.get_built_image_info()
+        self._built_image_info_due = True
+
+    @property
+    def built_image_info(self) -> dict[str, Any] | None:
+        """The ``docker images`` entry of the built image (1.6 contract; None before a
+        build), read from the engine when first asked for after the build or
+        :meth:`set_image_id`, then kept: the push that follows a build does not wait
+        for it."""
+        if self._built_image_info_due:
+            self._built_image_info_due = False
+            self._built_image_info = self.get_built_image_info()
+        return self._built_image_info
+
+    @built_image_info.setter
+    def built_image_info(self, value: dict[str, Any] | None) -> None:
+        self._built_image_info = value
+        self._built_image_info_due = False
 
     # -- inspection ---------------------------------------------------------------------
     def base_info(self) -> ImageInfo | None:

@@ -107,9 +107,13 @@ class BuiltImage:
 
 @dataclass(frozen=True)
 class PulledImage:
+    """One pulled reference: the local image it is now, and (when the engine said so
+    with the pull) the manifest digest ``image_info`` reports for its repository."""
+
     image: ImageName
     image_id: str
     attempts: int = 1
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -445,8 +449,13 @@ class DockerTasker:
         """Pull ``image`` with retries (for ``platform``, default the engine's own);
         return the typed result."""
         ref = _ref(image)
-        _, attempts, _ = self._transfer("pull", ref, TransferOptions(insecure, platform),
-                                        self._auth_for(ref, dockercfg), on_event)
+        finals, attempts, _ = self._transfer("pull", ref, TransferOptions(insecure, platform),
+                                             self._auth_for(ref, dockercfg), on_event)
+        # an engine that names the pulled image (buildah prints it) saves a look-up
+        named = next((event for event in reversed(finals) if event.image_id), None)
+        if named is not None and named.image_id:
+            return PulledImage(image=ref, image_id=named.image_id, attempts=attempts,
+                               digest=named.digest)
         try:
             image_id = self.engine.image_info(str(ref)).id
         except ImageNotFound:

@@ -93,8 +93,11 @@ class FakeEngine:
 
     def __init__(self, images: Iterable[ImageInfo] = (), *, architecture: str = "amd64",
                  host: str = "build-host-1", address: str = "fake://engine",
-                 capabilities: EngineCapabilities | None = None) -> None:
+                 capabilities: EngineCapabilities | None = None,
+                 names_pulls: bool = False) -> None:
         self.address = address
+        #: a pull ends with an event naming the image and its digest (as buildah's does)
+        self.names_pulls = names_pulls
         if capabilities is not None:  # what the fake does well, as a test needs it
             self.capabilities = capabilities
         self.architecture = architecture
@@ -205,6 +208,8 @@ class FakeEngine:
             [*info.digests, f"{repository}@{digest}"]))), reference)
         self.registry[reference] = stored
         yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
+        if self.names_pulls:
+            yield EngineEvent(image_id=stored.id, digest=digest)
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
              ) -> Iterator[EngineEvent]:

@@ -96,3 +96,49 @@ def test_the_image_a_name_was_given_is_remembered_until_something_moves_it() -> 
     cache.ran(["tag", BUILT, "reg:5000/app:3"], True)
     cache.ran(["rmi", "reg:5000/app:3"], True)
     assert cache.named("reg:5000/app:3") is None
+
+
+def test_a_build_names_its_image() -> None:
+    cache = filled()
+    cache.ran(["bud", "--pull=false", "-t", "reg:5000/app:1", "/ctx"], True)
+    assert cache.named("reg:5000/app:1") is None
+    cache.note_built(f"sha256:{BUILT}", ["reg:5000/app:1"])
+    assert cache.named("reg:5000/app:1") == BUILT
+    cache.ran(["bud", "--pull=false", "-t", "reg:5000/app:1", "/ctx"], True)  # a new one
+    assert cache.named("reg:5000/app:1") is None
+
+
+def test_a_listing_under_way_gets_what_changed_meanwhile() -> None:
+    cache = ListingCache()
+    since = cache.generation()
+    # while the listing ran: a build took the name app:1, then a tag by id moved base:2
+    cache.ran(["bud", "--pull=false", "-t", "app:1", "/ctx"], True)
+    cache.ran(["tag", BASE, "reg:5000/ns/base:2"], True)
+    cache.store([entry(OLD, "localhost/app:1", "localhost/app:old"),
+                 entry(BASE, "reg:5000/ns/base:latest"),
+                 entry(BUILT, "reg:5000/ns/base:2")], since)
+    assert cache.lookup(OLD) is None  # it lost app:1: not known what else it has
+    assert cache.lookup(BASE) == entry(BASE, "reg:5000/ns/base:latest", "reg:5000/ns/base:2")
+    assert cache.lookup(BUILT) == entry(BUILT)
+    assert cache.lookup("reg:5000/ns/base:2") is cache.lookup(BASE)
+
+
+def test_a_listing_under_way_is_dropped_when_anything_may_have_moved() -> None:
+    for change in (["rmi", "app:1"], ["tag", "app:1", "app:2"], ["pull", "x"],
+                   ["tag", OLD, "app:2"]):  # a tag of an image the listing lacks
+        cache = ListingCache()
+        since = cache.generation()
+        cache.ran(change, True)
+        cache.store([entry(BASE, "reg:5000/ns/base:latest")], since)
+        assert cache.lookup(BASE) is None, change
+    cache = ListingCache()
+    since = cache.generation()
+    for _ in range(100):  # more than it remembers
+        cache.ran(["bud", "--pull=false", "-t", "app:1", "/ctx"], True)
+    cache.store([entry(BASE, "reg:5000/ns/base:latest")], since)
+    assert cache.lookup(BASE) is None
+    cache.ran(["push", BASE, "docker://reg/x"], True)  # keeps: no change counted
+    since = cache.generation()
+    cache.ran(["images", "--json"], True)
+    cache.store([entry(BASE, "reg:5000/ns/base:latest")], since)
+    assert cache.lookup(BASE) is not None

@@ -284,3 +284,20 @@ def test_docker_save_becomes_an_oci_archive(tmp_path: Path) -> None:
             tar.addfile(member, io.BytesIO(payload))
     with pytest.raises(ArchiveError, match="is not the layer"):
         b"".join(_oci_archive("bad:1", iter([bad.getvalue()])))
+
+
+@pytest.mark.parametrize("names_pulls", [False, True])
+def test_a_pull_the_engine_names_needs_no_look_up(names_pulls: bool) -> None:
+    engine = FakeEngine(names_pulls=names_pulls)
+    engine.registry["reg:5000/ns/base:1"] = engine.make_image()
+    tasker = core.DockerTasker(engine=engine)
+    pulled = tasker.pull("reg:5000/ns/base:1")
+    info = engine.images[pulled.image_id]
+    assert pulled.image_id == info.id
+    looked_up = [call for call in engine.calls if call[0] == "image_info"]
+    if names_pulls:  # the engine said which image, and the digest for the repository
+        assert looked_up == []
+        assert pulled.digest == info.digest_for("reg:5000/ns/base")
+    else:
+        assert looked_up == [("image_info", "reg:5000/ns/base:1")]
+        assert pulled.digest is None

@@ -335,3 +335,28 @@ def test_get_source_instance_for(path_source: dict[str, str]) -> None:
         assert instance.uri == path_source["uri"]
     finally:
         instance.cleanup()
+
+
+def test_built_image_info_is_read_when_first_asked_for(path_source: dict[str, str]) -> None:
+    """The build does not wait for the built image's entry (the push that follows does
+    not need it); the 1.6 attribute reads it when asked, then keeps it."""
+    from tests.support.fake_engine import FakeEngine
+
+    engine = FakeEngine()
+    src = source.get_source_instance_for(path_source)
+    try:
+        builder = build.InsideBuilder(src, "app:1", tasker=core.DockerTasker(engine=engine))
+        result = builder.build()
+        assert result.image_id is not None
+        assert [c for c in engine.calls if c[0] != "build"] == []
+        entry = builder.built_image_info
+        assert entry is not None and entry["Id"] == result.image_id
+        assert entry["RepoTags"] == ["app:1"]
+        asked = len(engine.calls)
+        assert builder.built_image_info is entry and len(engine.calls) == asked
+        builder.built_image_info = None  # still settable, as in 1.6
+        assert builder.built_image_info is None
+        builder.set_image_id(result.image_id)  # a replaced image is read again
+        assert builder.built_image_info == entry
+    finally:
+        src.cleanup()

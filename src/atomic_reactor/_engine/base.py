@@ -72,11 +72,13 @@ class EngineEvent:
 
     ``message`` is a line for humans (empty for pure progress updates); progress
     updates carry ``layer``, ``current`` and ``total`` bytes. The final event of a
-    successful build has ``image_id``; of a push, ``digest`` and ``size``. An event
-    with ``error`` means the operation failed. ``intermediate_image`` names an image
-    a build step made and the engine keeps (Docker's legacy builder keeps one per
-    step as its cache; not for steps taken from the cache): what removes the build's
-    images removes these too.
+    successful build has ``image_id``; of a push, ``digest`` and ``size``; a pull may
+    end with one naming the pulled image (``image_id``; with ``digest`` only when
+    ``image_info`` will give that digest for the pulled repository), which spares the
+    tasker a look-up. An event with ``error`` means the operation failed.
+    ``intermediate_image`` names an image a build step made and the engine keeps
+    (Docker's legacy builder keeps one per step as its cache; not for steps taken from
+    the cache): what removes the build's images removes these too.
     """
 
     message: str = ""

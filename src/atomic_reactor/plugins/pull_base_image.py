@@ -189,7 +189,9 @@ class PullBaseImagePlugin(PreBuildPlugin):
             if source != wanted:
                 self.tasker.tag_image(result.image_id, wanted, force=True)
                 self.workflow.pulled_base_images.add(str(wanted.with_default_tag()))
-            digest = self.tasker.image_info(result.image_id).digest_for(
+            # the digest as the engine has it for the repository pulled from (given with
+            # the pull by an engine that can, else asked)
+            digest = result.digest or self.tasker.image_info(result.image_id).digest_for(
                 source.to_str(tag=False))
             pulled.append(PulledBaseImage(image=str(wanted), pulled_from=str(source),
                                           image_id=result.image_id, digest=digest,

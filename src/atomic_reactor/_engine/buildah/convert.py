@@ -40,6 +40,13 @@ def _has_registry(name: str) -> bool:
     return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
+def shown_as_is(name: str) -> bool:
+    """Whether an image pulled as ``name`` is shown under that same repository: the
+    name has a registry (not a short name buildah resolves) other than ``localhost``
+    (which :func:`familiar` takes off)."""
+    return _has_registry(name) and not name.startswith(_LOCAL)
+
+
 def qualified(name: str) -> str:
     """A reference buildah resolves in local storage without any registry lookup:
     unqualified names get ``localhost/`` (where buildah keeps local builds)."""

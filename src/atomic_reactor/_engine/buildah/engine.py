@@ -350,6 +350,8 @@ class BuildahEngine:
         self._digests = default_record(self.storage.root)
         #: image id -> ``buildah inspect`` (an image's configuration never changes)
         self._inspected: dict[str, dict[str, Any]] = {}
+        #: readings of an image under way in the background (see _prefetch)
+        self._prefetching: list[threading.Thread] = []
 
     # -- streamed operations ------------------------------------------------------------
     def _stream(self, action: str, args: list[str], outcome: _Outcome, *, kind: str,
@@ -509,6 +511,11 @@ class BuildahEngine:
                 return
             with contextlib.suppress(OSError), open(iidfile, encoding="ascii") as handle:
                 image_id = handle.read().strip()
+            if image_id:
+                # the image has the build's tags (a push of one sends it, a tag to one
+                # is not needed); read it for what comes next while that runs
+                self._listings.note_built(image_id, [tag])
+                self._prefetch(image_id)
             if outcome.containers and "--rm=false" not in args and (lone_from or not steps):
                 # buildah 1.28 keeps the working container of a stage that has nothing
                 # after its FROM (a Dockerfile of only FROM lines) even with --rm: its
@@ -603,12 +610,22 @@ class BuildahEngine:
             if query is not None:
                 query.close()
             shutil.rmtree(scratch, ignore_errors=True)
+        # buildah prints the id of the image it pulled last
+        pulled = next((line.strip() for line in reversed(outcome.tail)
+                       if re.fullmatch(r"[0-9a-f]{64}", line.strip())), "")
+        if pulled:
+            self._prefetch(pulled)  # for the results; the build needs none of it
         if digest:
             self._pushed[convert.repository(reference)] = digest
-            pulled = next((line.strip() for line in reversed(outcome.tail)
-                           if re.fullmatch(r"[0-9a-f]{64}", line.strip())), "")
             self._digests.remember(pulled, convert.repository(reference), digest)
             yield EngineEvent(message=f"Digest: {digest}\n", digest=digest)
+        if pulled:
+            # the pulled image, and its digest where image_info reports that one for the
+            # reference's repository (see convert.shown_as_is): the puller needs no
+            # image_info now
+            yield EngineEvent(image_id=f"sha256:{pulled}",
+                              digest=digest if digest and convert.shown_as_is(reference)
+                              else None)
 
     def push(self, reference: str, auth: RegistryAuth | None, options: TransferOptions
              ) -> Iterator[EngineEvent]:
@@ -647,9 +664,12 @@ class BuildahEngine:
         if colon > slash:
             repository = repository[:colon]
         self._pushed[repository] = digest
-        known = self._listings.lookup(reference)
-        if known is not None:  # the listing is at hand: no extra buildah call for it
-            self._digests.remember(str(known.get("id") or ""), repository, digest)
+        # the image pushed: the one we named so (no extra buildah call), else the
+        # listing at hand for the name
+        known = args[-2] if args[-2] != convert.qualified(reference) else \
+            str((self._listings.lookup(reference) or {}).get("id") or "")
+        if known:
+            self._digests.remember(known, repository, digest)
         tag = reference[len(repository) + 1:] or "latest"
         yield EngineEvent(message=f"{tag}: digest: {digest}"
                           + (f" size: {size}" if size is not None else "") + "\n",
@@ -657,7 +677,8 @@ class BuildahEngine:
 
     def tag(self, image: str, target: str, force: bool = False) -> None:
         del force  # buildah moves an existing name, as docker's forced tag does
-        if self._listings.has_name(image, target):
+        if self._listings.named(target) == image.removeprefix("sha256:") or \
+                self._listings.has_name(image, target):
             logger.debug("%s is already named %s", image, target)
             self._listings.note_named(image, target)
             return
@@ -682,6 +703,7 @@ class BuildahEngine:
         args = ["images", "--json", "--no-trunc"]
         if image is not None:
             args.append(convert.qualified(image))
+        since = self._listings.generation()  # what our commands change meanwhile counts
         try:
             output = self.buildah.run("listing images", *args)
         except ImageNotFound:
@@ -691,14 +713,45 @@ class BuildahEngine:
         except ValueError:
             raise EngineError("listing images: buildah printed no JSON") from None
         entries = [entry for entry in loaded or () if isinstance(entry, dict)]
-        self._listings.store(entries)
+        self._listings.store(entries, since)
         return entries
+
+    def _prefetch(self, image_id: str) -> None:
+        """Read ``image_id``'s listing and inspection in the background now, into the
+        caches (an image just pulled or built: the results and plugins ask for it, but
+        not before the next buildah command, which runs meanwhile). Whoever reads an
+        image next waits for it (:meth:`_wait_prefetched`); a failure is left for that
+        reader to meet again."""
+        context = contextvars.copy_context()
+
+        def fetch() -> None:
+            with contextlib.suppress(AtomicReactorError):
+                self._fetch(image_id)
+
+        thread = threading.Thread(target=context.run, args=(fetch,), daemon=True,
+                                  name="buildah-prefetch")
+        with self._lock:
+            self._prefetching.append(thread)
+        thread.start()
+
+    def _wait_prefetched(self) -> None:
+        """Wait for the background readings of images (their results are in the caches)."""
+        with self._lock:
+            pending, self._prefetching = self._prefetching, []
+        for thread in pending:
+            thread.join()
 
     def _info_and_inspect(self, image: str) -> tuple[ImageInfo, dict[str, Any]]:
         """The image's names and digest (``buildah images``: they change) and its
-        configuration (``buildah inspect``: fixed for an image id, so kept per id).
-        When neither is known, both commands run at once (the inspection is used if it
-        is of the image the listing found)."""
+        configuration (``buildah inspect``: fixed for an image id, so kept per id),
+        after what was being read in the background."""
+        self._wait_prefetched()
+        return self._fetch(image)
+
+    def _fetch(self, image: str) -> tuple[ImageInfo, dict[str, Any]]:
+        """:meth:`_info_and_inspect` without waiting. When neither is known, both
+        commands run at once (the inspection is used if it is of the image the
+        listing found)."""
         early = None
         if self._listings.lookup(image) is None:
             with self._lock:
@@ -752,6 +805,7 @@ class BuildahEngine:
     def list_images(self, name: str | None = None) -> list[ImageInfo]:
         wanted = convert.familiar(convert.qualified(name)) if name else None
         images = []
+        self._wait_prefetched()
         recorded = self._digests.by_image()
         for entry in self._listed(None):
             image_id = str(entry.get("id") or "")
@@ -815,6 +869,7 @@ class BuildahEngine:
                     for chunk in data:
                         out.write(chunk)
             tags, transport = _archive_tags(path)
+            self._wait_prefetched()
             existing = {str(name) for entry in self._listed(None)
                         for name in entry.get("names") or ()}
             output = self.buildah.run("loading an image", "pull", "-q", f"{transport}:{path}")
@@ -1159,7 +1214,9 @@ class BuildahEngine:
                 "Components": [{"Name": "buildah", "Version": fields.get("Version", "")}]}
 
     def close(self) -> None:
-        """End the containers still running (their ``buildah run``); nothing else is open."""
+        """End the containers still running (their ``buildah run``) and wait for the
+        background readings of images (short, and they change nothing)."""
+        self._wait_prefetched()
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
