@@ -27,7 +27,8 @@ from tests.support.env import BaseImage, Registry
 def test_engine_info_and_version(tasker: DockerTasker, engine_name: str) -> None:
     version = tasker.get_version()
     assert version["Version"]
-    assert tasker.get_info()["Images"] >= 1  # at least the base image
+    info = tasker.get_info()
+    assert info["Images"] >= 1 and "Containers" in info  # at least the base image
     assert tasker.engine_name == engine_name
     if engine_name == "docker":  # the daemon's API version and SDK client: docker's own
         assert version["ApiVersion"]
