@@ -18,7 +18,12 @@ our push to one, ``(ours-1 + raw-3 - raw-1) / ours-1`` is the lowest our 3 / 1 c
 be unless the extra work hides behind the engine's export and our compressing.
 
     .venv/bin/python bench/push_fanout.py [--runs 5] [--size-mb 40] [--engine] [--no-raw]
-                                          [--smoke]
+                                          [--against DIR] [--smoke]
+
+``--against DIR`` also measures the push of another checkout (e.g. a worktree of
+main: ``base-1``, ``base-3``), interleaved with ours in the same runs: each tree's
+push runs in a worker process of its own (``DIR/src`` first on its path), and so
+then does ours, so both are timed alike.
 
 ``--smoke``: one run with a 1 MB layer, a figure printed, no threshold.
 
@@ -41,14 +46,17 @@ on two shared cores: the floor of about 1.3 comes from the registries, not from 
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -99,6 +107,57 @@ def ours(tasker: Any, image_id: str, registries: list[str]) -> float:
     started = time.perf_counter()
     ImagePush(saved=lambda: engine_archive(tasker, image_id)).run(targets)
     return time.perf_counter() - started
+
+
+class Worker:
+    """A process that pushes with the atomic-reactor of ``tree`` (``--worker``)."""
+
+    def __init__(self, tree: Path | None) -> None:
+        env = dict(os.environ)
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(tree / "src"), *filter(None, [env.get("PYTHONPATH")])])
+        self.process = subprocess.Popen([sys.executable, __file__, "--worker"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+        self.source = self._ask({"where": True})["source"]
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer: dict[str, Any] = json.loads(self.process.stdout.readline()
+                                            or '{"error": "worker died"}')
+        if "error" in answer:
+            raise SystemExit(f"bench: the push worker failed: {answer['error']}")
+        return answer
+
+    def push(self, image_id: str, registries: list[str]) -> float:
+        return float(self._ask({"image": image_id, "registries": registries})["seconds"])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def worker() -> int:
+    """Push what stdin's JSON lines ask (``{"image", "registries"}``); answer the time."""
+    import atomic_reactor
+    from atomic_reactor.core import DockerTasker
+
+    tasker = DockerTasker()
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            if request.get("where"):
+                answer: dict[str, Any] = {"source": str(Path(atomic_reactor.__file__).parent)}
+            else:
+                answer = {"seconds": ours(tasker, request["image"], request["registries"])}
+        except Exception as exc:  # reported to the driver, which stops
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)
+    return 0
 
 
 def raw_blob(directory: Path, size: int) -> tuple[Path, str]:
@@ -171,7 +230,12 @@ def main() -> int:
                         help="also measure docker push to one and to three registries")
     parser.add_argument("--no-raw", action="store_true",
                         help="leave out the raw baseline (the blob by curl, one PUT)")
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="also measure the push of the checkout DIR (base-1, base-3)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
+    if args.worker:
+        return worker()
     logging.basicConfig(level=logging.WARNING)
     ensure_engine()
     ensure_base_image(BASE_IMAGE)
@@ -184,7 +248,13 @@ def main() -> int:
     tracker = EngineTracker(protected=[BASE_IMAGE])
     tracker.snapshot()
     kinds = ["ours-1", "ours-3"] + ([] if args.no_raw else ["raw-1", "raw-3"]) \
-        + (["engine-1", "engine-3"] if args.engine else [])
+        + (["engine-1", "engine-3"] if args.engine else []) \
+        + (["base-1", "base-3"] if args.against else [])
+    workers: dict[str, Worker] = {}
+    if args.against:
+        workers = {"ours": Worker(None), "base": Worker(args.against.resolve())}
+        for name, pusher in workers.items():
+            print(f"{name}: {pusher.source}", flush=True)
     times = Timings(kinds)
     created: list[str] = []
     load = [os.getloadavg()[0]]
@@ -202,13 +272,18 @@ def main() -> int:
                 tag = f"atomic-reactor-bench/fanout-{uuid.uuid4().hex[:8]}:1"
                 image_id = build(scratch / f"ctx-{run}-{kind}", tag, size)
                 created.append(tag)
-                if kind.startswith("ours"):
+                side = kind.partition("-")[0]
+                if side in workers:
+                    elapsed = workers[side].push(image_id, targets)
+                elif kind.startswith("ours"):
                     elapsed = ours(tasker, image_id, targets)
                 else:
                     elapsed = engine(image_id, targets, created)
             times.add(run, kind, elapsed)
             load.append(os.getloadavg()[0])
     finally:
+        for pusher in workers.values():
+            pusher.close()
         subprocess.run(["docker", "rmi", "-f", *created], capture_output=True, check=False)
         warn_leftovers(tracker.cleanup(), "bench/push_fanout.py")
         tracker.close()
@@ -227,6 +302,11 @@ def main() -> int:
             Figure("ratio raw upload 3 / 1 (curl, one PUT)", ratio(times.ratio("raw-3", "raw-1"))),
             Figure("floor (ours-1 + raw-3 - raw-1) / ours-1",
                    ratio((times.median("ours-1") + extra) / times.median("ours-1")))]
+    if args.against:
+        figures += [
+            Figure("ratio base 3 registries / 1", ratio(times.ratio("base-3", "base-1"))),
+            Figure("ratio ours-1 / base-1", ratio(times.ratio("ours-1", "base-1"))),
+            Figure("ratio ours-3 / base-3", ratio(times.ratio("ours-3", "base-3")))]
     if args.engine:
         figures += [
             Figure("ratio docker push 3 / 1", ratio(times.ratio("engine-3", "engine-1"))),
