@@ -39,6 +39,7 @@ __all__ = [
     "decompress_file",
     "detect_compression",
     "method_of",
+    "planned_tool",
     "uncompressed_layer",
 ]
 
@@ -239,6 +240,27 @@ def _run_program(command: list[str], source: Readable, write: Write, what: str) 
         message = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
         raise AtomicReactorError(f"{what}: {command[0]} failed (exit {code})"
                                  + (f": {message[-1]}" if message else ""))
+
+
+def planned_tool(method: str, *, adaptive: bool = False) -> str | None:
+    """The tool :func:`compress_stream` uses for ``method`` here (what it returns), or
+    None for an unknown method or a zstd with neither the program nor the package."""
+    found = method_of(method)
+    if found is None:
+        return None
+    if found.name == "gzip":
+        if adaptive:
+            return "python-zlib-adaptive"
+        return "pigz" if _which("pigz") is not None else "python-zlib"
+    if found.name == "xz":
+        return "xz" if _which("xz") is not None else "python-lzma"
+    if _which("zstd") is not None:
+        return "zstd"
+    try:
+        _zstandard()
+    except ImportError:
+        return None
+    return "python-zstandard"
 
 
 def compress_stream(source: Readable, write: Write, method: str, level: int | None = None,
