@@ -281,3 +281,47 @@ def test_live_upload_and_its_fallback(registry: Registry, built: tuple[str, str]
     assert results3[0].mounted == len(prepared3.layers), results3[0]
     assert results3[0].uploaded == 1  # the config
     check_pushed(registry.address, third, "1", prepared3.digest)
+
+
+def _open_sessions(registry: Registry, repo: str) -> list[str]:
+    """The upload sessions the registry keeps open in ``repo`` (its storage, read directly:
+    a session has its ``startedat`` file; distribution 2.8 writes a cancelled session's
+    hash state again after removing it, so an empty directory with that may stay)."""
+    uploads = registry.root / "storage" / "docker" / "registry" / "v2" / "repositories" \
+        / repo / "_uploads"
+    return sorted(path.parent.name for path in uploads.glob("*/startedat"))
+
+
+def test_sessions_opened_ahead_are_used_or_cancelled(registry: Registry,
+                                                     more_registries: list[Registry],
+                                                     built: tuple[str, str],
+                                                     tasker: DockerTasker,
+                                                     tmp_path: Path) -> None:
+    """Each registry's first upload session is opened while the engine exports the image:
+    a new layer goes up through it; a push with no new layer cancels it. Either way no
+    session is left open, and the layers and config went up before the manifest."""
+    image_id, _ = built
+    cache = LayerDigestCache(tmp_path / "cache.json")
+    registries = [registry, *more_registries]
+
+    def push() -> tuple[Any, list[Any]]:
+        repo = unique("art-push-ahead")
+        targets = [RegistryTarget(one.address,
+                                  names=(ImageName.parse(f"{one.address}/{repo}:1"),))
+                   for one in registries]
+        prepared, results = ImagePush(saved=lambda: engine_archive(tasker, image_id),
+                                      cache=cache).run(targets)
+        for one in registries:
+            check_pushed(one.address, repo, "1", prepared.digest)
+            assert _open_sessions(one, repo) == [], one.address
+        return prepared, results
+
+    _, fresh = push()  # every layer new: uploaded live through the sessions opened ahead
+    assert all(result.uploaded == 1 + 2 for result in fresh), fresh  # 2 layers, the config
+    known, results = push()  # seen before: mounted, the sessions opened ahead cancelled
+    assert all(result.mounted == 2 and result.uploaded == 1 for result in results), results
+    store = tmp_path / "blobs"
+    assert len(list(store.iterdir())) == 2  # kept: layers pushed before
+    again, results = push()  # taken from the blob store, not compressed again
+    assert again.manifest == known.manifest
+    assert all(str(layer.path).startswith(str(store)) for layer in again.layers)

@@ -12,6 +12,16 @@
    repositories of a registry, chunked uploads with resume or restart, and the
    manifest PUT under every tag.
 
+:class:`ImagePush` overlaps the two: while the engine exports the image (docker's
+save sends its first byte only after writing the whole image out) each registry's
+first upload session is opened (:class:`LiveUpload`, a standby); a layer no earlier
+push has seen is uploaded to every registry while it is compressed; a layer seen
+before is taken from the blob store (:class:`~atomic_reactor._image.blobcache.
+BlobStore`) or compressed in a pool while the stream goes on, and it and the config
+go up (HEAD first, mount where it can) as soon as they are ready, one lane per
+registry. What is left once the stream has ended is the manifest, and whatever of
+that early work failed, done again the regular way.
+
 Layer media types follow the compression: gzip ``...diff.tar.gzip`` /
 ``...layer.v1.tar+gzip``, zstd ``application/vnd.oci.image.layer.v1.tar+zstd``
 (OCI manifests only), none the plain tar types.
@@ -38,12 +48,13 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from atomic_reactor._buildlog import write_output
 from atomic_reactor._engine.base import EngineEvent
-from atomic_reactor._image.blobcache import LayerDigestCache
+from atomic_reactor._image.blobcache import BlobStore, LayerDigestCache
 from atomic_reactor._image.compression import (
     Readable,
     compress_stream,
     detect_compression,
     method_of,
+    planned_tool,
     uncompressed_layer,
 )
 from atomic_reactor._image.hashing import file_digest, sha256_digest
@@ -241,8 +252,10 @@ def _compress_into(source: Readable, out_path: str, settings: PushSettings,
 
 
 def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
-                    settings: PushSettings, media_type: str) -> tuple[Blob, str]:
-    """The blob of layer file ``path`` compressed as ``settings`` say, and the tool used."""
+                    settings: PushSettings, media_type: str,
+                    store: BlobStore | None = None) -> tuple[Blob, str]:
+    """The blob of layer file ``path`` compressed as ``settings`` say, and the tool used
+    (``store``: taken from there when it has it, and kept there when it had not)."""
     found = detect_compression(path)
     if settings.compression == "none":
         plain = uncompressed_layer(path, plain_dir) if found else path
@@ -252,9 +265,23 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
         digest, size = file_digest(path)  # already as wanted (an OCI archive's blob)
         return Blob(digest=digest, size=size, path=path, media_type=media_type), "as-is"
     plain = uncompressed_layer(path, plain_dir) if found else path
+    how = planned_tool(settings.compression, adaptive=settings.adaptive) \
+        if store is not None else None
+    key = None
+    if store is not None and how is not None:
+        diff_id, _ = file_digest(plain)
+        key = store.key(diff_id, settings.compression, settings.level, how)
+        kept = store.get(key)
+        if kept is not None:
+            stored, digest, size = kept
+            logger.debug("layer %s: compressed before (%s)", diff_id, digest)
+            return Blob(digest=digest, size=size, path=stored, media_type=media_type), how
     with open(plain, "rb") as source:
-        return _compress_into(source, os.path.join(blob_dir, f"layer-{index}"), settings,
-                              media_type)
+        blob, tool = _compress_into(source, os.path.join(blob_dir, f"layer-{index}"),
+                                    settings, media_type)
+    if store is not None and key is not None and tool == how and blob.path is not None:
+        store.put(key, blob.path, blob.digest)
+    return blob, tool
 
 
 class LiveUpload:
@@ -269,6 +296,12 @@ class LiveUpload:
     resume, follows.
 
     ``progress(sent)`` is called (in the upload's thread) with the bytes sent so far.
+
+    The thread opens the session (client, scheme, credentials, ``POST``) at once and
+    starts the ``PATCH`` with the first bytes: an upload made before the layer is
+    known (a *standby*, :meth:`ImagePush.run` makes one per registry before the
+    engine's export sends its first byte) has its set-up done by then. One given up
+    before any byte came (:meth:`abort`) cancels its session (``DELETE``).
     """
 
     _END = object()
@@ -298,6 +331,15 @@ class LiveUpload:
             except queue.Full:
                 continue
 
+    def assign(self, progress: Callable[[int], object] | None) -> None:
+        """What a standby reports its bytes sent to (set before the first :meth:`write`)."""
+        self._progress = progress
+
+    @property
+    def failed(self) -> bool:
+        """The upload ended already (its session could not be opened)."""
+        return self._stopped.is_set()
+
     def write(self, data: bytes) -> None:
         if data and not self._stopped.is_set():
             self._put(data)
@@ -312,13 +354,14 @@ class LiveUpload:
         self._thread.join()
         return self.error is None
 
-    def abort(self) -> None:
+    def abort(self, *, wait: bool = True) -> None:
         self._stopped.set()
-        self._thread.join()
+        if wait:
+            self._thread.join()
 
-    def _pieces(self) -> Iterator[memoryview]:
-        """The body of the ``PATCH``: what :meth:`write` got, in ``_LIVE_PIECE`` slices
-        (progress between them), until :meth:`close`; an abort breaks the request."""
+    def _next(self) -> object:
+        """The next item :meth:`write` or :meth:`close` queued; :class:`_Aborted` when
+        the upload was given up."""
         while True:
             try:
                 item = self._queue.get(timeout=0.2)
@@ -326,10 +369,18 @@ class LiveUpload:
                 if self._stopped.is_set():
                     raise _Aborted from None
                 continue
-            if item is self._END:
-                return
             if self._stopped.is_set():
                 raise _Aborted
+            return item
+
+    def _pieces(self, first: object) -> Iterator[memoryview]:
+        """The body of the ``PATCH``: ``first`` and what :meth:`write` got after it, in
+        ``_LIVE_PIECE`` slices (progress between them), until :meth:`close`; an abort
+        breaks the request."""
+        item = first
+        while True:
+            if item is self._END:
+                return
             assert isinstance(item, bytes)
             view = memoryview(item)
             for start in range(0, len(view), _LIVE_PIECE):
@@ -338,14 +389,22 @@ class LiveUpload:
                 self.sent += len(piece)
                 if self._progress is not None:
                     self._progress(self.sent)
+            item = self._next()
 
     def _run(self) -> None:
         client = RegistryClient(self._target.registry, insecure=self._target.insecure,
                                 secret=self._target.secret, retry=self._retry)
+        location: str | None = None
+        uploader = BlobUploader(client, retry=self._retry)
         try:
-            uploader = BlobUploader(client, retry=self._retry)
             location = uploader.open_session(self.repo)
-            location = uploader.send_stream(self.repo, location, self._pieces())
+            try:
+                first = self._next()
+            except _Aborted:  # never used (a standby no layer needed)
+                uploader.cancel_session(self.repo, location)
+                self.error = _Aborted()
+                return
+            location = uploader.send_stream(self.repo, location, self._pieces(first))
             uploader.close_session(self.repo, location, self._digest)
         except BaseException as exc:  # the regular upload takes over
             self.error = exc
@@ -360,6 +419,8 @@ class _Aborted(Exception):
 
 
 _TOP_LEVEL_LAYER = re.compile(r"[0-9a-f]{64}\.tar")
+#: how both engines' docker-archives name the image config (its digest)
+_CONFIG_NAME = re.compile(r"[0-9a-f]{64}\.json")
 
 
 def _stream_layer_name(name: str) -> str | None:
@@ -376,7 +437,9 @@ def _stream_layer_name(name: str) -> str | None:
 def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, *,
                   live: Callable[[str, int], Sequence[LiveUpload]] | None = None,
                   live_done: set[tuple[str, str, str]] | None = None,
-                  learned: dict[str, str] | None = None) -> PreparedImage:
+                  learned: dict[str, str] | None = None,
+                  early: Callable[[Blob], object] | None = None,
+                  store: BlobStore | None = None) -> PreparedImage:
     """Unpack the ``docker save`` (or OCI archive) stream ``saved`` into ``scratch`` and
     compress its layers; return what to upload.
 
@@ -384,6 +447,12 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     directory; ``size``: its uncompressed bytes), fed while it is compressed; the
     ``(registry, repo, digest)`` of those that completed are added to ``live_done``.
     ``learned`` gets ``name -> digest`` of the layers compressed from the stream.
+    ``early(blob)`` is called (in any thread) with each layer blob no live upload
+    took, as soon as it is compressed, and with the image config as soon as the
+    stream brought it (a top-level ``<sha256>.json`` whose bytes have that digest),
+    so its upload can start while the stream goes on. ``store``: layers no live
+    upload took are compressed in the pool (the stream goes on meanwhile) or taken
+    from there when an earlier push kept them (see :class:`BlobStore`).
     """
     started = time.monotonic()
     unpacked = os.path.join(scratch, "saved")
@@ -393,7 +462,8 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     os.makedirs(plain_dir, exist_ok=True)
     manifest_format = settings.format
     media_type = layer_media_type(manifest_format, settings.compression)
-    early: dict[str, concurrent.futures.Future[tuple[Blob, str]]] = {}
+    pending: dict[str, concurrent.futures.Future[tuple[Blob, str]]] = {}
+    config_type = DOCKER_CONFIG if manifest_format == "docker" else OCI_CONFIG
     streamed: dict[str, tuple[Blob, str]] = {}
     root = os.path.realpath(unpacked)
     closing: list[tuple[LiveUpload, str]] = []
@@ -408,6 +478,8 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                 or member.size < _STREAM_MIN:
             return False
         uploads = list(live(layer_name, member.size)) if live is not None else []
+        if not uploads and store is not None:
+            return False  # unpacked: the pool takes it from the store or compresses it
         logger.debug("layer %s (%d bytes): compressed from the stream, %d live uploads",
                      layer_name, member.size, len(uploads))
         try:
@@ -421,6 +493,8 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
         for upload in uploads:  # their last bytes go while the stream goes on
             upload.close(blob.digest)
             closing.append((upload, blob.digest))
+        if not uploads and early is not None:
+            early(blob)
         streamed[os.path.join(root, name)] = (blob, tool)
         if learned is not None:
             learned[layer_name] = blob.digest
@@ -429,11 +503,23 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     workers = max(1, min(4, os.cpu_count() or 1))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                                thread_name_prefix="push-compress") as pool:
+        def announce(future: concurrent.futures.Future[tuple[Blob, str]]) -> None:
+            if early is not None and not future.cancelled() and future.exception() is None:
+                early(future.result()[0])
+
         def on_file(name: str, path: str) -> None:
             real = os.path.realpath(path)
             if _stream_layer_name(name) is not None and real not in streamed:
-                early[real] = _submit(pool, _compress_layer, real, len(early), blob_dir,
-                                      plain_dir, settings, media_type)
+                future = pending[real] = _submit(pool, _compress_layer, real, len(pending),
+                                                 blob_dir, plain_dir, settings, media_type,
+                                                 store)
+                future.add_done_callback(announce)
+            elif early is not None and _CONFIG_NAME.fullmatch(name):
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                config = Blob.of_bytes(data, config_type)
+                if config.digest == f"sha256:{name[:-5]}":  # content-addressed: the config
+                    early(config)
 
         try:
             safe_extract(saved, unpacked, on_file=on_file, consume=consume)
@@ -446,15 +532,16 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                     done_now.set_result(streamed[path])
                     futures.append(done_now)
                     continue
-                future = early.get(path)
+                future = pending.get(path)
                 if future is None:
                     future = _submit(pool, _compress_layer, path, 1000 + index, blob_dir,
-                                     plain_dir, settings, media_type)
-                    early[path] = future
+                                     plain_dir, settings, media_type, store)
+                    future.add_done_callback(announce)
+                    pending[path] = future
                 futures.append(future)
             done = [future.result() for future in futures]
         finally:
-            for future in early.values():
+            for future in pending.values():
                 future.cancel()
             for upload, digest in closing:
                 if upload.wait() and live_done is not None:
@@ -463,7 +550,6 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                     logger.info("uploading %s to %s while compressing failed (%s); "
                                 "uploading it again", digest, upload.registry, upload.error)
     layers = tuple(blob for blob, _ in done)
-    config_type = DOCKER_CONFIG if manifest_format == "docker" else OCI_CONFIG
     config = Blob.of_bytes(archive.config_bytes, config_type)
     manifest = image_manifest(
         manifest_format, Descriptor(config_type, config.digest, config.size),
@@ -489,13 +575,72 @@ def progress_label(target: RegistryTarget) -> str:
     return str(target.names[0]) if target.names else target.registry
 
 
+@dataclass(frozen=True)
+class EarlyUpload:
+    """What an upload started while the image was prepared did: its outcome, the
+    repository a mount came from, its counts."""
+
+    outcome: str
+    source: str | None
+    stats: UploadStats
+
+
+#: (registry, repository, digest) -> an upload started while the image was prepared
+EarlyUploads = Mapping[tuple[str, str, str], "concurrent.futures.Future[EarlyUpload]"]
+
+
+def _early_upload(client: RegistryClient, repo: str, blob: Blob, source: str | None,
+                  settings: PushSettings) -> EarlyUpload:
+    """Put ``blob`` into ``repo`` (HEAD first, a mount from ``source`` where it can)."""
+    stats = UploadStats()
+    uploader = BlobUploader(client, chunk_size=settings.chunk_size,
+                            retry=settings.retry or RetryPolicy(), stats=stats)
+    return EarlyUpload(uploader.upload(repo, blob, mount_from=source), source, stats)
+
+
+class _Lane:
+    """Runs jobs one after another in a daemon thread of its own (the early uploads to one
+    registry): a push given up (a cancel) does not wait for a job a registry holds."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any],
+                                            contextvars.Context, Callable[..., Any],
+                                            tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((future, contextvars.copy_context(), func, args))
+        return future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, context, func, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = context.run(func, *args)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def close(self, *, wait: bool) -> None:
+        """No more jobs; with ``wait``, the queued ones are done when this returns."""
+        self._jobs.put(None)
+        if wait:
+            self._thread.join()
+
+
 def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSettings,
               before_manifest: Callable[[ImageName], object] | None,
               live_done: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]] = frozenset(),
               mount_sources: Mapping[tuple[str, str], str] | None = None,
               progress: ProgressSink | None = None,
               progress_ids: Mapping[str, str] | None = None,
-              reported_start: bool = False) -> RegistryPush:
+              reported_start: bool = False,
+              early: EarlyUploads | None = None) -> RegistryPush:
     from atomic_reactor.core import TransferProgress
 
     started = time.monotonic()
@@ -534,9 +679,17 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
             for blob in prepared.blobs:
                 source: str | None = None
                 went_live = (target.registry, repo, blob.digest) in live_done
+                started_early = _early_result(early, (target.registry, repo, blob.digest))
                 if went_live:
                     stats.add(uploaded=1)
                     outcome = "uploaded"
+                elif started_early is not None:
+                    outcome, source = started_early.outcome, started_early.source
+                    done = started_early.stats
+                    stats.add(uploaded=done.uploaded, mounted=done.mounted,
+                              skipped=done.skipped, bytes_sent=done.bytes_sent,
+                              retries=done.retries, resumed=done.resumed,
+                              restarted=done.restarted)
                 else:
                     source = first or (mount_sources or {}).get((target.registry, blob.digest))
                     outcome = uploader.upload(repo, blob, mount_from=source)
@@ -552,7 +705,7 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                 label_repo = str(names[0])
                 write_output(f"push {label_repo}: {what} {blob.digest[7:19]}: "
                              + {"skipped": "already there",
-                                "mounted": f"mounted from {first}"}.get(
+                                "mounted": f"mounted from {source}"}.get(
                                     outcome, f"uploaded ({blob.size} bytes)") + "\n")
             first = first or repo
             for name in names:
@@ -581,6 +734,21 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                         restarted=stats.restarted)
 
 
+def _early_result(early: EarlyUploads | None, key: tuple[str, str, str]
+                  ) -> EarlyUpload | None:
+    """The early upload of ``key`` once it ended; None when there was none or it failed
+    (the regular upload follows)."""
+    future = (early or {}).get(key)
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except Exception as exc:
+        logger.info("uploading %s to %s while the image was prepared failed (%s); "
+                    "uploading it again", key[2], key[0], exc)
+        return None
+
+
 def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                     settings: PushSettings, *,
                     before_manifest: Callable[[ImageName], object] | None = None,
@@ -588,25 +756,27 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                     mount_sources: Mapping[tuple[str, str], str] | None = None,
                     progress: ProgressSink | None = None,
                     progress_ids: Mapping[str, str] | None = None,
-                    reported_start: bool = False) -> list[RegistryPush]:
+                    reported_start: bool = False,
+                    early: EarlyUploads | None = None) -> list[RegistryPush]:
     """Upload ``prepared`` to every target at once; results in the order of ``targets``.
 
     ``before_manifest(name)`` is called before each manifest PUT. When one
     registry fails, the others finish, then the first error is raised.
     ``progress_ids``: blob digest -> the layer id progress reports used for it
     already (a live upload's); ``reported_start``: each target's ``"start"`` was
-    reported already.
+    reported already; ``early``: the blob uploads started while the image was
+    prepared (waited for, and done again where they failed).
     """
     if not targets:
         return []
     done = frozenset(live_done or ())
     if len(targets) == 1:
         return [_push_one(prepared, targets[0], settings, before_manifest, done,
-                          mount_sources, progress, progress_ids, reported_start)]
+                          mount_sources, progress, progress_ids, reported_start, early)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
                                                thread_name_prefix="push") as pool:
         futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
-                           mount_sources, progress, progress_ids, reported_start)
+                           mount_sources, progress, progress_ids, reported_start, early)
                    for target in targets]
         concurrent.futures.wait(futures)
     results: list[RegistryPush] = []
@@ -628,6 +798,9 @@ class ImagePush:
     #: upload layers no earlier push has seen while they are compressed
     live: bool = True
     cache: LayerDigestCache | None = None
+    #: compressed blobs of layers pushed before (default: ``blobs/`` beside the cache's
+    #: file); None with ``live`` off too
+    store: BlobStore | None = None
     #: progress of each registry's upload (e.g. DockerTasker.report_progress)
     progress: ProgressSink | None = None
     #: registry -> a repository there that may hold the layers (the pulled base image's):
@@ -664,6 +837,10 @@ class ImagePush:
             before_manifest: Callable[[ImageName], object] | None = None
             ) -> tuple[PreparedImage, list[RegistryPush]]:
         scratch = tempfile.mkdtemp(prefix="push-", dir=self.workdir or None)
+        standby: dict[int, LiveUpload] = {}
+        lanes: list[tuple[_Lane, RegistryClient]] = []
+        started: dict[tuple[str, str, str], concurrent.futures.Future[EarlyUpload]] = {}
+        finished = False
         try:
             live_done: set[tuple[str, str, str]] = set()
             learned: dict[str, str] = {}
@@ -671,6 +848,12 @@ class ImagePush:
             settings = self.settings
 
             live_ids: dict[str, str] = {}
+            # one upload per registry opens its session while the engine exports the
+            # image (docker's save sends its first byte after writing the whole image
+            # out): the first new layer's bytes go out as soon as they come
+            if self.live and settings.compression != "none":
+                standby = {index: LiveUpload(target, first_repository(target), settings)
+                           for index, target in enumerate(targets)}
 
             def live(name: str, size: int) -> list[LiveUpload]:
                 # a layer seen before (a base image's) goes the careful way: HEAD first
@@ -678,14 +861,55 @@ class ImagePush:
                 if not self.live or cache.get(key) is not None:
                     return []
                 layer = live_ids[name] = name.rpartition("/")[2][:12]
-                return [LiveUpload(target, first_repository(target), settings,
-                                   progress=self._live_progress(target, layer, size))
-                        for target in targets]
+                uploads = []
+                for index, target in enumerate(targets):
+                    progress = self._live_progress(target, layer, size)
+                    upload = standby.pop(index, None)
+                    if upload is None or upload.failed:
+                        upload = LiveUpload(target, first_repository(target), settings,
+                                            progress=progress)
+                    else:
+                        upload.assign(progress)
+                    uploads.append(upload)
+                return uploads
+
+            # blobs the stream brings that no live upload takes (layers pushed before,
+            # the config) start going up at once, one registry lane each
+            started_lock = threading.Lock()
+
+            def early(blob: Blob) -> None:
+                for index, target in enumerate(targets):
+                    repo = first_repository(target)
+                    key = (target.registry, repo, blob.digest)
+                    source = None
+                    if blob.media_type != config_type:
+                        source = cache.location(target.registry, blob.digest) \
+                            or self.mount_repos.get(target.registry)
+                    with started_lock:
+                        if key not in started:
+                            started[key] = lanes[index][0].submit(
+                                _early_upload, lanes[index][1], repo, blob, source, settings)
+
+            config_type = DOCKER_CONFIG if settings.format == "docker" else OCI_CONFIG
+            if self.live:
+                retry = settings.retry or RetryPolicy()
+                lanes.extend((_Lane(f"early-{target.registry}"),
+                              RegistryClient(target.registry, insecure=target.insecure,
+                                             secret=target.secret, retry=retry))
+                             for target in targets)
 
             self._report(targets, "start")
             try:
-                prepared = prepare_image(self.saved(), scratch, settings, live=live,
-                                         live_done=live_done, learned=learned)
+                try:
+                    store = self.store if self.store is not None or not self.live \
+                        else BlobStore(cache.path.parent / "blobs")
+                    prepared = prepare_image(self.saved(), scratch, settings, live=live,
+                                             live_done=live_done, learned=learned,
+                                             early=early if self.live else None,
+                                             store=store)
+                finally:
+                    for upload in standby.values():  # no new layer came for them
+                        upload.abort(wait=False)
             except BaseException:
                 self._report(targets, "failed")
                 raise
@@ -699,15 +923,28 @@ class ImagePush:
                                       before_manifest=before_manifest, live_done=live_done,
                                       mount_sources=mounts, progress=self.progress,
                                       progress_ids=progress_ids,
-                                      reported_start=self.progress is not None)
+                                      reported_start=self.progress is not None,
+                                      early=started)
             remembered = {cache.key(name, settings.compression, settings.level): digest
                           for name, digest in learned.items()}
             remembered.update({cache.location_key(target.registry, blob.digest):
                                first_repository(target)
                                for target in targets for blob in prepared.layers})
             cache.remember(remembered)
+            finished = True
             return prepared, results
         except OSError as exc:
             raise AtomicReactorError(f"push: {exc}") from None
         finally:
+            # after a failure or a cancel nothing waits for a registry (their threads
+            # are daemons); else the standbys' sessions were cancelled meanwhile and the
+            # early uploads were waited for
+            for upload in standby.values():
+                upload.abort(wait=finished)
+            for future in started.values():
+                future.cancel()
+            for lane, client in lanes:
+                lane.close(wait=finished)
+                if finished:
+                    client.close()
             shutil.rmtree(scratch, ignore_errors=True)

@@ -314,6 +314,14 @@ class BlobUploader:
             raise _failure(response, f"finishing the upload of {digest} to "
                            f"{self.registry}/{repo}", self.registry)
 
+    def cancel_session(self, repo: str, location: str) -> None:
+        """Cancel the session at ``location`` (``DELETE``; one attempt, best effort: a
+        registry purges sessions left open itself)."""
+        try:
+            self._call("DELETE", location, repo)
+        except AtomicReactorError as exc:
+            logger.debug("cancelling an upload to %s/%s: %s", self.registry, repo, exc)
+
     # -- manifests -------------------------------------------------------------------------
     def put_manifest(self, repo: str, reference: str, manifest: bytes, media_type: str
                      ) -> str:

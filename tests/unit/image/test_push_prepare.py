@@ -89,3 +89,45 @@ def test_layer_is_compressed_from_the_stream(tmp_path: Path, layout: str) -> Non
 ])
 def test_stream_layer_name(name: str, expected: str | None) -> None:
     assert _stream_layer_name(name) == expected
+
+
+@pytest.mark.parametrize("layout", ["docker", "buildah"])
+def test_a_layer_pushed_before_comes_from_the_store(tmp_path: Path, layout: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer no live upload takes is compressed once, kept in the store and taken from
+    there the next time (the same blob); the config and the layer are announced early."""
+    from atomic_reactor._image import push
+    from atomic_reactor._image.blobcache import BlobStore
+    from atomic_reactor._registry.upload import Blob
+
+    archive, _ = _archive(layout)
+    store = BlobStore(tmp_path / "store")
+    announced: list[Blob] = []
+    first = prepare_image([archive], str(tmp_path / "one"), PushSettings(), store=store,
+                          live=lambda name, size: [], early=announced.append)
+    assert len(os.listdir(tmp_path / "store")) == 1
+    assert {blob.digest for blob in announced} == {first.config.digest,
+                                                   first.layers[0].digest}
+
+    def no_compression(*args: object, **kwargs: object) -> object:
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr(push, "_compress_into", no_compression)
+    again = prepare_image([archive], str(tmp_path / "two"), PushSettings(), store=store,
+                          live=lambda name, size: [])
+    assert again.manifest == first.manifest
+    assert str(again.layers[0].path).startswith(str(tmp_path / "store"))
+
+
+def test_the_store_is_per_compression(tmp_path: Path) -> None:
+    from atomic_reactor._image.blobcache import BlobStore
+
+    archive, _ = _archive("docker")
+    store = BlobStore(tmp_path / "store")
+    gzip = prepare_image([archive], str(tmp_path / "one"), PushSettings(), store=store)
+    zstd = prepare_image([archive], str(tmp_path / "two"), PushSettings(compression="zstd"),
+                         store=store)
+    level = prepare_image([archive], str(tmp_path / "three"), PushSettings(level=1),
+                          store=store)
+    assert len({gzip.layers[0].digest, zstd.layers[0].digest, level.layers[0].digest}) == 3
+    assert len(os.listdir(tmp_path / "store")) == 3
