@@ -289,6 +289,8 @@ def _error_from_dict(data: Mapping[str, Any] | None) -> errors.AtomicReactorErro
             return errors.PluginFailed(message, plugin=str(data.get("plugin", "")), cause=cause)
         if issubclass(kind, errors.BuildCancelled):
             return errors.BuildCancelled(int(data.get("signal", 15)))
+        if issubclass(kind, errors.AutoRebuildCanceled) and "plugin" in data:
+            return errors.AutoRebuildCanceled(str(data["plugin"]), str(data.get("reason", "")))
         error = kind.__new__(kind)
         errors.AtomicReactorError.__init__(error, message)
         return error

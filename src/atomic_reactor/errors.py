@@ -228,6 +228,11 @@ class AutoRebuildCanceled(AtomicReactorError):
         self.plugin_key = plugin_key
         self.msg = msg
 
+    def to_dict(self) -> dict[str, object]:
+        """With the ``plugin`` that canceled (as a failed plugin's error names it) and
+        its ``reason``."""
+        return {**super().to_dict(), "plugin": self.plugin_key, "reason": self.msg}
+
 
 class ImageTestsFailed(AtomicReactorError):
     """The built image did not pass its tests (or the tests could not run)."""

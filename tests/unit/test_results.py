@@ -181,6 +181,20 @@ def test_plugin_failed_with_foreign_cause_through_json() -> None:
     assert restored.exit_code == 5
 
 
+def test_canceled_autorebuild_names_its_plugin_through_json() -> None:
+    from atomic_reactor.errors import AutoRebuildCanceled
+
+    error = AutoRebuildCanceled("stop_autorebuild_if_disabled", "autorebuild is disabled")
+    data = error.to_dict()
+    assert data["plugin"] == "stop_autorebuild_if_disabled"
+    assert data["reason"] == "autorebuild is disabled"
+    restored = BuildResults.from_dict(json.loads(BuildResults(error=data).to_json()))
+    exc = restored.exception
+    assert isinstance(exc, AutoRebuildCanceled)
+    assert (exc.plugin_key, exc.msg, str(exc)) == (error.plugin_key, error.msg, str(error))
+    assert restored.exit_code == error.exit_code
+
+
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_cancelled_through_json(signum: int, exit_code: int) -> None:
     error = BuildCancelled(signum)

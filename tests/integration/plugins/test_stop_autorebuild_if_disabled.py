@@ -63,6 +63,7 @@ def test_disabled_autorebuild_stops_before_the_build(
     assert workflow.autorebuild_canceled is True
     assert results.is_failed()
     assert results.error is not None and results.error["type"] == "AutoRebuildCanceled"
+    assert results.error["plugin"] == KEY
     assert results.error["message"] == f"plugin {KEY} canceled autorebuild: " \
         "autorebuild is disabled"
     # nothing was built, tagged or pushed
