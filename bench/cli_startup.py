@@ -1,6 +1,6 @@
 """How long atomic-reactor takes to start: ``--help``, and a build up to its first engine call.
 
-    .venv/bin/python bench/cli_startup.py [--runs 9] [--smoke]
+    .venv/bin/python bench/cli_startup.py [--runs 9] [--smoke] [--against DIR]
 
 Kinds, interleaved (the order alternates from one round to the next), medians:
 
@@ -16,6 +16,10 @@ Kinds, interleaved (the order alternates from one round to the next), medians:
   needs before it can connect. For these two the CPU time of the whole run (the
   process and what it started, up to its exit after the stand-in's failure) is
   printed too: it depends less on the load of the machine than the wall time does.
+
+With ``--against DIR`` (another checkout with its own ``.venv``, e.g. a worktree
+of main) the two build starts of that tree are measured too, interleaved with ours
+(``buildah@base``, ``docker@base``), and the ratios ours/baseline printed.
 
 The measured processes run without ``PYTHONDONTWRITEBYTECODE`` (a session that sets
 it would otherwise compile every module at every start), after one unmeasured run
@@ -54,6 +58,7 @@ from _common import (
     millis,
     parse_bench_args,
     print_figures,
+    ratio,
 )
 
 
@@ -65,8 +70,8 @@ def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def compile_sources() -> None:
-    compileall.compile_dir(str(ROOT / "src"), quiet=1)
+def compile_sources(root: Path = ROOT) -> None:
+    compileall.compile_dir(str(root / "src"), quiet=1)
 
 
 def make_start_context(directory: Path) -> None:
@@ -74,18 +79,20 @@ def make_start_context(directory: Path) -> None:
     (directory / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uuid.uuid4().hex}\n")
 
 
-#: CPU seconds of each measured run of a build's start, by engine
-CPU: dict[str, list[float]] = {"buildah": [], "docker": []}
+#: CPU seconds of each measured run of a build's start, by kind
+CPU: dict[str, list[float]] = {}
 
 
 def _run_child(engine: str, command: Sequence[str], env: dict[str, str]) -> None:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(list(command), capture_output=True, env=env, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[engine].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    CPU.setdefault(engine, []).append(after.ru_utime - before.ru_utime
+                                      + after.ru_stime - before.ru_stime)
 
 
-def startup_buildah(context: Path, scratch: Path) -> float:
+def startup_buildah(context: Path, scratch: Path, cli: Sequence[str] = CLI,
+                    kind: str = "buildah") -> float:
     """Seconds from starting atomic-reactor to its first buildah call."""
     bindir = scratch / "fake-bin"
     bindir.mkdir(exist_ok=True)
@@ -96,13 +103,14 @@ def startup_buildah(context: Path, scratch: Path) -> float:
     fake.chmod(0o755)
     env = python_env({"PATH": f"{bindir}:{os.environ['PATH']}"})
     started = time.time()
-    _run_child("buildah", [*CLI, "-q", "build", "path", "--uri", str(context), "--image",
+    _run_child(kind, [*cli, "-q", "build", "path", "--uri", str(context), "--image",
                            "bench-start:1", "--engine", "buildah", "--dont-pull-base-image"],
                env)
     return float(stamp.read_text()) - started
 
 
-def startup_docker(context: Path, scratch: Path) -> float:
+def startup_docker(context: Path, scratch: Path, cli: Sequence[str] = CLI,
+                   kind: str = "docker") -> float:
     """Seconds from starting atomic-reactor to its first connection to the docker socket."""
     path = scratch / "docker.sock"
     path.unlink(missing_ok=True)
@@ -124,7 +132,7 @@ def startup_docker(context: Path, scratch: Path) -> float:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     started = time.time()
-    _run_child("docker", [*CLI, "-q", "build", "path", "--uri", str(context), "--image",
+    _run_child(kind, [*cli, "-q", "build", "path", "--uri", str(context), "--image",
                           "bench-start:1", "--engine", "docker", "--dont-pull-base-image",
                           "--retry-attempts", "1"],
                python_env({"DOCKER_HOST": f"unix://{path}"}))
@@ -138,24 +146,36 @@ def time_once(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def measures(scratch: Path) -> dict[str, Callable[[], float]]:
+def measures(scratch: Path, baseline: Path | None = None) -> dict[str, Callable[[], float]]:
     context = scratch / "ctx"
     make_start_context(context)
-    return {
+    kinds: dict[str, Callable[[], float]] = {
         "bare": lambda: time_once([sys.executable, "-c", "pass"]),
         "help": lambda: time_once([*CLI, "--help"]),
         "buildah": lambda: startup_buildah(context, scratch),
         "docker": lambda: startup_docker(context, scratch),
     }
+    if baseline is not None:
+        base_cli = (str(baseline / ".venv" / "bin" / "python"), "-m", "atomic_reactor")
+        kinds["buildah@base"] = lambda: startup_buildah(context, scratch, base_cli,
+                                                        "buildah@base")
+        kinds["docker@base"] = lambda: startup_docker(context, scratch, base_cli,
+                                                      "docker@base")
+    return kinds
 
 
 def main() -> int:
     parser = bench_parser(__doc__, runs=9, smoke="three runs: figures, no target")
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="also measure the build starts of this checkout (its .venv)")
     args = parse_bench_args(parser, {"runs": 3})
+    baseline = args.against.resolve() if args.against else None
     compile_sources()
+    if baseline is not None:
+        compile_sources(baseline)
     scratch = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     try:
-        kinds = measures(scratch)
+        kinds = measures(scratch, baseline)
         for measure in kinds.values():  # writes the bytecode of whatever each one imports
             measure()
         for samples in CPU.values():
@@ -176,6 +196,10 @@ def main() -> int:
                "< 150 ms"),
         *(Figure(f"  CPU time of that run, {engine}", millis(statistics.median(samples)))
           for engine, samples in CPU.items() if samples),
+        *(Figure(f"baseline: start before the first {engine} call",
+                 f"{millis(times.median(f'{engine}@base'))} "
+                 f"(ours/baseline {ratio(times.ratio(engine, f'{engine}@base'))})")
+          for engine in ("buildah", "docker") if baseline is not None),
         Figure("load average (1 min) during the runs",
                f"{min(load):.2f} .. {max(load):.2f}"),
     ], smoke=args.smoke)

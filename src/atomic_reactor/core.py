@@ -211,7 +211,8 @@ class DockerTasker:
     @property
     def d(self) -> Any:
         """The engine SDK's client (``docker.APIClient`` for Docker; None for engines
-        without one)."""
+        without one), created (and the SDK imported) when this is first read: the
+        docker backend's own calls do not use it."""
         return getattr(self.engine, "client", None)
 
     @property
@@ -566,7 +567,10 @@ class DockerTasker:
         """Create a container from ``image`` and start it; return its id.
 
         ``create_kwargs`` go to the engine's container creation, ``start_kwargs`` to its
-        host configuration (binds, privileged, …).
+        host configuration (binds, privileged, …), both in the Docker SDK's words
+        (``create_container``/``create_host_config``): the docker backend does not
+        translate them itself but has the SDK's types (imported then, for that call
+        only) make the request's body of them.
         """
         spec = ContainerSpec(image=_name(image), command=command,
                              create_extra=dict(create_kwargs or {}),

@@ -98,6 +98,8 @@ DOCKER_ONLY = (
     # a 1.6 plugin file exporting through tasker.d (the docker SDK client, None elsewhere)
     "test_1_6_plugin_file_in_a_build_that_pushes",
     "test_engine_not_running_names_the_socket",  # a docker socket (base_url) that is absent
+    "test_a_docker_build_imports_neither_the_docker_sdk_nor_requests",  # the docker backend
+    "test_run_honours_the_sdk_keywords_of_1_6",  # the Docker SDK's keyword arguments
 )
 
 

@@ -7,6 +7,7 @@ container, temporary directory or stray image behind, and never print a credenti
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.core import DockerTasker
+from atomic_reactor.errors import ImageNotFound
 from tests.integration.helpers import (
     Outcome,
     git_repo,
@@ -238,3 +240,33 @@ def test_verbose_shows_traceback(cli: Callable[..., Outcome], tmp_path: Path) ->
     out = cli("-v", "build", "path", "--uri", str(tmp_path / "nowhere"), "--image", unique())
     assert out.code == 2
     assert "Traceback" in out.stderr
+
+
+def test_a_docker_build_imports_neither_the_docker_sdk_nor_requests(
+        tasker: DockerTasker, context: Path, registry: Registry, tmp_path: Path) -> None:
+    """The docker backend speaks the Engine API itself: a plain build (base image from a
+    registry, no push) never imports the Docker SDK, requests or urllib3."""
+    import subprocess
+    import sys
+
+    name = f"{unique()}:1"
+    metadata = tmp_path / "meta.json"
+    script = f"""
+import sys
+from atomic_reactor.cli.main import main
+code = main(["build", "path", "--uri", "file://{context}", "--image", {name!r},
+             "--engine", "docker", "--source-registry", {registry.address!r},
+             "--metadata-file", {str(metadata)!r}])
+print([m for m in ("docker", "requests", "urllib3") if m in sys.modules])
+sys.exit(code)
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=False, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+        data = json.loads(metadata.read_text())
+        assert tasker.image_info(name).id == data["image_id"]  # really built
+    finally:
+        with contextlib.suppress(ImageNotFound):
+            tasker.remove_image(name, force=True)

@@ -170,6 +170,24 @@ def test_containers_run_wait_logs_commit(tasker: DockerTasker, base_image: BaseI
         tasker.remove_container(container)
 
 
+def test_run_honours_the_sdk_keywords_of_1_6(tasker: DockerTasker, base_image: BaseImage
+                                             ) -> None:
+    """``create_kwargs``/``start_kwargs`` in the Docker SDK's words (the 1.6 ``run``)
+    still shape the container, and its logs are read as they come."""
+    command = "sh -c 'hostname; touch /x 2>/dev/null || echo ro'"
+    container = tasker.run(base_image.local, command=command,
+                           create_kwargs={"hostname": "ar-kwargs", "tty": False},
+                           start_kwargs={"read_only": True})
+    try:
+        assert tasker.wait(container) == 0
+        inspect = tasker.inspect_container(container)
+        assert inspect["Config"]["Hostname"] == "ar-kwargs"
+        assert inspect["HostConfig"]["ReadonlyRootfs"] is True
+        assert list(tasker.logs(container, stream=True)) == ["ar-kwargs\n", "ro\n"]
+    finally:
+        tasker.remove_container(container, force=True)
+
+
 def test_missing_image_is_image_not_found(tasker: DockerTasker) -> None:
     with pytest.raises(ImageNotFound):
         tasker.inspect_image(f"{unique()}:missing")

@@ -34,6 +34,7 @@ from atomic_reactor._engine.docker._transport import (
 )
 from atomic_reactor._engine.errors import docker_error
 from atomic_reactor.errors import EngineError, EngineUnavailable, ImageNotFound
+from tests.support.imports import loaded_after
 
 #: progress messages as dockerd writes them, with a multi-byte character
 MESSAGES = [{"stream": "Step 1/2 : FROM busybox\n"}, {"status": "Pulling fs layer", "id": "a1"},
@@ -329,3 +330,7 @@ def test_addresses_and_queries() -> None:
                   "q": False}) == ("?t=a%3A1&buildargs=%7B%22A%22%3A+%221%22%7D"
                                    "&changes=X&changes=Y&q=0")
 
+
+def test_the_transport_imports_no_http_library() -> None:
+    assert loaded_after(["atomic_reactor._engine.docker._transport"],
+                        ["docker", "requests", "urllib3"]) == []

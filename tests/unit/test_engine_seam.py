@@ -17,6 +17,7 @@ from atomic_reactor._engine.base import (
     BuildOptions,
     BuildSecret,
     ContainerEngine,
+    ContainerSpec,
     EngineCapabilities,
     EngineEvent,
     Platform,
@@ -24,7 +25,8 @@ from atomic_reactor._engine.base import (
 from atomic_reactor._engine.docker import (
     DockerEngine,
     _intermediates,
-    build_kwargs,
+    build_params,
+    container_config,
     container_state_from_inspect,
     image_info_from_inspect,
     image_info_from_list_entry,
@@ -87,19 +89,36 @@ def test_docker_refuses_build_secrets_in_one_line_naming_the_engine(tmp_path: Pa
         engine.save_image("x:1", "tar")  # type: ignore[arg-type]
 
 
-def test_build_options_become_the_sdk_arguments() -> None:
+def test_build_options_become_the_build_query() -> None:
     options = BuildOptions(dockerfile="sub/Containerfile", use_cache=False,
                            remove_intermediate=False, buildargs={"A": "1"},
                            labels={"l": "v"}, target="final", pull=True,
                            platform=Platform.parse("linux/arm64"))
-    assert build_kwargs(options) == {
-        "dockerfile": "sub/Containerfile", "nocache": True, "rm": False, "forcerm": False,
-        "buildargs": {"A": "1"}, "labels": {"l": "v"}, "target": "final", "pull": True,
-        "platform": "linux/arm64",
+    assert build_params(options, {"http_proxy": "p", "A": "proxy"}) == {
+        "q": False, "dockerfile": "sub/Containerfile", "nocache": True, "rm": False,
+        "forcerm": False, "buildargs": {"http_proxy": "p", "A": "1"}, "labels": {"l": "v"},
+        "target": "final", "pull": True, "platform": "linux/arm64",
     }
-    plain = build_kwargs(BuildOptions())
+    plain = build_params(BuildOptions())
     assert plain["labels"] is None and plain["platform"] is None and plain["target"] is None
-    assert plain["nocache"] is False and plain["pull"] is False
+    assert plain["nocache"] is False and plain["pull"] is False and plain["buildargs"] is None
+
+
+def test_a_container_spec_becomes_the_create_body_the_sdk_made() -> None:
+    from docker.types import ContainerConfig, HostConfig
+
+    spec = ContainerSpec(image="app:1", command="sh -c 'echo hi'", environment={"A": "b"},
+                         binds={"/src": ("/in", "ro")}, labels={"l": "v"},
+                         privileged=True, cap_add=("SYS_ADMIN",), security_opt=("x=y",),
+                         user="1001", working_dir="/w", entrypoint=["/bin/env"])
+    host = HostConfig("1.41", binds={"/src": {"bind": "/in", "mode": "ro"}},
+                      privileged=True, cap_add=["SYS_ADMIN"], security_opt=["x=y"])
+    sdk = ContainerConfig("1.41", "app:1", "sh -c 'echo hi'", environment={"A": "b"},
+                          labels={"l": "v"}, user="1001", working_dir="/w",
+                          entrypoint=["/bin/env"], volumes=["/in"], host_config=host)
+    ours = container_config(spec)
+    assert ours == {key: value for key, value in sdk.items() if value is not None}
+    assert container_config(spec, {"http_proxy": "p"})["Env"] == ["http_proxy=p", "A=b"]
 
 
 def test_image_info_from_docker_inspect() -> None:

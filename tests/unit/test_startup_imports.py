@@ -18,3 +18,11 @@ def test_a_buildah_build_imports_no_registry_client_nor_docker() -> None:
         ["docker", "requests", "jsonschema", "importlib.metadata", "tarfile",
          "atomic_reactor._image.push", "atomic_reactor._multiplatform",
          "uuid", "platform"]) == []  # (uuid imports platform)
+
+
+def test_a_docker_build_imports_neither_the_docker_sdk_nor_requests() -> None:
+    assert loaded_after(
+        ["atomic_reactor.cli.main", "atomic_reactor.inner", "atomic_reactor._engine.docker",
+         "atomic_reactor.plugins.tag_and_push", "atomic_reactor.plugins.pull_base_image"],
+        ["docker", "requests", "urllib3", "jsonschema", "importlib.metadata",
+         "atomic_reactor._image.layout", "atomic_reactor._image.push"]) == []

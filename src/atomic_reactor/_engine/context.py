@@ -31,10 +31,26 @@ def _ignore_patterns(root: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def _all_paths(root: str) -> Iterator[str]:
+    """Every path under ``root``, relative to it (a symlink to a directory is not
+    followed); a directory that cannot be listed fails the build."""
+    def unreadable(exc: OSError) -> None:
+        where = os.path.relpath(exc.filename or root, root)
+        raise BuildFailed(f"cannot read {where} in the build context: {exc.strerror}")
+
+    for directory, dirs, files in os.walk(root, onerror=unreadable):
+        relative = os.path.relpath(directory, root)
+        for name in dirs + files:
+            yield name if relative == "." else os.path.join(relative, name)
+
+
 def _included(root: str, dockerfile: str | None) -> list[str]:
+    patterns = _ignore_patterns(root)
+    if not patterns:  # nothing is excluded: no matcher needed (nor the SDK's import)
+        return sorted(_all_paths(root))
     from docker.utils.build import exclude_paths
 
-    return sorted(exclude_paths(root, _ignore_patterns(root), dockerfile=dockerfile))
+    return sorted(exclude_paths(root, patterns, dockerfile=dockerfile))
 
 
 def stream_context(root: str, dockerfile: str | None = None) -> Iterator[bytes]:

@@ -23,7 +23,8 @@ from atomic_reactor.errors import AuthenticationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["default_docker_config", "load_auth_file", "register_config_secrets", "resolve_auth"]
+__all__ = ["default_docker_config", "load_auth_file", "proxy_environment",
+           "register_config_secrets", "registry_config", "resolve_auth"]
 
 _SECRET_FILES = (".dockerconfigjson", "config.json", ".dockercfg")
 
@@ -130,6 +131,79 @@ def resolve_auth(registry: str | None, secret_path: str | os.PathLike[str] | Non
     if not config_file.is_file():
         return None
     return _from_config(load_auth_file(config_file), registry, config_file)
+
+
+def _default_config() -> tuple[Path, dict[str, Any]]:
+    """The docker config file and what it holds (nothing when it is missing or
+    unreadable: what needs it reports the problem)."""
+    file = default_docker_config()
+    try:
+        return file, load_auth_file(file) if file.is_file() else {}
+    except AuthenticationError:
+        return file, {}
+
+
+def registry_config() -> dict[str, dict[str, str]]:
+    """Every registry's credentials in the docker config, as dockerd's
+    ``X-Registry-Config`` takes them with a build (``{registry: {"username": ...,
+    "password": ..., "serveraddress": registry}}``): what the Docker SDK sent, for the
+    base images of any registry the build pulls. Credential helpers are asked through
+    the SDK's resolver."""
+    file, config = _default_config()
+    found: dict[str, dict[str, str]] = {}
+    for key, entry in (config.get("auths") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        try:
+            auth = _entry_auth(entry, key, file)
+        except AuthenticationError:
+            continue
+        if auth is not None:
+            found[key] = {"username": auth.username, "password": auth.password,
+                          "serveraddress": key}
+        elif isinstance(entry.get("identitytoken"), str):
+            found[key] = {"identitytoken": entry["identitytoken"], "serveraddress": key}
+    if config.get("credsStore") or config.get("credHelpers"):
+        from docker import auth as docker_auth  # credential helpers
+
+        try:
+            helped = docker_auth.AuthConfig(config).get_all_credentials()
+        except Exception as exc:  # a helper failing: the build reports what it lacks
+            logger.debug("credential helper failed: %s", type(exc).__name__)
+        else:
+            for key, value in helped.items():
+                if isinstance(value, dict) and value.get("Username") is not None:
+                    found[key] = {"username": str(value["Username"]),
+                                  "password": str(value.get("Password", "")),
+                                  "serveraddress": str(value.get("ServerAddress") or key)}
+    if "docker.io" in found and "https://index.docker.io/v1/" not in found:
+        found["https://index.docker.io/v1/"] = found["docker.io"]
+    return found
+
+
+_PROXY_KEYS = (("httpProxy", "http_proxy"), ("httpsProxy", "https_proxy"),
+               ("ftpProxy", "ftp_proxy"), ("noProxy", "no_proxy"))
+
+
+def proxy_environment(engine_address: str | None = None) -> dict[str, str]:
+    """The proxy variables the docker config's ``proxies`` give containers and builds
+    (its entry for ``engine_address``, else ``default``), upper and lower case."""
+    try:
+        config = json.loads(default_docker_config().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    proxies = config.get("proxies") if isinstance(config, dict) else None
+    if not isinstance(proxies, dict):
+        return {}
+    chosen = proxies.get(engine_address or "", proxies.get("default"))
+    if not isinstance(chosen, dict):
+        return {}
+    environment: dict[str, str] = {}
+    for key, variable in _PROXY_KEYS:
+        value = chosen.get(key)
+        if value:
+            environment[variable] = environment[variable.upper()] = str(value)
+    return environment
 
 
 def register_config_secrets(path: str | os.PathLike[str] | None = None) -> int:

@@ -1,9 +1,13 @@
-"""The Docker Engine backend, over the Docker SDK for Python.
+"""The Docker Engine backend: the engine seam's calls as Docker Engine API requests.
 
-This is the only module that calls the Docker SDK (``errors.py`` imports its
-exception types, on first use); every SDK or ``requests`` exception an SDK call
-raises goes through :func:`atomic_reactor._engine.errors.docker_error`, which
-translates it into the project's own types.
+The requests go through :mod:`._transport` (HTTP over dockerd's socket, ours), not
+the Docker SDK for Python: importing the SDK (with requests and urllib3) cost more
+than the rest of the start of a build. Every exception a request raises goes
+through :func:`atomic_reactor._engine.errors.docker_error`, which translates it into
+the project's own types. The SDK is imported only for :attr:`DockerEngine.client`
+(``DockerTasker.d`` of the 1.6 API), for a container whose creation passes SDK
+keyword arguments (``create_kwargs``/``start_kwargs`` of ``DockerTasker.run``), for
+``.dockerignore`` patterns and for credential helpers.
 """
 
 from __future__ import annotations
@@ -15,19 +19,14 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
-import socket
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
-
-import docker
-import docker.errors
-import requests.exceptions
 
 from atomic_reactor._engine.base import (
     ArchiveFormat,
@@ -41,25 +40,24 @@ from atomic_reactor._engine.base import (
     TransferOptions,
 )
 from atomic_reactor._engine.context import stream_context
-from atomic_reactor._engine.errors import docker_error, docker_unavailable, transfer_error
-from atomic_reactor._image.layout import (
-    OCI_CONFIG,
-    OCI_INDEX,
-    OCI_LAYER_TAR,
-    OCI_MANIFEST,
-    Descriptor,
-    ImageArchive,
-    image_manifest,
+from atomic_reactor._engine.docker._transport import (
+    STDERR,
+    STDOUT,
+    Response,
+    Transport,
+    encode_auth,
+    path_quote,
+    tls_from_env,
 )
-from atomic_reactor._image.tarstream import (
-    END_OF_ARCHIVE,
-    dir_member,
-    file_member,
-    padding,
-    safe_extract,
+from atomic_reactor._engine.errors import (
+    docker_error,
+    docker_unavailable,
+    registry_of,
+    transfer_error,
 )
 from atomic_reactor.errors import (
     ArchiveError,
+    AuthenticationError,
     EngineConfigError,
     EngineError,
     EngineUnavailable,
@@ -81,6 +79,10 @@ _STEP_RESULT = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
 #: seconds dockerd gets to kill and remove a cancelled build's container before we do
 REAP_GRACE = 3.0
 REAP_TIMEOUT = 15.0
+#: keyword arguments of the engine that the transport honours itself (the SDK's names)
+_TRANSPORT_OPTIONS = ("version", "tls", "user_agent", "max_pool_size", "credstore_env")
+_SAVE_CHUNK = 2 * 1024 * 1024
+_NO_AUTH = encode_auth({})
 
 
 def default_address() -> str:
@@ -88,33 +90,78 @@ def default_address() -> str:
 
 
 class DockerEngine:
-    """A :class:`~atomic_reactor._engine.base.ContainerEngine` talking to dockerd."""
+    """A :class:`~atomic_reactor._engine.base.ContainerEngine` talking to dockerd.
+
+    ``base_url`` is dockerd's address (``DOCKER_HOST``, else its default socket);
+    ``timeout`` the seconds any socket operation may take (a build's stream has none,
+    a pull's stream fails after that long without progress). Of the Docker SDK's
+    client options, ``version`` (pins the API version; default: dockerd's own, as
+    ``"auto"``) and ``tls`` (True, or an ``ssl.SSLContext``) are honoured; all of them
+    reach the SDK client of :attr:`client`.
+    """
 
     name = "docker"
     #: dockerd's push is slower than ours; its legacy builder builds one thing at a time
     capabilities = EngineCapabilities(fast_push=False, parallel_builds=False)
 
     def __init__(self, base_url: str | None = None, timeout: int = 120, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(_TRANSPORT_OPTIONS) - {"use_ssh_client"})
+        if unknown:
+            raise EngineConfigError(f"the docker engine takes no option {', '.join(unknown)}")
         self._base_url = base_url
         self.address = base_url or default_address()
         self.timeout = timeout
         self._kwargs = kwargs
-        self._client: docker.APIClient | None = None
+        self._client: Any = None
+        self._transport: Transport | None = None
         self._lock = threading.Lock()
-        # responses of streamed calls (build, pull, push) still open: reset() closes them
-        self._responses: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._local = threading.local()
 
     # -- connection -----------------------------------------------------------------
     @property
-    def client(self) -> docker.APIClient:
-        """The SDK's low-level client, created on first use."""
+    def api(self) -> Transport:
+        """The transport to dockerd, made on first use (it connects on the first call)."""
+        with self._lock:
+            if self._transport is None:
+                self._transport = self._make_transport()
+            return self._transport
+
+    def _make_transport(self) -> Transport:
+        version = self._kwargs.get("version")
+        if version in (None, "auto"):
+            version = None
+        tls = self._kwargs.get("tls")
+        context = None
+        if tls is True or (tls is None and self._base_url is None):
+            context = tls_from_env()
+            if tls is True and context is None:
+                import ssl
+
+                context = ssl.create_default_context()
+        elif tls not in (None, False):
+            context = tls if hasattr(tls, "wrap_socket") else None
+            if context is None:
+                raise EngineConfigError("the docker engine's tls option must be True or "
+                                        "an ssl.SSLContext")
+        try:
+            return Transport(self.address, self.timeout, version=version, tls=context)
+        except ValueError as exc:
+            raise EngineConfigError(f"docker engine address {self.address}: {exc}") from None
+
+    @property
+    def client(self) -> Any:
+        """The Docker SDK's low-level client (``docker.APIClient``), created (and the
+        SDK imported) on first use: for callers of ``DockerTasker.d``; the backend's
+        own calls do not use it."""
         with self._lock:
             if self._client is None:
                 self._client = self._connect()
             return self._client
 
-    def _connect(self) -> docker.APIClient:
+    def _connect(self) -> Any:
+        import docker
+        import docker.errors
+        import requests.exceptions
+
         kwargs: dict[str, Any] = {}
         if self._base_url is None:
             kwargs.update(docker.utils.kwargs_from_env())
@@ -125,44 +172,22 @@ class DockerEngine:
         kwargs.setdefault("version", "auto")
         kwargs["timeout"] = self.timeout
         try:
-            client = docker.APIClient(**kwargs)
+            return docker.APIClient(**kwargs)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise docker_unavailable(exc, self.address) from None
-        client.hooks["response"].append(self._remember)
-        request = client.request
-
-        def request_with_timeout(method: str, url: str, **options: Any) -> Any:
-            # the SDK reads pull streams without any timeout (a stalled registry hangs
-            # the pull for ever): pull() asks for the engine timeout instead
-            wanted = getattr(self._local, "timeout", None)
-            if wanted is not None and options.get("timeout") is None:
-                options["timeout"] = wanted
-            return request(method, url, **options)
-
-        client.request = request_with_timeout
-        return client
-
-    def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        """requests hook: note each response, so an abandoned stream can be closed."""
-        with self._lock:
-            self._responses.add(response)
-        self._local.response = response
 
     def reset(self) -> None:
-        """Drop the connection (closing any stream in flight); reconnect on next use.
+        """Drop the connections (shutting any stream in flight); reconnect on next use.
 
         Closing the connection is how an in-flight build, pull or push is cancelled:
         the engine stops the work when its client goes away (dockerd 20.10 kills and
-        removes a legacy build's RUN container within a second). Closing the SDK
-        client alone is not enough: a streamed response keeps its connection out of
-        the pool, so each one is shut down here.
+        removes a legacy build's RUN container within a second).
         """
         with self._lock:
+            transport = self._transport
             client, self._client = self._client, None
-            responses = list(self._responses)
-            self._responses = weakref.WeakSet()
-        for response in responses:
-            _shut(response)
+        if transport is not None:
+            transport.close()
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
@@ -171,7 +196,7 @@ class DockerEngine:
         self.reset()
 
     def _call(self, action: str, func: Callable[[], T], streaming: bool = False) -> T:
-        """Run an SDK call; translate its exceptions (``streaming``: reading a stream)."""
+        """Run a request; translate its exceptions (``streaming``: reading a stream)."""
         try:
             return func()
         except Exception as exc:
@@ -181,17 +206,15 @@ class DockerEngine:
             raise error from None
 
     def _stream(
-        self, action: str, open_stream: Callable[[], Iterator[Any]],
+        self, action: str, open_stream: Callable[[], Response],
         error_type: Callable[[str], Exception] | None = None,
     ) -> Iterator[EngineEvent]:
         """Decode a JSON message stream into events; close the connection if abandoned."""
         finished = False
-        response: Any = None
+        response: Response | None = None
         try:
             try:
-                self._local.response = None
-                raw = self._call(action, open_stream)
-                response = self._local.response
+                response = self._call(action, open_stream)
             except EngineError as exc:
                 # a registry failure the engine reports before streaming (e.g. 404)
                 if error_type is None or isinstance(exc, EngineUnavailable):
@@ -200,9 +223,10 @@ class DockerEngine:
                 if "(timed out)" in detail:  # the engine waits for a stalled registry
                     detail = f"no progress in {self.timeout} s (timed out)"
                 raise error_type(detail) from None
+            messages = response.json_messages()
             while True:
                 try:
-                    message = self._call(action, lambda: next(raw, None), streaming=True)
+                    message = self._call(action, lambda: next(messages, None), streaming=True)
                 except EngineUnavailable:
                     raise
                 except EngineError as exc:
@@ -218,13 +242,14 @@ class DockerEngine:
                 yield event
             finished = True
         finally:
-            if not finished:
-                # abandoned, cancelled or failed mid-way: close this stream's connection
-                # so the engine stops the work (a build's RUN container, a pull, a push)
-                if response is not None:
-                    _shut(response)
+            if response is not None:
+                if finished:
+                    response.close()
                 else:
-                    self.reset()
+                    # abandoned, cancelled or failed mid-way: close this stream's
+                    # connection so the engine stops the work (a build's RUN
+                    # container, a pull, a push)
+                    response.shut()
 
     # -- images ---------------------------------------------------------------------
     def build(self, context_dir: str, tag: str, options: BuildOptions
@@ -233,12 +258,17 @@ class DockerEngine:
             raise EngineConfigError(
                 "the docker engine cannot mount build secrets (RUN --mount=type=secret); "
                 "use --engine buildah")
-        kwargs = build_kwargs(options)
+        params = build_params(options, _proxy_environment(self.address))
+        params["t"] = tag
 
-        def open_stream() -> Iterator[Any]:
-            return self.client.build(  # type: ignore[no-any-return]
-                fileobj=stream_context(context_dir, options.dockerfile), custom_context=True,
-                tag=tag, decode=True, **kwargs)
+        def open_stream() -> Response:
+            headers = {"Content-Type": "application/x-tar"}
+            registries = _registry_config()
+            if registries:
+                headers["X-Registry-Config"] = encode_auth(registries)
+            return self.api.post("/build", params=params, headers=headers, stream=True,
+                                 body=stream_context(context_dir, options.dockerfile),
+                                 timeout=None)
 
         events = _intermediates(self._stream(f"building {tag}", open_stream))
         return self._reaping(events) if options.remove_intermediate else events
@@ -296,8 +326,7 @@ class DockerEngine:
 
     def _container_exists(self, container_id: str) -> bool:
         try:
-            self._call("inspecting container", lambda: self.client.inspect_container(
-                container_id))
+            self.inspect_container(container_id)
         except EngineUnavailable:
             raise
         except EngineError as exc:
@@ -306,21 +335,30 @@ class DockerEngine:
             raise
         return True
 
+    def _auth_header(self, reference: str, auth: RegistryAuth | None) -> str:
+        """``X-Registry-Auth`` for a pull or push of ``reference``: ``auth``, else what
+        the docker config has for its registry (as the SDK looked it up), else none."""
+        if auth is None:
+            registry = registry_of(reference)
+            if registry is not None:
+                from atomic_reactor._registry.auth import resolve_auth
+
+                with contextlib.suppress(AuthenticationError):
+                    auth = resolve_auth(registry)
+        return encode_auth(auth.as_docker_auth_config()) if auth else _NO_AUTH
+
     def pull(self, reference: str, auth: RegistryAuth | None = None,
              options: TransferOptions | None = None) -> Iterator[EngineEvent]:
         # ``options.insecure``: dockerd decides by its own insecure-registries setting;
         # the tasker turns an HTTPS-vs-HTTP failure into a hint naming that setting
-        auth_config = auth.as_docker_auth_config() if auth else None
-        platform = str(options.platform) if options and options.platform else None
+        repository, tag = split_reference(reference)
+        params = {"fromImage": repository, "tag": tag or "latest",
+                  "platform": str(options.platform) if options and options.platform else None}
 
-        def open_stream() -> Iterator[Any]:
-            self._local.timeout = self.timeout  # no progress for that long: timed out
-            try:
-                return self.client.pull(  # type: ignore[no-any-return]
-                    reference, stream=True, decode=True, auth_config=auth_config,
-                    platform=platform)
-            finally:
-                self._local.timeout = None
+        def open_stream() -> Response:
+            # no progress for `timeout` seconds (a stalled registry): timed out
+            return self.api.post("/images/create", params=params, stream=True,
+                                 headers={"X-Registry-Auth": self._auth_header(reference, auth)})
 
         action = f"pulling {reference}"
         return self._stream(action, open_stream,
@@ -328,11 +366,9 @@ class DockerEngine:
 
     def push(self, reference: str, auth: RegistryAuth | None = None,
              options: TransferOptions | None = None) -> Iterator[EngineEvent]:
-        auth_config = auth.as_docker_auth_config() if auth else None
-
-        def open_stream() -> Iterator[Any]:
-            return self.client.push(  # type: ignore[no-any-return]
-                reference, stream=True, decode=True, auth_config=auth_config)
+        def open_stream() -> Response:
+            return self.api.post(f"/images/{path_quote(reference)}/push", stream=True,
+                                 headers={"X-Registry-Auth": self._auth_header(reference, auth)})
 
         action = f"pushing {reference}"
         return self._stream(action, open_stream,
@@ -342,14 +378,19 @@ class DockerEngine:
         repository, _, tag = target.rpartition(":")
         if "/" in tag or not repository:
             repository, tag = target, "latest"
-        ok = self._call(f"tagging {image} as {target}",
-                        lambda: self.client.tag(image, repository, tag=tag, force=force))
-        if not ok:
+        response = self._call(f"tagging {image} as {target}", lambda: self.api.post(
+            f"/images/{path_quote(image)}/tag",
+            params={"repo": repository, "tag": tag, "force": force or None}))
+        if response.status != 201:
             raise EngineError(f"tagging {image} as {target} failed")
 
     def inspect_image(self, image: str) -> dict[str, Any]:
-        return self._call(
-            f"inspecting image {image}", lambda: self.client.inspect_image(image))
+        return dict(self._json(f"inspecting image {image}", "GET",
+                          f"/images/{path_quote(image)}/json"))
+
+    def _json(self, action: str, method: str, path: str, **options: Any) -> Any:
+        """A request whose answer is one JSON document."""
+        return self._call(action, lambda: self.api.request(method, path, **options).json())
 
     def image_info(self, image: str) -> ImageInfo:
         return image_info_from_inspect(self.inspect_image(image))
@@ -362,12 +403,15 @@ class DockerEngine:
         return True
 
     def list_images(self, name: str | None = None) -> list[ImageInfo]:
-        entries = self._call("listing images", lambda: self.client.images(name=name))
-        return [image_info_from_list_entry(entry) for entry in entries]
+        params: dict[str, Any] = {"only_ids": 0, "all": 0}
+        if name:
+            params["filters"] = {"reference": [name]}
+        entries = self._json("listing images", "GET", "/images/json", params=params)
+        return [image_info_from_list_entry(entry) for entry in entries or ()]
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> None:
-        self._call(f"removing image {image}",
-                   lambda: self.client.remove_image(image, force=force, noprune=noprune))
+        self._call(f"removing image {image}", lambda: self.api.delete(
+            f"/images/{path_quote(image)}", params={"force": force, "noprune": noprune}))
 
     def save_image(self, image: str, format: ArchiveFormat = "docker-archive"
                    ) -> Iterator[bytes]:
@@ -377,11 +421,13 @@ class DockerEngine:
             raise EngineConfigError(f"unknown archive format {format!r} "
                                     "(docker-archive or oci-archive)")
         action = f"saving image {image}"
-        response = self._call(action, lambda: self.client.get_image(image))
-        return self._chunks(action, iter(response))
+        response = self._call(action, lambda: self.api.get(
+            f"/images/{path_quote(image)}/get", stream=True))
+        return self._chunks(action, response)
 
-    def _chunks(self, action: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """Pass a byte stream through, translating errors raised while reading it."""
+    def _chunks(self, action: str, response: Response) -> Iterator[bytes]:
+        """A streamed body, translating errors raised while reading it."""
+        chunks = response.chunks(_SAVE_CHUNK)
         finished = False
         try:
             while True:
@@ -391,11 +437,21 @@ class DockerEngine:
                 yield chunk
             finished = True
         finally:
-            if not finished:
-                self.reset()
+            if finished:
+                response.close()
+            else:
+                response.shut()
 
     def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
-        result = self._call("loading an image", lambda: list(self.client.load_image(data)))
+        def load() -> list[Any]:
+            response = self.api.post("/images/load", body=data, stream=True,
+                                     headers={"Content-Type": "application/x-tar"})
+            try:
+                return list(response.json_messages())
+            finally:
+                response.close()
+
+        result = self._call("loading an image", load)
         loaded: list[str] = []
         for message in result:
             if isinstance(message, dict):
@@ -409,35 +465,55 @@ class DockerEngine:
 
     # -- containers -------------------------------------------------------------------
     def create_container(self, spec: ContainerSpec) -> str:
-        client = self.client
-
+        """Create a container; ``spec.create_extra``/``host_extra`` (the Docker SDK's
+        ``create_container``/``create_host_config`` keywords of the 1.6 ``run``) make
+        the SDK's types shape the request body, for that call only."""
         def create() -> str:
-            binds = {host: {"bind": path, "mode": mode}
-                     for host, (path, mode) in spec.binds.items()}
-            host_config = client.create_host_config(
-                binds=binds or None, privileged=spec.privileged,
-                cap_add=list(spec.cap_add) or None, cap_drop=list(spec.cap_drop) or None,
-                security_opt=list(spec.security_opt) or None,
-                network_mode=spec.network_mode, **dict(spec.host_extra),
-            )
-            created = client.create_container(
-                spec.image, command=spec.command, name=spec.name,
-                environment=dict(spec.environment) or None, labels=dict(spec.labels) or None,
-                user=spec.user, working_dir=spec.working_dir, entrypoint=spec.entrypoint,
-                volumes=[path for path, _ in spec.binds.values()] or None,
-                host_config=host_config, **dict(spec.create_extra),
-            )
+            if spec.create_extra or spec.host_extra:
+                body = self._sdk_container_config(spec)
+            else:
+                body = container_config(spec, _proxy_environment(self.address))
+            params = {"name": spec.create_extra.get("name") or spec.name,
+                      "platform": spec.create_extra.get("platform")}
+            created = self.api.post("/containers/create", params=params,
+                                    json_body=body).json()
             return str(created["Id"])
 
         return self._call(f"creating a container from {spec.image}", create)
 
+    def _sdk_container_config(self, spec: ContainerSpec) -> dict[str, Any]:
+        from docker.types import ContainerConfig, HostConfig
+
+        version = str(self.version().get("ApiVersion") or "1.41")
+        binds = {host: {"bind": path, "mode": mode}
+                 for host, (path, mode) in spec.binds.items()}
+        host_config = HostConfig(
+            version, binds=binds or None, privileged=spec.privileged,
+            cap_add=list(spec.cap_add) or None, cap_drop=list(spec.cap_drop) or None,
+            security_opt=list(spec.security_opt) or None,
+            network_mode=spec.network_mode, **dict(spec.host_extra))
+        extra = dict(spec.create_extra)
+        environment = extra.pop("environment", None) or dict(spec.environment) or None
+        if extra.pop("use_config_proxy", True):
+            environment = _with_proxies(environment, _proxy_environment(self.address))
+        extra.pop("name", None)  # these two are the query's, not the body's
+        extra.pop("platform", None)
+        config: dict[str, Any] = ContainerConfig(
+            version, spec.image, spec.command, environment=environment,
+            labels=dict(spec.labels) or None, user=spec.user,
+            working_dir=spec.working_dir, entrypoint=spec.entrypoint,
+            volumes=[path for path, _ in spec.binds.values()] or None,
+            host_config=host_config, **extra)
+        return config
+
     def start_container(self, container_id: str) -> None:
         self._call(f"starting container {container_id[:12]}",
-                   lambda: self.client.start(container_id))
+                   lambda: self.api.post(f"/containers/{container_id}/start"))
 
     def wait_container(self, container_id: str, timeout: float | None = None) -> int:
         def wait() -> int:
-            result = self.client.wait(container_id, timeout=timeout)
+            result = self.api.post(f"/containers/{container_id}/wait",
+                                   timeout=timeout).json()
             return int(result["StatusCode"] if isinstance(result, dict) else result)
 
         return self._call(f"waiting for container {container_id[:12]}", wait)
@@ -445,16 +521,32 @@ class DockerEngine:
     def container_logs(
         self, container_id: str, stderr: bool = True, follow: bool = True
     ) -> Iterator[str]:
-        def open_logs() -> Any:
-            return self.client.logs(container_id, stdout=True, stderr=stderr,
-                                    stream=follow, follow=follow)
-
         action = f"reading logs of container {container_id[:12]}"
-        logs = self._call(action, open_logs)
+
+        def open_logs() -> tuple[Response, bool]:
+            response = self.api.get(
+                f"/containers/{container_id}/logs", stream=True,
+                params={"stdout": True, "stderr": stderr, "follow": follow,
+                        "timestamps": False, "tail": "all"})
+            return response, self._multiplexed(container_id, response)
+
+        response, multiplexed = self._call(action, open_logs)
+
+        def payloads() -> Iterator[bytes]:
+            if not multiplexed:
+                yield from response.chunks()
+                return
+            for stream, payload in response.frames():
+                if stream in (STDOUT, STDERR):
+                    yield payload
+
         if not follow:
-            text = logs.decode("utf-8", "replace") if isinstance(logs, bytes) else str(logs)
-            return iter(text.splitlines(keepends=True))
-        chunks = iter(logs)
+            try:
+                text = b"".join(self._call(action, lambda: list(payloads()), streaming=True))
+            finally:
+                response.close()
+            return iter(text.decode("utf-8", "replace").splitlines(keepends=True))
+        chunks = payloads()
 
         def read() -> Iterator[bytes]:
             # a quiet container outlasts the read timeout: that, too, is an EngineError
@@ -465,30 +557,41 @@ class DockerEngine:
                         return
                     yield chunk
             finally:
-                with contextlib.suppress(Exception):
-                    logs.close()
+                response.shut()
 
         return _lines(read())
 
+    def _multiplexed(self, container_id: str, response: Response) -> bool:
+        """Whether a logs stream is in frames: dockerd says so from API 1.42; before,
+        a container without a TTY (its config says) has them."""
+        kind = response.content_type
+        if kind == "application/vnd.docker.multiplexed-stream":
+            return True
+        api_version = str(response.headers.get("Api-Version") or "0")
+        if _version_tuple(api_version) >= (1, 42):
+            return False
+        config = self.api.get(f"/containers/{container_id}/json").json().get("Config") or {}
+        return not config.get("Tty")
+
     def stop_container(self, container_id: str, timeout: int = 10) -> None:
-        self._call(f"stopping container {container_id[:12]}",
-                   lambda: self.client.stop(container_id, timeout=timeout))
+        self._call(f"stopping container {container_id[:12]}", lambda: self.api.post(
+            f"/containers/{container_id}/stop", params={"t": timeout},
+            timeout=self.timeout + timeout))
 
     def kill_container(self, container_id: str) -> None:
         self._call(f"killing container {container_id[:12]}",
-                   lambda: self.client.kill(container_id))
+                   lambda: self.api.post(f"/containers/{container_id}/kill"))
 
     def remove_container(self, container_id: str, force: bool = False) -> None:
-        self._call(f"removing container {container_id[:12]}",
-                   lambda: self.client.remove_container(container_id, force=force, v=True))
+        self._call(f"removing container {container_id[:12]}", lambda: self.api.delete(
+            f"/containers/{container_id}", params={"v": True, "force": force, "link": False}))
 
     def container_state(self, container_id: str) -> ContainerState:
         return container_state_from_inspect(self.inspect_container(container_id))
 
     def inspect_container(self, container_id: str) -> dict[str, Any]:
-        return self._call(
-            f"inspecting container {container_id[:12]}",
-            lambda: self.client.inspect_container(container_id))
+        return dict(self._json(f"inspecting container {container_id[:12]}", "GET",
+                               f"/containers/{container_id}/json"))
 
     def commit_container(
         self,
@@ -498,24 +601,104 @@ class DockerEngine:
         message: str | None = None,
         changes: Sequence[str] | None = None,
     ) -> str:
-        def commit() -> str:
-            result = self.client.commit(container_id, repository=repository, tag=tag,
-                                        message=message, changes=list(changes) if changes else None)
-            return str(result["Id"])
-
-        return self._call(f"committing container {container_id[:12]}", commit)
+        params = {"container": container_id, "repo": repository, "tag": tag,
+                  "comment": message, "pause": True,
+                  "changes": list(changes) if changes else None}
+        result = self._json(f"committing container {container_id[:12]}", "POST", "/commit",
+                            params=params, json_body={})
+        return str(result["Id"])
 
     def export_container(self, container_id: str) -> Iterator[bytes]:
         action = f"exporting container {container_id[:12]}"
-        response = self._call(action, lambda: self.client.export(container_id))
-        return self._chunks(action, iter(response))
+        response = self._call(action, lambda: self.api.get(
+            f"/containers/{container_id}/export", stream=True))
+        return self._chunks(action, response)
 
     # -- engine -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        return self._call("reading engine info", self.client.info)
+        return dict(self._json("reading engine info", "GET", "/info"))
 
     def version(self) -> dict[str, Any]:
-        return self._call("reading engine version", self.client.version)
+        return dict(self._json("reading engine version", "GET", "/version"))
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """(repository, tag or digest) of an image reference, as dockerd's pull takes it."""
+    if "@" in reference:
+        repository, _, digest = reference.partition("@")
+        return repository, digest
+    repository, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:
+        return reference, None
+    return repository, tag
+
+
+def _registry_config() -> dict[str, Any]:
+    from atomic_reactor._registry.auth import registry_config
+
+    return registry_config()
+
+
+def _proxy_environment(address: str) -> dict[str, str]:
+    from atomic_reactor._registry.auth import proxy_environment
+
+    return proxy_environment(address)
+
+
+def _with_proxies(environment: Any, proxies: Mapping[str, str]) -> Any:
+    """``environment`` (a mapping or ``K=V`` strings) after the docker config's proxy
+    variables, which it overrides (as the SDK's ``use_config_proxy`` does)."""
+    if not proxies:
+        return environment
+    entries = [f"{key}={value}" for key, value in proxies.items()]
+    if isinstance(environment, Mapping):
+        entries += [f"{key}={value}" for key, value in environment.items()]
+    elif environment:
+        entries += [str(item) for item in environment]
+    return entries
+
+
+def _argv(value: Sequence[str] | str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return shlex.split(value) if isinstance(value, str) else list(value)
+
+
+def container_config(spec: ContainerSpec, proxies: Mapping[str, str] | None = None
+                     ) -> dict[str, Any]:
+    """The body of ``POST /containers/create`` for ``spec`` (what the Docker SDK's
+    ``create_container`` made of the same arguments)."""
+    environment = _with_proxies(dict(spec.environment) or None, proxies or {})
+    host: dict[str, Any] = {
+        "NetworkMode": spec.network_mode or "default",
+        "Privileged": spec.privileged,
+    }
+    if spec.binds:
+        host["Binds"] = [f"{source}:{path}:{mode}"
+                         for source, (path, mode) in spec.binds.items()]
+    for key, values in (("CapAdd", spec.cap_add), ("CapDrop", spec.cap_drop),
+                        ("SecurityOpt", spec.security_opt)):
+        if values:
+            host[key] = list(values)
+    config: dict[str, Any] = {
+        "Image": spec.image, "Cmd": _argv(spec.command), "Entrypoint": _argv(spec.entrypoint),
+        "Env": ([f"{k}={v}" for k, v in environment.items()]
+                if isinstance(environment, dict) else environment),
+        "Labels": dict(spec.labels) or None, "User": spec.user,
+        "WorkingDir": spec.working_dir,
+        "Volumes": {path: {} for path, _ in spec.binds.values()} or None,
+        "AttachStdin": False, "AttachStdout": True, "AttachStderr": True,
+        "Tty": False, "OpenStdin": False, "StdinOnce": False, "NetworkDisabled": False,
+        "HostConfig": host,
+    }
+    return {key: value for key, value in config.items() if value is not None}
 
 
 _BLOB_CHUNK = 1024 * 1024
@@ -529,6 +712,24 @@ def _oci_archive(image: str, saved: Iterator[bytes]) -> Iterator[bytes]:
     layers as uncompressed OCI layers (a docker save's layer files are exactly the
     layers whose digests the config lists; each is checked while it is written).
     """
+    # here, not at the top: a build's start does not need them
+    from atomic_reactor._image.layout import (
+        OCI_CONFIG,
+        OCI_INDEX,
+        OCI_LAYER_TAR,
+        OCI_MANIFEST,
+        Descriptor,
+        ImageArchive,
+        image_manifest,
+    )
+    from atomic_reactor._image.tarstream import (
+        END_OF_ARCHIVE,
+        dir_member,
+        file_member,
+        padding,
+        safe_extract,
+    )
+
     scratch = tempfile.mkdtemp(prefix="atomic-reactor-oci-")
     try:
         safe_extract(saved, scratch)
@@ -598,17 +799,6 @@ def _intermediates(events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
         yield event if made is None else dataclasses.replace(event, intermediate_image=made)
 
 
-def _shut(response: Any) -> None:
-    """Close a (streamed) response's connection at once, so the engine sees it go."""
-    with contextlib.suppress(Exception):
-        connection = getattr(response.raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(Exception):
-        response.close()
-
-
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
     pending = b""
     for chunk in chunks:
@@ -661,17 +851,22 @@ def _decode(message: Any) -> EngineEvent:
 
 # -- Docker's shapes -> the seam's typed values -----------------------------------------
 
-def build_kwargs(options: BuildOptions) -> dict[str, Any]:
-    """The Docker SDK's ``build`` arguments for ``options`` (secrets are refused before)."""
+def build_params(options: BuildOptions, proxies: Mapping[str, str] | None = None
+                 ) -> dict[str, Any]:
+    """The query of ``POST /build`` for ``options`` (secrets are refused before): the
+    SDK's arguments of the same build; the docker config's proxy variables are build
+    arguments unless ``options`` set them."""
+    buildargs = {**(proxies or {}), **options.buildargs}
     return {
+        "q": False,
         "dockerfile": options.dockerfile,
         "nocache": not options.use_cache,
         "rm": options.remove_intermediate,
         "forcerm": options.remove_intermediate,
-        "buildargs": dict(options.buildargs),
+        "pull": options.pull,
+        "buildargs": buildargs or None,
         "labels": dict(options.labels) or None,
         "target": options.target,
-        "pull": options.pull,
         "platform": str(options.platform) if options.platform else None,
     }
 
