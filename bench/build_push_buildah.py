@@ -9,13 +9,15 @@ base is removed before every run, so both sides pull it. Prints per-run timings,
 the medians and the ratio atomic-reactor / buildah (target: at most 1.02).
 ``--registry-push`` adds a third kind: atomic-reactor with ``--push-method
 registry`` (our own push: the image saved from buildah's storage, compressed with
-pigz, uploaded by us) instead of the default, buildah's own push.
+pigz, uploaded by us) instead of the default, buildah's own push. ``--baseline
+CHECKOUT`` adds the atomic-reactor of another checkout (run by its ``.venv``; a
+worktree of main, say) to the same rounds: the A/B of a change, with its ratios.
 
 atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured build
 (bytecode written once). The process start alone is bench/cli_startup.py.
 
     .venv/bin/python bench/build_push_buildah.py [--runs 9] [--size-mb 40]
-        [--registry-push] [--smoke]
+        [--registry-push] [--baseline CHECKOUT] [--smoke]
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
 Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): ours
@@ -31,6 +33,7 @@ against 2.89 s (1.180), ours / before 0.886. More in docs/architecture.md, "Spee
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -74,9 +77,9 @@ def make_context(directory: Path, base: str, size_mb: float) -> None:
 
 
 def run_reactor(context: Path, registry: str, name: str, env: dict[str, str],
-                extra: list[str] | None = None) -> float:
+                extra: list[str] | None = None, cli: tuple[str, ...] = CLI) -> float:
     started = time.perf_counter()
-    done = subprocess.run([*CLI, "-q", "build", "path", "--uri", str(context), "--image", name,
+    done = subprocess.run([*cli, "-q", "build", "path", "--uri", str(context), "--image", name,
                            "--engine", "buildah", "--source-registry", registry,
                            "--target-registries", registry, *(extra or [])],
                           capture_output=True, text=True,
@@ -106,7 +109,16 @@ def main() -> int:
                           smoke="one tiny run: figures, no threshold")
     parser.add_argument("--registry-push", action="store_true",
                         help="also atomic-reactor with --push-method registry (our own push)")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also the atomic-reactor of another checkout (its .venv), "
+                             "e.g. a worktree of main: an A/B in the same rounds")
     args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
+    baseline: tuple[str, ...] | None = None
+    if args.baseline is not None:
+        python = args.baseline.resolve() / ".venv" / "bin" / "python"
+        if not python.is_file():
+            raise SystemExit(f"bench: --baseline {args.baseline}: no .venv/bin/python there")
+        baseline = (str(python), "-m", "atomic_reactor")
 
     ensure_buildah_base_image(BASE_IMAGE)
     scratch = Path(tempfile.mkdtemp(prefix="bench-buildah-"))
@@ -119,17 +131,21 @@ def main() -> int:
     base = f"{registry}/{base_repo}"
     buildah("push", "-q", "--format", "v2s2", f"localhost/{BASE_IMAGE}", f"docker://{base}")
     kinds = ["atomic-reactor", "buildah"] + (["atomic-reactor registry-push"]
-                                             if args.registry_push else [])
+                                             if args.registry_push else []) \
+        + (["baseline"] if baseline else [])
     times = Timings(kinds)
     lock = buildah_lock()  # test sessions clean up what appears while they run: take turns
     lock.acquire()
     load = [os.getloadavg()[0]]
     try:
         compile_sources()
-        warm = scratch / "ctx-warm"  # one unmeasured build writes the bytecode it needs
-        make_context(warm, base, 0.001)
-        run_reactor(warm, registry, f"{registry}/bench-warm:1", env)
-        remove(f"{registry}/bench-warm:1")
+        if args.baseline is not None:
+            compileall.compile_dir(str(args.baseline / "src"), quiet=1)
+        for cli in (CLI, *([baseline] if baseline else [])):
+            warm = scratch / f"ctx-warm-{uuid.uuid4().hex[:8]}"  # writes the bytecode
+            make_context(warm, base, 0.001)
+            run_reactor(warm, registry, f"{registry}/bench-warm:1", env, cli=cli)
+            remove(f"{registry}/bench-warm:1")
         for run, tool in interleaved(kinds, args.runs, rotate=True):
             context = scratch / f"ctx-{uuid.uuid4().hex[:8]}"
             make_context(context, base, args.size_mb)
@@ -137,6 +153,9 @@ def main() -> int:
             remove(base)  # each side pulls the base (its blobs stay shared)
             if tool == "buildah":
                 elapsed = run_by_hand(context, base, registry, name)
+            elif tool == "baseline" and baseline:
+                elapsed = run_reactor(context, registry, f"{registry}/{name}", env,
+                                      cli=baseline)
             else:
                 method = ["--push-method", "registry"] if tool.endswith("registry-push") \
                     else []
@@ -162,6 +181,11 @@ def main() -> int:
            Figure("ratio (registry push / buildah)",
                   ratio(times.ratio("atomic-reactor registry-push", "buildah")))]
           if args.registry_push else []),
+        *([Figure(f"median baseline ({args.baseline})", seconds(times.median("baseline"))),
+           Figure("ratio (baseline / buildah)", ratio(times.ratio("baseline", "buildah"))),
+           Figure("ratio (atomic-reactor / baseline)",
+                  ratio(times.ratio("atomic-reactor", "baseline")))]
+          if baseline else []),
         Figure("load average (1 min) during the runs", f"{min(load):.2f} .. {max(load):.2f}"),
     ], smoke=args.smoke)
     return 0
