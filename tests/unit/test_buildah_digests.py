@@ -74,3 +74,25 @@ def test_one_record_per_storage_root(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert first.path != second.path
     assert first.path.parent == tmp_path / "atomic-reactor" / "buildah-digests"
     assert default_record(None).path == default_record("/var/lib/containers/storage").path
+
+
+def test_the_file_is_parsed_again_only_when_it_changed(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "r.json"
+    ours, theirs = DigestRecord(path), DigestRecord(path)  # theirs: another process's
+    ours.remember(IMAGE, "reg/app", D1)
+    parsed: list[int] = []
+    real_loads = json.loads
+
+    def counting(text: str) -> object:
+        parsed.append(len(text))
+        return real_loads(text)
+
+    monkeypatch.setattr(json, "loads", counting)
+    for _ in range(3):  # what this record wrote itself is not read back
+        assert ours.for_image(IMAGE) == {"reg/app": D1}
+    assert parsed == []
+    theirs.remember(OTHER, "reg/app", D2)  # replaced by another writer: read again
+    assert ours.for_image(OTHER) == {"reg/app": D2} and len(parsed) == 2
+    assert ours.by_image()[IMAGE.removeprefix("sha256:")] == {"reg/app": D1}
+    assert len(parsed) == 2

@@ -55,19 +55,32 @@ class DigestRecord:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: the records as last read, with the file's (inode, mtime, size) then: a file
+        #: of thousands of records takes milliseconds to parse, and a build reads it at
+        #: every look-up of an image (it is replaced, never written in place)
+        self._read: tuple[tuple[int, int, int], list[list[str]]] | None = None
 
     def _load(self) -> list[list[str]]:
+        """The records (a list not to be changed: it may be the one kept)."""
         try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            with open(self.path, encoding="utf-8") as handle:
+                stat = os.fstat(handle.fileno())
+                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+                read = self._read
+                if read is not None and read[0] == key:
+                    return read[1]
+                loaded = json.loads(handle.read())
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
             logger.debug("digest record %s unreadable (%s); starting afresh", self.path, exc)
             return []
         entries = loaded.get("records") if isinstance(loaded, dict) else None
-        return [entry for entry in entries or ()
-                if isinstance(entry, list) and len(entry) == 3
-                and all(isinstance(part, str) for part in entry)]
+        found = [entry for entry in entries or ()
+                 if isinstance(entry, list) and len(entry) == 3
+                 and all(isinstance(part, str) for part in entry)]
+        self._read = (key, found)
+        return found
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -98,7 +111,10 @@ class DigestRecord:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"records": entries}, handle)
+                handle.flush()
+                stat = os.fstat(handle.fileno())
             os.replace(temporary, self.path)
+            self._read = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), entries)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
