@@ -17,7 +17,8 @@ atomic-reactor / docker (target: at most 1.0 with the registry push, at most
 
 Figures (the shared 2-core machine, load average about 4.5; 40 MB layer by RUN, 7
 runs): 2.69 s against 3.12 s, ratio 0.864 with our push (0.962 before its live upload
-became one streamed PATCH per blob and registry).
+became one streamed PATCH per blob and registry). After the docker backend's own
+transport (2026-12-02, 7 runs, load 3.5): 1.88 s against 2.18 s, ratio 0.862.
 """
 
 from __future__ import annotations

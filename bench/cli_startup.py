@@ -11,9 +11,9 @@ Kinds, interleaved (the order alternates from one round to the next), medians:
   parsing, request validation, source copy, workflow set-up; target under 0.15 s
   for either engine), seen by a stand-in engine that notes when it is first
   reached: a ``buildah`` in PATH that records the time and fails, and a unix
-  socket as ``DOCKER_HOST`` that records its first connection. With docker the
-  figure includes importing the docker SDK (and requests), which the backend
-  needs before it can connect. For these two the CPU time of the whole run (the
+  socket as ``DOCKER_HOST`` that records its first connection (the docker backend
+  speaks the Engine API through its own transport: neither the docker SDK nor
+  requests is imported). For these two the CPU time of the whole run (the
   process and what it started, up to its exit after the stand-in's failure) is
   printed too: it depends less on the load of the machine than the wall time does.
 
@@ -25,10 +25,12 @@ The measured processes run without ``PYTHONDONTWRITEBYTECODE`` (a session that s
 it would otherwise compile every module at every start), after one unmeasured run
 of each command has written the bytecode (and ``compileall`` of the sources).
 
-Last figures (2026-12-02, 9 rounds, 2 cores shared with four other sessions, load
-average 4.5-4.6): bare 29 ms, --help 88 ms, buildah 208 ms, docker 391 ms (at load
-5.2-5.6: 38 / 130 / 245 / 457 ms; at 6.1-6.6: 34 / 169 / 345 / 601 ms, CPU time of a
-run 186 ms buildah, 260 ms docker); more in docs/architecture.md, "Speed".
+Last figures (2026-12-02 04:42 UTC, 2 cores shared with other sessions, ``--runs 11
+--against`` a worktree of main before the docker transport (3ac81b9), load average
+3.1-3.4): bare 14 ms, --help 46 ms, buildah 109 ms (baseline 114 ms), docker 111 ms
+against 166 ms (ratio 0.671; CPU time of a run 111 ms against 163 ms). A second run,
+``--runs 15``, load 3.0-3.3: buildah 125 / 128 ms, docker 124 / 269 ms (0.462; CPU
+109 / 175 ms). More in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations
