@@ -100,6 +100,7 @@ DOCKER_ONLY = (
     "test_engine_not_running_names_the_socket",  # a docker socket (base_url) that is absent
     "test_a_docker_build_imports_neither_the_docker_sdk_nor_requests",  # the docker backend
     "test_run_honours_the_sdk_keywords_of_1_6",  # the Docker SDK's keyword arguments
+    "test_a_build_pulls_its_base_with_the_docker_config_credentials",  # X-Registry-Config
 )
 
 

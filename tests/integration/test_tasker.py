@@ -116,6 +116,21 @@ def test_push_to_auth_registry_with_config_and_secret(
     assert tasker.tag_and_push_image(base_image.local, second, dockercfg=str(secret)) == second
 
 
+def test_a_build_pulls_its_base_with_the_docker_config_credentials(
+        tasker: DockerTasker, base_image: BaseImage, auth_registry: Registry,
+        docker_config: Path, tmp_path: Path) -> None:
+    """The base image of a build is on a registry that wants credentials and is not
+    local: the engine pulls it with those of $DOCKER_CONFIG (X-Registry-Config)."""
+    base = f"{auth_registry.address}/{unique()}-base:1"
+    tasker.tag_image(base_image.local, base)
+    assert tasker.push(base).digest
+    tasker.remove_image(base)
+    assert not tasker.image_exists(base)
+    context = write_context(tmp_path / "ctx", f"FROM {base}\nRUN echo hi > /hi\n")
+    built = tasker.build_image(str(context), f"{unique()}:1", pull=True)
+    assert tasker.image_info(built.image_id).id == built.image_id
+
+
 def test_wrong_credentials_fail_without_leaking(
         tasker: DockerTasker, base_image: BaseImage, auth_registry: Registry,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -314,3 +314,44 @@ def test_registry_auth_repr_hides_password() -> None:
     assert "alice" in repr(auth)
     assert auth.as_docker_auth_config() == {"username": "alice", "password": PASSWORD,
                                             "serveraddress": REGISTRY}
+
+
+# -- what the docker backend sends with a build ------------------------------------------------
+
+def test_registry_config_has_every_registry_of_the_config(home: Path) -> None:
+    from atomic_reactor._registry.auth import registry_config
+
+    assert registry_config() == {}
+    write_json(home / ".docker" / "config.json", {"auths": {
+        REGISTRY: {"auth": b64(f"user:{PASSWORD}")},
+        "https://other.example/v1/": {"username": "u2", "password": "p2"},
+        "tokens.example": {"identitytoken": "tok"},
+        "empty.example": {},
+        "docker.io": {"auth": b64("hub:pw")},
+    }, "proxies": {"default": {"httpProxy": "http://proxy:3128"}}})
+    assert registry_config() == {
+        REGISTRY: {"username": "user", "password": PASSWORD, "serveraddress": REGISTRY},
+        "https://other.example/v1/": {"username": "u2", "password": "p2",
+                                      "serveraddress": "https://other.example/v1/"},
+        "tokens.example": {"identitytoken": "tok", "serveraddress": "tokens.example"},
+        "docker.io": {"username": "hub", "password": "pw", "serveraddress": "docker.io"},
+        "https://index.docker.io/v1/": {"username": "hub", "password": "pw",
+                                        "serveraddress": "docker.io"},
+    }
+    (home / ".docker" / "config.json").write_text("{not json")
+    assert registry_config() == {}  # the build goes on; a pull that needs them says so
+
+
+def test_proxy_environment_of_the_config(home: Path) -> None:
+    from atomic_reactor._registry.auth import proxy_environment
+
+    assert proxy_environment() == {}
+    write_json(home / ".docker" / "config.json", {"proxies": {
+        "default": {"httpProxy": "http://p:3128", "noProxy": "localhost"},
+        "tcp://other:2375": {"httpsProxy": "http://q:3128"},
+    }})
+    assert proxy_environment("unix:///var/run/docker.sock") == {
+        "http_proxy": "http://p:3128", "HTTP_PROXY": "http://p:3128",
+        "no_proxy": "localhost", "NO_PROXY": "localhost"}
+    assert proxy_environment("tcp://other:2375") == {
+        "https_proxy": "http://q:3128", "HTTPS_PROXY": "http://q:3128"}

@@ -320,3 +320,24 @@ def test_a_pull_the_engine_names_needs_no_look_up(names_pulls: bool) -> None:
     else:
         assert looked_up == [("image_info", "reg:5000/ns/base:1")]
         assert pulled.digest is None
+
+
+@pytest.mark.parametrize(("reference", "split"), [
+    ("busybox", ("busybox", None)), ("busybox:1", ("busybox", "1")),
+    ("127.0.0.1:5000/app", ("127.0.0.1:5000/app", None)),
+    ("127.0.0.1:5000/app:2", ("127.0.0.1:5000/app", "2")),
+    ("r.example/app@sha256:" + "a" * 64, ("r.example/app", "sha256:" + "a" * 64)),
+])
+def test_a_pull_reference_is_split_as_dockerd_takes_it(
+        reference: str, split: tuple[str, str | None]) -> None:
+    from atomic_reactor._engine.docker.engine import split_reference
+
+    assert split_reference(reference) == split
+
+
+def test_docker_addresses_and_options_the_transport_cannot_take_are_bad_input() -> None:
+    with pytest.raises(EngineConfigError, match="takes no option nosuch"):
+        DockerEngine(base_url=NO_ENGINE, nosuch=1)
+    engine = DockerEngine(base_url="ssh://user@builder")
+    with pytest.raises(EngineConfigError, match=r"ssh://user@builder: ssh:// addresses"):
+        engine.version()
