@@ -29,7 +29,6 @@ not-found answers: ``<action>: <what it said>``).
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import re
 import sys
@@ -76,15 +75,25 @@ _UNUSABLE_STORAGE = ("permission denied", "read-only file system", "database is 
                      "kernel does not support overlay", "driver not supported")
 #: reasons that mean an engine that answered before went away mid-call
 _BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
-#: how a failure of the transport's connection is named (before the words below)
-_TRANSPORT_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (http.client.RemoteDisconnected, "Connection aborted"),
-    (BrokenPipeError, "Connection aborted"),
-    (ConnectionAbortedError, "Connection aborted"),
-    (ConnectionResetError, "Connection reset"),
-    (http.client.IncompleteRead, "Connection broken"),
-    (TimeoutError, "Read timed out"),
-)
+
+
+@functools.cache
+def _transport_reasons() -> tuple[tuple[type[BaseException], str], ...]:
+    """How a failure of the transport's connection is named (before the words below);
+    made on first use, so that http.client (with email and ssl) stays off the start of
+    a build that meets no such failure."""
+    import http.client
+
+    return (
+        (http.client.RemoteDisconnected, "Connection aborted"),
+        (BrokenPipeError, "Connection aborted"),
+        (ConnectionAbortedError, "Connection aborted"),
+        (ConnectionResetError, "Connection reset"),
+        (http.client.IncompleteRead, "Connection broken"),
+        (TimeoutError, "Read timed out"),
+    )
+
+
 #: what dockerd's 404 answers say when it is an image that is missing (else some other
 #: object is), lower case
 _IMAGE_NOT_FOUND = ("no such image", "not found: does not exist or no pull access",
@@ -232,7 +241,7 @@ def docker_unavailable(exc: BaseException, address: str, action: str | None = No
                        ) -> EngineUnavailable:
     """The error for dockerd not answering at ``address`` (or going away mid-call)."""
     reason = str(exc)
-    for kind, words in _TRANSPORT_REASONS:
+    for kind, words in _transport_reasons():
         if isinstance(exc, kind):
             reason = words
             break
@@ -299,6 +308,8 @@ def _bad_json(action: str, exc: BaseException, _connection: Connection,
 def _socket_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the connection (an ``OSError`` of a socket names
     no file, unlike one of a file read on the way)."""
+    import http.client
+
     return isinstance(exc, ConnectionError | TimeoutError | http.client.HTTPException) or (
         isinstance(exc, OSError) and exc.filename is None)
 
@@ -316,6 +327,8 @@ def _transport_table() -> tuple[tuple[Callable[[BaseException], bool], _Translat
 
 @functools.cache
 def _docker_table() -> _DockerTable:
+    import http.client
+
     import docker.errors
     import requests.exceptions
     import urllib3.exceptions
