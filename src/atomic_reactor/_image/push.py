@@ -853,7 +853,7 @@ class ImagePush:
             # out): the first new layer's bytes go out as soon as they come
             if self.live and settings.compression != "none":
                 standby = {index: LiveUpload(target, first_repository(target), settings)
-                           for index, target in enumerate(targets)}
+                           for index, target in enumerate(targets) if target.names}
 
             def live(name: str, size: int) -> list[LiveUpload]:
                 # a layer seen before (a base image's) goes the careful way: HEAD first
@@ -879,6 +879,8 @@ class ImagePush:
 
             def early(blob: Blob) -> None:
                 for index, target in enumerate(targets):
+                    if not target.names:
+                        continue
                     repo = first_repository(target)
                     key = (target.registry, repo, blob.digest)
                     source = None
