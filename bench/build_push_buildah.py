@@ -9,7 +9,7 @@ base is removed before every run, so both sides pull it. Prints per-run timings,
 the medians and the ratio atomic-reactor / buildah (target: at most 1.02).
 ``--registry-push`` adds a third kind: atomic-reactor with ``--push-method
 registry`` (our own push: the image saved from buildah's storage, compressed with
-pigz, uploaded by us) instead of the default, buildah's own push. ``--baseline
+pigz, uploaded by us) instead of the default, buildah's own push. ``--against
 CHECKOUT`` adds the atomic-reactor of another checkout (run by its ``.venv``; a
 worktree of main, say) to the same rounds: the A/B of a change, with its ratios.
 
@@ -17,7 +17,7 @@ atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured bui
 (bytecode written once). The process start alone is bench/cli_startup.py.
 
     .venv/bin/python bench/build_push_buildah.py [--runs 9] [--size-mb 40]
-        [--registry-push] [--baseline CHECKOUT] [--smoke]
+        [--registry-push] [--against CHECKOUT] [--smoke]
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
 Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): ours
@@ -109,15 +109,15 @@ def main() -> int:
                           smoke="one tiny run: figures, no threshold")
     parser.add_argument("--registry-push", action="store_true",
                         help="also atomic-reactor with --push-method registry (our own push)")
-    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
                         help="also the atomic-reactor of another checkout (its .venv), "
                              "e.g. a worktree of main: an A/B in the same rounds")
     args = parse_bench_args(parser, {"runs": 1, "size_mb": 1})
     baseline: tuple[str, ...] | None = None
-    if args.baseline is not None:
-        python = args.baseline.resolve() / ".venv" / "bin" / "python"
+    if args.against is not None:
+        python = args.against.resolve() / ".venv" / "bin" / "python"
         if not python.is_file():
-            raise SystemExit(f"bench: --baseline {args.baseline}: no .venv/bin/python there")
+            raise SystemExit(f"bench: --against {args.against}: no .venv/bin/python there")
         baseline = (str(python), "-m", "atomic_reactor")
 
     ensure_buildah_base_image(BASE_IMAGE)
@@ -139,8 +139,8 @@ def main() -> int:
     load = [os.getloadavg()[0]]
     try:
         compile_sources()
-        if args.baseline is not None:
-            compileall.compile_dir(str(args.baseline / "src"), quiet=1)
+        if args.against is not None:
+            compileall.compile_dir(str(args.against / "src"), quiet=1)
         for cli in (CLI, *([baseline] if baseline else [])):
             warm = scratch / f"ctx-warm-{uuid.uuid4().hex[:8]}"  # writes the bytecode
             make_context(warm, base, 0.001)
@@ -181,7 +181,7 @@ def main() -> int:
            Figure("ratio (registry push / buildah)",
                   ratio(times.ratio("atomic-reactor registry-push", "buildah")))]
           if args.registry_push else []),
-        *([Figure(f"median baseline ({args.baseline})", seconds(times.median("baseline"))),
+        *([Figure(f"median baseline ({args.against})", seconds(times.median("baseline"))),
            Figure("ratio (baseline / buildah)", ratio(times.ratio("baseline", "buildah"))),
            Figure("ratio (atomic-reactor / baseline)",
                   ratio(times.ratio("atomic-reactor", "baseline")))]
