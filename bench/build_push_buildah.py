@@ -28,7 +28,12 @@ stays the default; issue 8 started at 3.81 s / 2.30 s = 1.66. Then (02:15-02:31,
 skopeo left, one container listing less): 1.75 s / 1.48 s = 1.186 at load 1.2-1.3
 (registry push 2.11 s, 1.43) and 2.77 s / 2.25 s = 1.228 at load 3.7-4.2; an interleaved
 A/B against the code before (f56af91) at load 3.6-4.6 gave 2.57 s / 2.45 s = 1.046
-against 2.89 s (1.180), ours / before 0.886. More in docs/architecture.md, "Speed".
+against 2.89 s (1.180), ours / before 0.886. Last (04:44-04:53, the pulled and built
+images read in the background, ``--runs 15 --against`` main with those commits
+reverted): 2.27 s / 2.18 s = 1.037 (before 2.33 s, 1.065; ours / before 0.974) at load
+3.2-5.5 and 2.09 s / 1.83 s = 1.144 (before 2.08 s, 1.142; 1.002) at load 1.6-3.5: the
+waits are gone from the timeline, the wall time moved by less than the noise. More in
+docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations

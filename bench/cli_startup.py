@@ -30,7 +30,9 @@ Last figures (2026-12-02 04:42 UTC, 2 cores shared with other sessions, ``--runs
 3.1-3.4): bare 14 ms, --help 46 ms, buildah 109 ms (baseline 114 ms), docker 111 ms
 against 166 ms (ratio 0.671; CPU time of a run 111 ms against 163 ms). A second run,
 ``--runs 15``, load 3.0-3.3: buildah 125 / 128 ms, docker 124 / 269 ms (0.462; CPU
-109 / 175 ms). More in docs/architecture.md, "Speed".
+109 / 175 ms). After the buildah start-up commits (04:50, ``--runs 15 --against`` main
+with them reverted, load 2.3-2.5): buildah 139.7 ms against 154.7 ms (0.903), CPU
+148.7 ms against 163.7 ms. More in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations
