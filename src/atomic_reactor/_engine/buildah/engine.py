@@ -833,6 +833,10 @@ class BuildahEngine:
 
     def save_image(self, image: str, format: ArchiveFormat = "docker-archive"
                    ) -> Iterator[bytes]:
+        if format == "docker-archive":
+            stream = self._storage_archive(image)
+            if stream is not None:
+                return stream
         scratch = _private_dir("atomic-reactor-buildah-save-")
         path = os.path.join(scratch, "image.tar")
         destination = f"{format}:{path}"
@@ -848,6 +852,22 @@ class BuildahEngine:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
         return self._read_and_remove(path, scratch)
+
+    def _storage_archive(self, image: str) -> Iterator[bytes] | None:
+        """``image``'s docker-archive read straight from the storage's files (no copy of
+        the layers written first: see :mod:`.storage`); None where that cannot be read."""
+        from atomic_reactor._engine.buildah import storage
+
+        by_id = image.startswith("sha256:") or all(c in "0123456789abcdef" for c in image)
+        name = image if by_id else convert.qualified(image)
+        try:
+            reader = storage.ImageStorage(self.storage.root, self.storage.driver,
+                                          self.storage.options)
+            return reader.docker_archive(name, () if by_id else (name,))
+        except (storage.StorageUnsupported, ImageNotFound) as exc:
+            logger.debug("saving %s through buildah: storage not read directly (%s)",
+                         image, exc)
+            return None
 
     @staticmethod
     def _read_and_remove(path: str, scratch: str) -> Iterator[bytes]:

@@ -1,0 +1,384 @@
+"""An image in buildah's storage (containers/storage) as a ``docker save`` stream, read
+straight from the storage's files: no ``buildah push docker-archive:`` (which writes a
+full copy of every layer to disk first).
+
+containers/storage keeps, per layer, a *tar-split* file
+(``<driver>-layers/<layer id>.tar-split.gz``: gzipped JSON lines; an entry of type 2
+carries raw tar bytes, headers and padding, base64-encoded in ``payload``; one of type
+1 names a file, ``name`` and ``size``, whose content is in the layer's diff directory).
+Put back together they give the layer's exact uncompressed tar, the one whose sha256
+is its diff id; the stream checks that while it goes and fails (an ``EngineError``) if
+a layer does not match. The image's config is the big-data item keyed by the image's
+digest (``<driver>-images/<image id>/=<base64 key>``).
+
+The storage's read locks (``<driver>-layers/layers.lock``, ``<driver>-images/
+images.lock``: fcntl locks, which ``fcntl.lockf`` takes too) are held while reading, so
+a concurrent ``buildah rmi`` waits instead of pulling the files away.
+
+Only the overlay and vfs drivers, with options that do not move the files
+(``overlay.mount_program``, ``overlay.mountopt``), are read here; anything else is
+:class:`StorageUnsupported`, for which the engine falls back to buildah's archive.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tarfile
+import threading
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from atomic_reactor.errors import EngineError, ImageNotFound
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ImageStorage", "StorageUnsupported", "StoredImage", "StoredLayer",
+           "layer_tar"]
+
+#: containers/storage's default graph root (as root)
+DEFAULT_ROOT = "/var/lib/containers/storage"
+_DRIVERS = ("overlay", "vfs")
+#: storage options that leave the layers' files where this module reads them
+_HARMLESS_OPTIONS = ("overlay.mount_program", "overlay.mountopt", "mount_program",
+                     "mountopt", "overlay.ignore_chown_errors")
+_HEX = re.compile(r"[0-9a-f]{64}")
+_BLOCK = 512
+_CHUNK = 1 << 20
+
+
+class StorageUnsupported(Exception):
+    """The storage is not one this module can read (the caller uses buildah instead)."""
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """One layer of an image: its storage id, diff id and uncompressed tar size."""
+
+    id: str
+    diff_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image as the storage keeps it: id, names, config bytes, layers (base first)."""
+
+    id: str
+    names: tuple[str, ...]
+    config: bytes
+    layers: tuple[StoredLayer, ...]
+
+
+# -- locks ---------------------------------------------------------------------------------
+
+_held_lock = threading.Lock()
+#: path -> (fd, count): fcntl locks belong to the process, and closing any descriptor of
+#: the file drops them, so one descriptor per file is shared by every reader of this process
+_held: dict[str, tuple[int, int]] = {}
+
+
+def _acquire(path: str) -> None:
+    with _held_lock:
+        fd, count = _held.get(path, (-1, 0))
+        if count == 0:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_SH)
+            except BaseException:
+                os.close(fd)
+                raise
+        _held[path] = (fd, count + 1)
+
+
+def _release(path: str) -> None:
+    with _held_lock:
+        fd, count = _held[path]
+        if count == 1:
+            del _held[path]
+            os.close(fd)  # drops the lock
+        else:
+            _held[path] = (fd, count - 1)
+
+
+@contextlib.contextmanager
+def _read_locked(paths: Sequence[str]) -> Iterator[None]:
+    taken: list[str] = []
+    try:
+        for path in paths:
+            _acquire(path)
+            taken.append(path)
+        yield
+    finally:
+        for path in reversed(taken):
+            _release(path)
+
+
+# -- tar-split -------------------------------------------------------------------------
+
+
+def _member_path(diff_dir: str, entry: dict[str, Any]) -> str:
+    raw = entry.get("name_raw")
+    name: bytes = base64.b64decode(raw) if raw else str(entry.get("name") or "").encode()
+    parts = [part for part in name.split(b"/") if part not in (b"", b".")]
+    if not parts or b".." in parts:
+        raise EngineError(f"buildah storage: tar-split names {name!r}, not a file of the layer")
+    return os.path.join(os.fsencode(diff_dir), *parts).decode("utf-8", "surrogateescape")
+
+
+def layer_tar(tar_split: str, diff_dir: str) -> Iterator[bytes]:
+    """The layer's uncompressed tar, put back together from its tar-split file
+    ``tar_split`` and the files of its diff directory ``diff_dir``."""
+    with gzip.open(tar_split, "rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                kind = entry["type"]
+            except (ValueError, KeyError, TypeError):
+                raise EngineError(f"buildah storage: {tar_split}: line {number} is not a "
+                                  "tar-split entry") from None
+            if kind == 2:
+                payload = entry.get("payload")
+                if payload:
+                    yield base64.b64decode(payload)
+            elif kind == 1:
+                size = int(entry.get("size") or 0)
+                if size <= 0:
+                    continue
+                path = _member_path(diff_dir, entry)
+                with open(path, "rb") as handle:
+                    left = size
+                    while left:
+                        data = handle.read(min(left, _CHUNK))
+                        if not data:
+                            raise EngineError(f"buildah storage: {path} is shorter than the "
+                                              f"{size} bytes its layer's tar-split says")
+                        left -= len(data)
+                        yield data
+            else:
+                raise EngineError(f"buildah storage: {tar_split}: line {number} has an "
+                                  f"unknown entry type {kind!r}")
+
+
+def _verified(chunks: Iterator[bytes], layer: StoredLayer) -> Iterator[bytes]:
+    """``chunks`` passed on; an ``EngineError`` at the end unless they are ``layer.size``
+    bytes whose sha256 is ``layer.diff_id`` (nothing more is yielded past that size)."""
+    hasher = hashlib.sha256()
+    count = 0
+    for chunk in chunks:
+        count += len(chunk)
+        if count > layer.size:
+            break
+        hasher.update(chunk)
+        yield chunk
+    digest = "sha256:" + hasher.hexdigest()
+    if count != layer.size or digest != layer.diff_id:
+        raise EngineError(f"buildah storage: layer {layer.id[:12]} put back together from "
+                          f"its tar-split is not its diff id {layer.diff_id} ({count} bytes, "
+                          f"{digest if count == layer.size else 'size differs'}, expected "
+                          f"{layer.size} bytes)")
+
+
+def _header(name: str, size: int, mtime: int = 0) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = mtime
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % _BLOCK)
+
+
+def _configured_storage() -> tuple[str, str | None]:
+    """The graph root and driver buildah uses when given none (its storage.conf)."""
+    import tomllib
+
+    if os.geteuid() != 0:
+        raise StorageUnsupported("rootless storage (no graph root given)")
+    path = os.environ.get("CONTAINERS_STORAGE_CONF") or "/etc/containers/storage.conf"
+    try:
+        with open(path, "rb") as handle:
+            section = tomllib.load(handle).get("storage") or {}
+    except FileNotFoundError:
+        return DEFAULT_ROOT, None
+    except (OSError, ValueError) as exc:
+        raise StorageUnsupported(f"{path}: {exc}") from None
+    options = section.get("options") or {}
+    if options.get("additionalimagestores") or options.get("imagestore"):
+        raise StorageUnsupported(f"{path}: additional image stores")
+    driver = section.get("driver") or None
+    return str(section.get("graphroot") or DEFAULT_ROOT), str(driver) if driver else None
+
+
+# -- the storage -------------------------------------------------------------------------
+
+
+class ImageStorage:
+    """Images of one containers/storage graph root and driver, read from its files."""
+
+    def __init__(self, root: str | None, driver: str | None,
+                 options: Sequence[str] = ()) -> None:
+        if root is None:
+            root, configured = _configured_storage()
+            driver = driver or configured
+        self.root = root
+        for option in options:
+            key = option.partition("=")[0].strip()
+            if key not in _HARMLESS_OPTIONS:
+                raise StorageUnsupported(f"storage option {option!r}")
+        if driver is None:
+            found = [name for name in _DRIVERS
+                     if os.path.isdir(os.path.join(self.root, f"{name}-layers"))]
+            if len(found) != 1:
+                raise StorageUnsupported(f"no single known driver in {self.root}")
+            driver = found[0]
+        if driver not in _DRIVERS:
+            raise StorageUnsupported(f"storage driver {driver!r}")
+        self.driver = driver
+        self._layers = os.path.join(self.root, f"{driver}-layers")
+        self._images = os.path.join(self.root, f"{driver}-images")
+        self._locks = (os.path.join(self._layers, "layers.lock"),
+                       os.path.join(self._images, "images.lock"))
+        for path in self._locks:
+            if not os.path.isfile(path):
+                raise StorageUnsupported(f"no {path}")
+
+    def diff_dir(self, layer_id: str) -> str:
+        if self.driver == "overlay":
+            return os.path.join(self.root, "overlay", layer_id, "diff")
+        return os.path.join(self.root, "vfs", "dir", layer_id)
+
+    def _tar_split(self, layer_id: str) -> str:
+        return os.path.join(self._layers, f"{layer_id}.tar-split.gz")
+
+    @staticmethod
+    def _load(path: str) -> list[dict[str, Any]]:
+        try:
+            with open(path, "rb") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise StorageUnsupported(f"{path}: {exc}") from None
+        if not isinstance(data, list):
+            raise StorageUnsupported(f"{path} is not a list")
+        return [entry for entry in data if isinstance(entry, dict)]
+
+    def _big_data(self, image_id: str, key: str) -> bytes:
+        simple = all(c == "." or c.isdigit() or "a" <= c <= "z" for c in key)
+        name = key if simple else "=" + base64.b64encode(key.encode()).decode()
+        try:
+            with open(os.path.join(self._images, image_id, name), "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise StorageUnsupported(f"image {image_id[:12]}: {key}: {exc}") from None
+
+    def _find(self, image: str) -> StoredImage:
+        """``image`` (an id, its prefix, or a full name); call with the locks held."""
+        wanted = image.removeprefix("sha256:")
+        images = self._load(os.path.join(self._images, "images.json"))
+        matches = [entry for entry in images if entry.get("id") == wanted]
+        if not matches:
+            matches = [entry for entry in images if image in (entry.get("names") or ())]
+        if not matches and _HEX.fullmatch(wanted.ljust(64, "0")) and len(wanted) >= 12:
+            matches = [entry for entry in images if str(entry.get("id", "")).startswith(wanted)]
+        if len(matches) != 1:
+            raise ImageNotFound(f"image {image} is not in buildah's storage {self.root}"
+                                if not matches else f"image {image} is ambiguous")
+        entry = matches[0]
+        image_id = str(entry["id"])
+        if entry.get("digest") and str(entry.get("digest")) != f"sha256:{image_id}" and \
+                f"sha256:{image_id}" not in (entry.get("big-data-names") or ()):
+            raise StorageUnsupported(f"image {image_id[:12]}: no config keyed by its id")
+        config = self._big_data(image_id, f"sha256:{image_id}")
+        if "sha256:" + hashlib.sha256(config).hexdigest() != f"sha256:{image_id}":
+            raise StorageUnsupported(f"image {image_id[:12]}: its config is not its id")
+        try:
+            diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError):
+            raise StorageUnsupported(f"image {image_id[:12]}: config without diff ids") from None
+        layers = {str(layer.get("id")): layer
+                  for layer in self._load(os.path.join(self._layers, "layers.json"))}
+        chain: list[StoredLayer] = []
+        current = entry.get("layer")
+        while current:
+            layer = layers.get(str(current))
+            if layer is None:
+                raise StorageUnsupported(f"image {image_id[:12]}: layer {current} is missing")
+            if not layer.get("diff-digest") or layer.get("diff-size") is None:
+                raise StorageUnsupported(f"layer {current}: no diff digest or size")
+            if not os.path.isfile(self._tar_split(str(current))):
+                raise StorageUnsupported(f"layer {current}: no tar-split")
+            chain.append(StoredLayer(id=str(current), diff_id=str(layer["diff-digest"]),
+                                     size=int(layer["diff-size"])))
+            current = layer.get("parent")
+        chain.reverse()
+        if [layer.diff_id for layer in chain] != list(diff_ids):
+            raise StorageUnsupported(f"image {image_id[:12]}: its layers are not the "
+                                     "config's diff ids")
+        return StoredImage(id=image_id, names=tuple(entry.get("names") or ()),
+                           config=config, layers=tuple(chain))
+
+    def image(self, image: str) -> StoredImage:
+        """What the storage keeps of ``image`` (read under the storage's read locks)."""
+        with _read_locked(self._locks):
+            return self._find(image)
+
+    def layer_stream(self, layer: StoredLayer) -> Iterator[bytes]:
+        """``layer``'s tar, checked against its diff id (call with the locks held)."""
+        return _verified(layer_tar(self._tar_split(layer.id), self.diff_dir(layer.id)), layer)
+
+    def docker_archive(self, image: str, repo_tags: Sequence[str] = ()
+                       ) -> Generator[bytes, None, None]:
+        """``image`` as a ``docker save`` tar stream (``<config digest>.json``, one
+        ``<diff id>.tar`` per layer, ``manifest.json``), read under the storage's read
+        locks from start to end. :class:`StorageUnsupported` (raised at once, before
+        the stream) says to use buildah's own archive instead."""
+        found = self.image(image)  # before any byte: unsupported is known now
+
+        def stream() -> Generator[bytes, None, None]:
+            with _read_locked(self._locks):
+                stored = self._find(found.id)  # still there, now locked until the end
+                config_name = f"{stored.id}.json"
+                yield _header(config_name, len(stored.config)) + stored.config \
+                    + _padding(len(stored.config))
+                names: list[str] = []
+                for layer in stored.layers:
+                    name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
+                    if name not in names:
+                        yield _header(name, layer.size)
+                        buffer = io.BytesIO()
+                        for chunk in self.layer_stream(layer):
+                            if len(chunk) >= _CHUNK:
+                                if buffer.tell():
+                                    yield buffer.getvalue()
+                                    buffer = io.BytesIO()
+                                yield chunk
+                                continue
+                            buffer.write(chunk)
+                            if buffer.tell() >= _CHUNK:
+                                yield buffer.getvalue()
+                                buffer = io.BytesIO()
+                        yield buffer.getvalue() + _padding(layer.size)
+                    names.append(name)
+                manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
+                                        "Layers": names}]).encode()
+                yield _header("manifest.json", len(manifest)) + manifest \
+                    + _padding(len(manifest)) + b"\0" * (2 * _BLOCK)
+            logger.debug("image %s: %d layers read from buildah's storage", stored.id[:12],
+                         len(stored.layers))
+
+        return stream()
