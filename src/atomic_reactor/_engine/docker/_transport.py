@@ -34,6 +34,7 @@ import os
 import socket
 import ssl
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -375,7 +376,8 @@ class Transport:
         self._prefix = f"/v{version.removeprefix('v')}" if version else ""
         self._lock = threading.Lock()
         self._idle: list[http.client.HTTPConnection] = []
-        self._open: set[Response] = set()
+        # streams still open (weakly: one its reader dropped unread is collected)
+        self._open: weakref.WeakSet[Response] = weakref.WeakSet()
         self._generation = 0
 
     def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
@@ -500,7 +502,7 @@ class Transport:
         connects anew."""
         with self._lock:
             idle, self._idle = self._idle, []
-            streams, self._open = list(self._open), set()
+            streams, self._open = list(self._open), weakref.WeakSet()
             self._generation += 1
         for response in streams:
             response.abort()
