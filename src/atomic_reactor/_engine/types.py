@@ -196,3 +196,9 @@ class EngineCapabilities:
     that need not be reproducible)."""
     parallel_builds: bool = False
     """Several builds (a multi-platform build's platforms) can run at the same time."""
+    direct_save: bool = False
+    """``save_image`` streams the image straight from the engine's storage (no archive
+    written first), so atomic-reactor's push, which compresses once and uploads to every
+    registry at the same time, beats an engine's push that compresses and uploads again
+    for each registry: with ``fast_push`` too, ``tag_and_push`` pushes by itself when
+    there are three registries or more."""
