@@ -185,3 +185,16 @@ def test_read_locks_are_held_while_streaming(tmp_path: Path) -> None:
     assert [probe(lock) for lock in locks] == ["held", "held"]
     b"".join(second)
     assert [probe(lock) for lock in locks] == ["free", "free"]
+
+
+def test_the_engine_reads_a_storage_it_can_and_falls_back_otherwise(tmp_path: Path) -> None:
+    from atomic_reactor._engine.buildah import BuildahEngine
+
+    image_id, _ = make_storage(tmp_path / "root", layers=1)
+    engine = BuildahEngine(root=str(tmp_path / "root"), storage_driver="overlay")
+    stream = engine._storage_archive("unit:1")  # the name as buildah qualifies it
+    assert stream is not None and b"".join(stream)
+    assert engine._storage_archive(image_id[:12]) is not None
+    assert engine._storage_archive("other:1") is None  # buildah's archive says why
+    other = BuildahEngine(root=str(tmp_path / "root"), storage_driver="btrfs")
+    assert other._storage_archive(image_id) is None

@@ -300,8 +300,7 @@ class ImageStorage:
                                 if not matches else f"image {image} is ambiguous")
         entry = matches[0]
         image_id = str(entry["id"])
-        if entry.get("digest") and str(entry.get("digest")) != f"sha256:{image_id}" and \
-                f"sha256:{image_id}" not in (entry.get("big-data-names") or ()):
+        if f"sha256:{image_id}" not in (entry.get("big-data-names") or ()):
             raise StorageUnsupported(f"image {image_id[:12]}: no config keyed by its id")
         config = self._big_data(image_id, f"sha256:{image_id}")
         if "sha256:" + hashlib.sha256(config).hexdigest() != f"sha256:{image_id}":
