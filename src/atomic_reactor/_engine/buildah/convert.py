@@ -4,6 +4,7 @@ Docker's inspect shape for the 1.6 contract names (``inspect_image``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,8 @@ from typing import Any
 from atomic_reactor._engine.types import ContainerState, ImageInfo
 
 __all__ = ["docker_container_inspect", "docker_image_inspect", "familiar", "image_info",
-           "parse_size", "parse_time", "qualified", "repo_digests", "repository"]
+           "parse_size", "parse_time", "qualified", "repo_digests", "repository",
+           "stored_inspect"]
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _LOCAL = "localhost/"
@@ -165,6 +167,119 @@ def parse_size(value: object) -> int:
     if not found:
         return 0
     return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+
+
+_DOCKER_V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
+#: RFC 3339 as Go writes a time back (buildah re-encodes the config it inspects):
+#: no trailing zeros in the fraction, at most nanoseconds
+_GO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?(Z|[+-]\d\d:\d\d)")
+_PLAIN_STRINGS = ("Hostname", "Domainname", "User", "Image", "WorkingDir")
+_FLAGS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce")
+_LISTS = ("Env", "Cmd", "Entrypoint", "OnBuild")
+_SETS = ("Volumes",)
+#: keys buildah's Docker config type leaves out when empty
+_OMITTED_EMPTY = {"ExposedPorts": dict, "Shell": list, "StopSignal": str, "ArgsEscaped": bool}
+
+
+def _string_list(value: object) -> bool:
+    return value is None or (isinstance(value, list)
+                             and all(isinstance(item, str) for item in value))
+
+
+def _string_set(value: object) -> bool:
+    return value is None or (isinstance(value, dict) and all(
+        isinstance(key, str) and item == {} for key, item in value.items()))
+
+
+def _as_buildah_config(config: object) -> dict[str, Any] | None:
+    """A Docker container config as ``buildah inspect`` shows it (decoded into Go
+    types and encoded again), or None where that could change it in a way not
+    reproduced here (keys or values outside what is checked)."""
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        return None
+    shown: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in _OMITTED_EMPTY:
+            kind = _OMITTED_EMPTY[key]
+            if value is None or value == kind():
+                continue
+            if not isinstance(value, kind) or \
+                    (kind is dict and not _string_set(value)) or \
+                    (kind is list and not _string_list(value)):
+                return None
+        elif key in _PLAIN_STRINGS:
+            if not isinstance(value, str) and value is not None:
+                return None
+        elif key in _FLAGS:
+            if not isinstance(value, bool) and value is not None:
+                return None
+        elif key in _LISTS:
+            if not _string_list(value):
+                return None
+        elif key in _SETS:
+            if not _string_set(value):
+                return None
+        elif key == "Labels":
+            if value is not None and not (isinstance(value, dict) and all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+                return None
+        else:
+            return None  # Healthcheck, StopTimeout, ...: not reproduced here
+        shown[key] = value
+    return shown
+
+
+def stored_inspect(record: Mapping[str, Any], config: bytes, manifest: bytes
+                   ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """What ``buildah images --json`` (its entry: id, names, digest) and ``buildah
+    inspect --type image`` (the part :func:`image_info` and :func:`docker_image_inspect`
+    read) say of an image, from its storage record (``images.json``), its config and
+    its ``manifest`` item; None where this cannot be sure to say the same (an image
+    other than Docker schema 2, a config buildah would show differently)."""
+    try:
+        document = json.loads(config)
+        parsed = json.loads(manifest)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(parsed, dict) or \
+            parsed.get("mediaType") != _DOCKER_V2S2 or not isinstance(parsed.get("layers"), list):
+        return None
+    if not isinstance(document.get("config"), dict):
+        return None  # buildah would show the OCI config instead
+    shown = dict(document)
+    for key in ("config", "container_config"):
+        converted = _as_buildah_config(document.get(key))
+        if converted is None:
+            return None
+        shown[key] = converted
+    if shown["container_config"] != shown["config"] or not document.get("architecture") or \
+            not document.get("os"):
+        return None  # buildah fills these in from the config: checked only where equal
+    for key in ("created", "author", "architecture", "os", "variant"):
+        if not isinstance(document.get(key) or "", str):
+            return None
+    created = document.get("created")
+    if created and not _GO_TIME.fullmatch(str(created)):
+        return None
+    rootfs = document.get("rootfs")
+    if not isinstance(rootfs, dict) or not _string_list(rootfs.get("diff_ids")):
+        return None
+    history = document.get("history")
+    if not _string_list([entry.get("comment") or "" if isinstance(entry, dict) else 0
+                         for entry in history or ()]) or \
+            not isinstance(history or [], list):
+        return None
+    names = record.get("names") or []
+    digest = record.get("digest") or ""
+    if not _string_list(names) or not isinstance(digest, str) or not record.get("id"):
+        return None
+    entry = {"id": f"sha256:{record['id']}", "names": list(names), "digest": digest}
+    inspect = {"FromImageID": str(record["id"]),
+               "FromImageDigest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+               "Manifest": manifest.decode("utf-8", "replace"), "Docker": shown}
+    return entry, inspect
 
 
 def _docker_config(config: Mapping[str, Any]) -> dict[str, Any]:

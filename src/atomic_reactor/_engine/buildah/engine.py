@@ -728,13 +728,48 @@ class BuildahEngine:
 
         def fetch() -> None:
             with contextlib.suppress(AtomicReactorError):
-                self._fetch(image_id)
+                if not self._read_stored(image_id):
+                    self._fetch(image_id)
 
         thread = threading.Thread(target=context.run, args=(fetch,), daemon=True,
                                   name="buildah-prefetch")
         with self._lock:
             self._prefetching.append(thread)
         thread.start()
+
+    def _stored(self, image_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``image_id``'s listing entry and inspection read from the storage's files
+        (as ``buildah images`` and ``buildah inspect`` give them: see
+        :func:`convert.stored_inspect`), without a buildah process; None where they
+        cannot be read or told to be the same."""
+        from atomic_reactor._engine.buildah import storage
+
+        try:
+            reader = storage.ImageStorage(self.storage.root, self.storage.driver,
+                                          self.storage.options)
+            found = convert.stored_inspect(*reader.record(image_id))
+        except (storage.StorageUnsupported, ImageNotFound) as exc:
+            logger.debug("image %s: not read from the storage (%s)", image_id[:12], exc)
+            return None
+        if found is None:
+            logger.debug("image %s: not read from the storage (not a shape read here)",
+                         image_id[:12])
+        return found
+
+    def _read_stored(self, image_id: str) -> bool:
+        """Put ``image_id``'s listing and inspection, read from the storage, in the
+        caches (where buildah's would go); False where they were not read."""
+        since = self._listings.generation()
+        found = self._stored(image_id)
+        if found is None:
+            return False
+        entry, inspect = found
+        self._listings.store([entry], since)
+        with self._lock:
+            if len(self._inspected) > 256:
+                self._inspected.clear()
+            self._inspected[image_id.removeprefix("sha256:")] = inspect
+        return True
 
     def _wait_prefetched(self) -> None:
         """Wait for the background readings of images (their results are in the caches)."""

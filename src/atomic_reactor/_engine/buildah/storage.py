@@ -331,6 +331,23 @@ class ImageStorage:
         return StoredImage(id=image_id, names=tuple(entry.get("names") or ()),
                            config=config, layers=tuple(chain))
 
+    def record(self, image_id: str) -> tuple[dict[str, Any], bytes, bytes]:
+        """The image record of ``image_id`` (an id) in ``images.json``, its config and
+        its ``manifest`` big-data item, read under the images' read lock;
+        :class:`ImageNotFound` if no image has that id, :class:`StorageUnsupported`
+        if the config or the manifest is not there (or the config is not the id)."""
+        wanted = image_id.removeprefix("sha256:")
+        with _read_locked(self._locks[1:]):
+            images = self._load(os.path.join(self._images, "images.json"))
+            entry = next((one for one in images if one.get("id") == wanted), None)
+            if entry is None:
+                raise ImageNotFound(f"image {image_id} is not in buildah's storage {self.root}")
+            config = self._big_data(wanted, f"sha256:{wanted}")
+            manifest = self._big_data(wanted, "manifest")
+        if hashlib.sha256(config).hexdigest() != wanted:
+            raise StorageUnsupported(f"image {wanted[:12]}: its config is not its id")
+        return entry, config, manifest
+
     def image(self, image: str) -> StoredImage:
         """What the storage keeps of ``image`` (read under the storage's read locks)."""
         with _read_locked(self._locks):
