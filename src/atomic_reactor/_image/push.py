@@ -487,8 +487,8 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                 data, os.path.join(blob_dir, f"streamed-{len(streamed)}"), settings,
                 media_type, [upload.write for upload in uploads])
         except BaseException:
-            for upload in uploads:
-                upload.abort()
+            for upload in uploads:  # not waited for: one may be held by its registry
+                upload.abort(wait=False)
             raise
         for upload in uploads:  # their last bytes go while the stream goes on
             upload.close(blob.digest)
@@ -540,6 +540,13 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                     pending[path] = future
                 futures.append(future)
             done = [future.result() for future in futures]
+        except BaseException:
+            # a failure or a cancel: the live uploads are given up, not waited for (a
+            # registry may hold one; their threads are daemons)
+            for upload, _ in closing:
+                upload.abort(wait=False)
+            closing.clear()
+            raise
         finally:
             for future in pending.values():
                 future.cancel()
@@ -640,7 +647,8 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
               progress: ProgressSink | None = None,
               progress_ids: Mapping[str, str] | None = None,
               reported_start: bool = False,
-              early: EarlyUploads | None = None) -> RegistryPush:
+              early: EarlyUploads | None = None,
+              given_up: threading.Event | None = None) -> RegistryPush:
     from atomic_reactor.core import TransferProgress
 
     started = time.monotonic()
@@ -679,7 +687,8 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
             for blob in prepared.blobs:
                 source: str | None = None
                 went_live = (target.registry, repo, blob.digest) in live_done
-                started_early = _early_result(early, (target.registry, repo, blob.digest))
+                started_early = _early_result(early, (target.registry, repo, blob.digest),
+                                              given_up)
                 if went_live:
                     stats.add(uploaded=1)
                     outcome = "uploaded"
@@ -734,19 +743,35 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                         restarted=stats.restarted)
 
 
-def _early_result(early: EarlyUploads | None, key: tuple[str, str, str]
-                  ) -> EarlyUpload | None:
+class _GivenUp(Exception):
+    """The push failed or was cancelled elsewhere: this registry's part stops."""
+
+
+def _early_result(early: EarlyUploads | None, key: tuple[str, str, str],
+                  given_up: threading.Event | None = None) -> EarlyUpload | None:
     """The early upload of ``key`` once it ended; None when there was none or it failed
-    (the regular upload follows)."""
+    (the regular upload follows). :class:`_GivenUp` when ``given_up`` is set meanwhile
+    (a registry may hold the early upload for long)."""
     future = (early or {}).get(key)
     if future is None:
         return None
-    try:
+    while True:
+        # the job's own failure is read, not raised: what is raised while waiting (a
+        # cancel's BuildCancelled in the main thread) goes on up
+        try:
+            error = future.exception(timeout=0.2)
+        except concurrent.futures.TimeoutError:
+            if given_up is not None and given_up.is_set():
+                raise _GivenUp from None
+            continue
+        except concurrent.futures.CancelledError:
+            return None
+        break
+    if error is None:
         return future.result()
-    except Exception as exc:
-        logger.info("uploading %s to %s while the image was prepared failed (%s); "
-                    "uploading it again", key[2], key[0], exc)
-        return None
+    logger.info("uploading %s to %s while the image was prepared failed (%s); "
+                "uploading it again", key[2], key[0], error)
+    return None
 
 
 def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
@@ -775,10 +800,16 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
                           mount_sources, progress, progress_ids, reported_start, early)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
                                                thread_name_prefix="push") as pool:
+        given_up = threading.Event()
         futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
-                           mount_sources, progress, progress_ids, reported_start, early)
+                           mount_sources, progress, progress_ids, reported_start, early,
+                           given_up)
                    for target in targets]
-        concurrent.futures.wait(futures)
+        try:
+            concurrent.futures.wait(futures)
+        except BaseException:  # a cancel: the threads stop waiting for early uploads
+            given_up.set()
+            raise
     results: list[RegistryPush] = []
     for future in futures:
         error = future.exception()
