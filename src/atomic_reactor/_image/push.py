@@ -265,6 +265,8 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
         digest, size = file_digest(path)  # already as wanted (an OCI archive's blob)
         return Blob(digest=digest, size=size, path=path, media_type=media_type), "as-is"
     plain = uncompressed_layer(path, plain_dir) if found else path
+    if store is not None and os.path.getsize(plain) < _STREAM_MIN:
+        store = None  # small: compressed again in milliseconds, not worth a file
     how = planned_tool(settings.compression, adaptive=settings.adaptive) \
         if store is not None else None
     key = None

@@ -131,3 +131,25 @@ def test_the_store_is_per_compression(tmp_path: Path) -> None:
                           store=store)
     assert len({gzip.layers[0].digest, zstd.layers[0].digest, level.layers[0].digest}) == 3
     assert len(os.listdir(tmp_path / "store")) == 3
+
+
+def test_small_layers_are_not_kept(tmp_path: Path) -> None:
+    from atomic_reactor._image.blobcache import BlobStore
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        _add(tar, "small", b"x" * 1000)
+    diff_id = hashlib.sha256(layer.getvalue()).hexdigest()
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}}
+                        ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        _add(tar, f"{'e' * 64}/layer.tar", layer.getvalue())
+        _add(tar, config_name, config)
+        _add(tar, "manifest.json", json.dumps([{"Config": config_name,
+                                                "Layers": [f"{'e' * 64}/layer.tar"]}]
+                                              ).encode())
+    store = BlobStore(tmp_path / "store")
+    prepare_image([out.getvalue()], str(tmp_path / "one"), PushSettings(), store=store)
+    assert not (tmp_path / "store").exists()
