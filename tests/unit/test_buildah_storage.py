@@ -139,6 +139,34 @@ def test_a_changed_file_fails_the_stream(tmp_path: Path) -> None:
         b"".join(reader.docker_archive("localhost/unit:1"))
 
 
+def test_a_symlink_out_of_the_layer_is_not_followed(tmp_path: Path) -> None:
+    """An entry under a directory that is a symlink out of the diff directory (a layer's
+    ``a -> /outside``, then ``a/secret``) is refused before a byte of it is yielded; so is
+    a symlink as the file itself."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"host secret\n")
+    diff = tmp_path / "diff"
+    diff.mkdir()
+    (diff / "a").symlink_to(outside)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("a/secret")
+        info.size = len(b"host secret\n")
+        tar.addfile(info, io.BytesIO(b"host secret\n"))
+    (tmp_path / "split.gz").write_bytes(tar_split(out.getvalue()))
+    chunks: list[bytes] = []
+    with pytest.raises(EngineError, match="leads out of the layer"):
+        for chunk in storage.layer_tar(str(tmp_path / "split.gz"), str(diff)):
+            chunks.append(chunk)
+    assert not any(b"host secret" in chunk for chunk in chunks)
+    (diff / "a").unlink()
+    (diff / "a").mkdir()
+    (diff / "a" / "secret").symlink_to(outside / "secret")
+    with pytest.raises(EngineError, match="cannot read"):
+        b"".join(storage.layer_tar(str(tmp_path / "split.gz"), str(diff)))
+
+
 def test_unreadable_storage_is_unsupported(tmp_path: Path) -> None:
     make_storage(tmp_path / "root", layers=1)
     with pytest.raises(storage.StorageUnsupported, match="driver 'btrfs'"):

@@ -135,9 +135,25 @@ def _member_path(diff_dir: str, entry: dict[str, Any]) -> str:
     return os.path.join(os.fsencode(diff_dir), *parts).decode("utf-8", "surrogateescape")
 
 
+def _inside(diff_dir: str, path: str, seen: dict[str, bool]) -> None:
+    """Refuse ``path`` when its directory, symbolic links resolved, is not in
+    ``diff_dir``: a layer's own symlink (``a -> /etc``) must not make a later entry
+    (``a/passwd``) read a file of the host (its bytes would reach a registry before the
+    diff id check fails). The answer is kept per directory in ``seen``."""
+    parent = os.path.dirname(path)
+    inside = seen.get(parent)
+    if inside is None:
+        root = os.path.realpath(diff_dir)
+        real = os.path.realpath(parent)
+        inside = seen[parent] = real == root or real.startswith(root + os.sep)
+    if not inside:
+        raise EngineError(f"buildah storage: {path} leads out of the layer's directory")
+
+
 def layer_tar(tar_split: str, diff_dir: str) -> Iterator[bytes]:
     """The layer's uncompressed tar, put back together from its tar-split file
     ``tar_split`` and the files of its diff directory ``diff_dir``."""
+    seen: dict[str, bool] = {}
     with gzip.open(tar_split, "rb") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -157,7 +173,13 @@ def layer_tar(tar_split: str, diff_dir: str) -> Iterator[bytes]:
                 if size <= 0:
                     continue
                 path = _member_path(diff_dir, entry)
-                with open(path, "rb") as handle:
+                _inside(diff_dir, path, seen)
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError as exc:
+                    raise EngineError(f"buildah storage: cannot read {path} of the layer "
+                                      f"({exc.strerror or type(exc).__name__})") from None
+                with os.fdopen(fd, "rb") as handle:
                     left = size
                     while left:
                         data = handle.read(min(left, _CHUNK))
