@@ -727,9 +727,12 @@ class BuildahEngine:
         context = contextvars.copy_context()
 
         def fetch() -> None:
-            with contextlib.suppress(AtomicReactorError):
+            # any failure is met again by the reader; none may end the thread loudly
+            try:
                 if not self._read_stored(image_id):
                     self._fetch(image_id)
+            except Exception as exc:
+                logger.debug("background reading of %s failed: %s", image_id[:12], exc)
 
         thread = threading.Thread(target=context.run, args=(fetch,), daemon=True,
                                   name="buildah-prefetch")

@@ -85,19 +85,36 @@ _held_lock = threading.Lock()
 #: path -> (fd, count): fcntl locks belong to the process, and closing any descriptor of
 #: the file drops them, so one descriptor per file is shared by every reader of this process
 _held: dict[str, tuple[int, int]] = {}
+#: path -> the lock a thread holds while it waits for that file's fcntl lock: the wait
+#: happens outside ``_held_lock``, so another thread can still release what it holds
+#: (a buildah writer waiting for that other file must not wait for us for ever)
+_taking: dict[str, threading.Lock] = {}
 
 
 def _acquire(path: str) -> None:
     with _held_lock:
-        fd, count = _held.get(path, (-1, 0))
-        if count == 0:
+        taking = _taking.setdefault(path, threading.Lock())
+    with taking:
+        with _held_lock:
+            fd, count = _held.get(path, (-1, 0))
+            if count:
+                _held[path] = (fd, count + 1)
+                return
+        try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_SH)
-            except BaseException:
-                os.close(fd)
-                raise
-        _held[path] = (fd, count + 1)
+        except OSError as exc:
+            raise StorageUnsupported(f"cannot open the storage's lock {path} "
+                                     f"({exc.strerror or type(exc).__name__})") from None
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH)
+        except BaseException as exc:
+            os.close(fd)
+            if isinstance(exc, OSError):
+                raise StorageUnsupported(f"cannot lock {path} "
+                                         f"({exc.strerror or type(exc).__name__})") from None
+            raise
+        with _held_lock:
+            _held[path] = (fd, 1)
 
 
 def _release(path: str) -> None:
