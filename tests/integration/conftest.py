@@ -216,6 +216,17 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     yield from _start(tmp_path_factory, "registry", auth=False)
 
 
+@pytest.fixture(scope="module")
+def more_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Registry]]:
+    """Two more open registries (so a push can go to three), for one test module."""
+    running = [start_registry(tmp_path_factory.mktemp(f"more-registry-{n}")) for n in (1, 2)]
+    try:
+        yield [one.registry for one in running]
+    finally:
+        for one in running:
+            one.stop()
+
+
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry requiring basic auth: ``username`` "tester", random ``password``."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from atomic_reactor.api import build_image_here
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import AuthenticationError, ImageNotFound
 from tests.integration.helpers import path_source, unique, write_context
-from tests.support.env import BaseImage, Registry, start_registry
+from tests.support.env import BaseImage, Registry
 from tests.support.faultproxy import Fault, FaultProxy
 from tests.support.images import sh
 
@@ -34,17 +33,6 @@ DOCKERFILE = """\
 FROM {base}
 RUN head -c 6000000 /dev/urandom > /big && echo {payload} > /payload
 """
-
-
-@pytest.fixture(scope="module")
-def more_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Registry]]:
-    """Two more open registries (so a push can go to three)."""
-    running = [start_registry(tmp_path_factory.mktemp(f"push-registry-{n}")) for n in (1, 2)]
-    try:
-        yield [one.registry for one in running]
-    finally:
-        for one in running:
-            one.stop()
 
 
 @pytest.fixture

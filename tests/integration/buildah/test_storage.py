@@ -25,7 +25,7 @@ from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.errors import EngineError
 from tests.integration.helpers import unique, write_context
-from tests.support.env import BaseImage, Registry, start_registry
+from tests.support.env import BaseImage, Registry
 
 DOCKERFILE = """\
 FROM {base}
@@ -33,16 +33,6 @@ RUN head -c 3000000 /dev/urandom > /big && mkdir -p /d/e && echo {payload} > /d/
     && ln -s /d/e/payload /link && ln /big /hard && touch /empty
 RUN rm /empty && echo second > /second
 """
-
-
-@pytest.fixture(scope="module")
-def more_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Registry]]:
-    running = [start_registry(tmp_path_factory.mktemp(f"storage-registry-{n}")) for n in (1, 2)]
-    try:
-        yield [one.registry for one in running]
-    finally:
-        for one in running:
-            one.stop()
 
 
 @pytest.fixture
