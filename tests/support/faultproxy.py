@@ -348,9 +348,11 @@ class FaultProxy:
                 if fault is not None and fault.action == "status":
                     for _ in reader.body(headers, to_eof=False):
                         pass
-                    self._answer(client, fault)
+                    # recorded before the answer, as a forwarded response is: the client
+                    # may act on the answer before this thread runs again
                     self._record(Seen(method.upper(), path, str(fault.status_code),
                                       fault.status_code))
+                    self._answer(client, fault)
                     continue
                 if fault is not None and fault.action == "delay":
                     self._record(Seen(method.upper(), path, "held"))
