@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -149,9 +150,11 @@ class BlobStore:
             pass
         return None
 
-    def get(self, key: str) -> tuple[str, str, int] | None:
-        """``(path, digest, size)`` of the blob kept under ``key``, its bytes hashed again
-        (a file whose bytes no longer have its digest is dropped); None when there is none."""
+    def get(self, key: str, into: str) -> tuple[str, str, int] | None:
+        """``(path, digest, size)`` of the blob kept under ``key``, linked (or copied) to
+        ``into`` first: the push owns that file, so another process trimming the store
+        cannot take it away mid-upload. Its bytes are hashed again (a kept file whose
+        bytes no longer have its digest is dropped); None when there is none."""
         if self.limit <= 0:
             return None
         found = self._find(key)
@@ -161,18 +164,34 @@ class BlobStore:
         digest = hashlib.sha256()
         size = 0
         try:
-            with open(path, "rb", buffering=0) as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(into)
+            try:
+                os.link(path, into)
+                copy = None
+            except OSError:  # another file system: copied as it is hashed
+                copy = open(into, "wb")  # noqa: SIM115 (closed below)
+            try:
+                with open(into if copy is None else path, "rb", buffering=0) as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if copy is not None:
+                            copy.write(chunk)
+            finally:
+                if copy is not None:
+                    copy.close()
             if digest.hexdigest() != expected:
                 logger.warning("dropping the damaged blob %s of the blob store", path)
                 os.unlink(path)
+                os.unlink(into)
                 return None
             os.utime(path)  # recently used: the last to go
         except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(into)
             return None
-        return path, f"sha256:{expected}", size
+        return into, f"sha256:{expected}", size
 
     def put(self, key: str, blob_path: str, digest: str) -> None:
         """Keep the blob file ``blob_path`` (of ``digest``) under ``key`` (a hard link
@@ -180,7 +199,7 @@ class BlobStore:
         if self.limit <= 0:
             return
         target = self.directory / f"{key}-{digest.removeprefix('sha256:')}"
-        temporary = self.directory / f".{key}.tmp{os.getpid()}"
+        temporary = self.directory / f".{key}.tmp{os.getpid()}.{threading.get_ident()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -197,13 +216,20 @@ class BlobStore:
                 temporary.unlink()
 
     def _trim(self) -> None:
-        """Remove the least recently used blobs until the store is within its limit."""
+        """Remove the least recently used blobs until the store is within its limit
+        (entries another process removes meanwhile are skipped)."""
         entries = []
-        for entry in os.scandir(self.directory):
-            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
-                continue
-            status = entry.stat(follow_symlinks=False)
-            entries.append((status.st_mtime, status.st_size, entry.path))
+        with os.scandir(self.directory) as found:
+            for entry in found:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    status = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                entries.append((status.st_mtime, status.st_size, entry.path))
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self.limit:

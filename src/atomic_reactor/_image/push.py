@@ -273,7 +273,7 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
     if store is not None and how is not None:
         diff_id, _ = file_digest(plain)
         key = store.key(diff_id, settings.compression, settings.level, how)
-        kept = store.get(key)
+        kept = store.get(key, os.path.join(blob_dir, f"layer-{index}.kept"))
         if kept is not None:
             stored, digest, size = kept
             logger.debug("layer %s: compressed before (%s)", diff_id, digest)
