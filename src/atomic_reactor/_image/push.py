@@ -979,7 +979,8 @@ class ImagePush:
             for future in started.values():
                 future.cancel()
             for lane, client in lanes:
+                # the lane's last job: after a failure its thread closes the client once
+                # the job a registry holds is over, and nothing here waits for that
+                lane.submit(client.close)
                 lane.close(wait=finished)
-                if finished:
-                    client.close()
             shutil.rmtree(scratch, ignore_errors=True)
