@@ -128,6 +128,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(1.5)
             self._json(200, {})
+        elif self.path == "/short":  # ends 90 bytes before its Content-Length
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            self.close_connection = True
         elif self.path == "/hang-up":
             self.close_connection = True  # no answer at all
         elif self.path == "/endless":
@@ -297,6 +304,25 @@ def test_a_read_timeout_is_timed_out(server: tuple[_Server, str]) -> None:
         f"pulling x: no answer from the engine at socket {server[1][7:]} in 1 s (timed out)")
     assert connection.resets == 0  # a stream's reader closes its own connection
     assert transport.get("/slow", timeout=5).json() == {}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["read", "chunks"])
+def test_a_body_shorter_than_its_length_is_incomplete(server: tuple[_Server, str],
+                                                      stream: bool) -> None:
+    """An engine that hangs up inside a body is an error, not the end of the body, and
+    its connection is not kept for the next request."""
+    served, address = server
+    transport = Transport(address, timeout=10)
+    with pytest.raises(http.client.IncompleteRead):
+        response = transport.get("/short", stream=stream)
+        for _ in response.chunks():
+            pass
+    error = _translated(http.client.IncompleteRead(b"", 90), address, "pulling x",
+                        streaming=stream)
+    assert "pulling x" in error.message
+    assert transport.get("/ping").json() == {"path": "/ping"}
+    assert served.connections == 2  # a new connection, not the broken one
+    transport.close()
 
 
 def test_close_shuts_an_open_stream(server: tuple[_Server, str]) -> None:

@@ -303,6 +303,8 @@ class Response:
             while True:
                 data = self._raw.read1(size)
                 if not data:
+                    if self._raw.length:  # closed before the Content-Length it announced
+                        raise http.client.IncompleteRead(b"", self._raw.length)
                     break
                 yield data
             finished = True
