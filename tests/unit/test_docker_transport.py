@@ -128,6 +128,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(1.5)
             self._json(200, {})
+        elif self.path == "/answer-then-hang-up":  # kept alive by its headers, then closed
+            self._json(200, {"path": self.path})
+            self.close_connection = True
         elif self.path == "/short":  # ends 90 bytes before its Content-Length
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -304,6 +307,65 @@ def test_a_read_timeout_is_timed_out(server: tuple[_Server, str]) -> None:
         f"pulling x: no answer from the engine at socket {server[1][7:]} in 1 s (timed out)")
     assert connection.resets == 0  # a stream's reader closes its own connection
     assert transport.get("/slow", timeout=5).json() == {}
+
+
+class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[str] = []
+        self.connections = 0
+        self.streams_closed = 0
+        self.stopping = threading.Event()
+
+    def get_request(self) -> Any:
+        self.connections += 1
+        return super().get_request()
+
+
+@pytest.fixture
+def tcp_server() -> Iterator[tuple[_TcpServer, str]]:
+    served = _TcpServer()
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"tcp://127.0.0.1:{served.server_address[1]}"
+    served.stopping.set()
+    served.shutdown()
+    served.server_close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("over", ["unix", "tcp"])
+def test_an_idle_connection_the_engine_closed_is_not_used(
+        over: str, request: pytest.FixtureRequest) -> None:
+    """Over TCP a request written to a connection the engine closed goes out without an
+    error and then finds no answer: the pool drops such a connection before using it."""
+    served, address = request.getfixturevalue("server" if over == "unix" else "tcp_server")
+    transport = Transport(address, timeout=10)
+    transport.get("/answer-then-hang-up")
+    deadline = time.monotonic() + 5
+    while served.connections < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the server's end of the kept connection is closed by now
+    assert transport.post("/ping").json() == {"path": "/ping"}
+    assert served.requests.count("/ping") == 1
+    assert served.connections == 2
+    transport.close()
+
+
+@pytest.mark.parametrize(("method", "sent"), [("GET", 2), ("POST", 1), ("DELETE", 1)])
+def test_only_a_get_unanswered_on_a_reused_connection_is_sent_again(
+        server: tuple[_Server, str], method: str, sent: int) -> None:
+    """A request sent whole that dockerd hung up on may have been carried out: a create,
+    commit or delete is not repeated behind the caller's back."""
+    served, address = server
+    transport = Transport(address, timeout=10)
+    transport.get("/ping")  # the connection is pooled
+    with pytest.raises(http.client.RemoteDisconnected):
+        transport.request(method, "/hang-up")
+    assert served.requests.count("/hang-up") == sent
+    transport.close()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["read", "chunks"])

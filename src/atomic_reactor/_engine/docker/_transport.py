@@ -31,6 +31,7 @@ import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
 import threading
@@ -249,6 +250,19 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection has been hung up on (readable while idle: an end of
+    file, or bytes nobody asked for; either way not to be used again)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _set_timeout(connection: http.client.HTTPConnection, timeout: float | None) -> None:
     connection.timeout = timeout
     if connection.sock is not None:
@@ -392,8 +406,15 @@ class Transport:
         return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
 
     def _take(self) -> tuple[http.client.HTTPConnection | None, int]:
-        with self._lock:
-            return (self._idle.pop() if self._idle else None), self._generation
+        """An idle connection still open at the engine's end (or None), and the pool's
+        generation."""
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+                generation = self._generation
+            if connection is None or not _closed_by_peer(connection):
+                return connection, generation
+            connection.close()  # dockerd hung up while it was idle
 
     def _release(self, connection: http.client.HTTPConnection, generation: int) -> None:
         with self._lock:
@@ -440,10 +461,15 @@ class Transport:
             _set_timeout(connection, wanted)
             try:
                 raw, sock = self._exchange(connection, method, url, body, all_headers)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 connection.close()
-                if reused is not None and replayable:
-                    continue  # dockerd closed the idle connection meanwhile: once more
+                # dockerd closed the idle connection meanwhile: once more. A request sent
+                # whole and never answered may have been carried out: only a GET or HEAD
+                # is sent again then (not a create, commit, tag or delete)
+                answered_nothing = isinstance(exc, http.client.RemoteDisconnected)
+                if reused is not None and replayable and (
+                        not answered_nothing or method in ("GET", "HEAD")):
+                    continue
                 raise
             except BaseException:
                 connection.close()
