@@ -139,6 +139,18 @@ def test_a_changed_file_fails_the_stream(tmp_path: Path) -> None:
         b"".join(reader.docker_archive("localhost/unit:1"))
 
 
+def test_a_layer_removed_under_the_stream_is_an_engine_error(tmp_path: Path) -> None:
+    """The image was found, then its layer went (removed by another process while a push
+    reads it): the stream ends with the engine's error, not an OSError."""
+    make_storage(tmp_path / "root", layers=1)
+    reader = storage.ImageStorage(str(tmp_path / "root"), "overlay")
+    stream = reader.docker_archive("localhost/unit:1")
+    for split in (tmp_path / "root" / "overlay-layers").glob("*.tar-split.gz"):
+        split.unlink()
+    with pytest.raises(EngineError, match=r"buildah storage: reading image \w{12}: "):
+        b"".join(stream)
+
+
 def test_a_symlink_out_of_the_layer_is_not_followed(tmp_path: Path) -> None:
     """An entry under a directory that is a symlink out of the diff directory (a layer's
     ``a -> /outside``, then ``a/secret``) is refused before a byte of it is yielded; so is

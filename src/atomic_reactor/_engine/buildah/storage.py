@@ -436,4 +436,13 @@ class ImageStorage:
             logger.debug("image %s: %d layers read from buildah's storage", stored.id[:12],
                          len(stored.layers))
 
-        return stream()
+        def translated() -> Generator[bytes, None, None]:
+            # once the stream has begun its bytes are on their way: no falling back to
+            # buildah's archive, so whatever the storage raises now is the engine's error
+            try:
+                yield from stream()
+            except (StorageUnsupported, OSError) as exc:
+                raise EngineError(f"buildah storage: reading image {found.id[:12]}: "
+                                  f"{exc}") from None
+
+        return translated()
