@@ -687,6 +687,7 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
         first: str | None = None
         for repo, names in repos.items():
             for blob in prepared.blobs:
+                _stop_if(given_up)
                 source: str | None = None
                 went_live = (target.registry, repo, blob.digest) in live_done
                 started_early = _early_result(early, (target.registry, repo, blob.digest),
@@ -720,6 +721,7 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
                                     outcome, f"uploaded ({blob.size} bytes)") + "\n")
             first = first or repo
             for name in names:
+                _stop_if(given_up)  # a cancelled push publishes no tag
                 if before_manifest is not None:
                     before_manifest(name)
                 # the first name's attempts count the blobs' retries too
@@ -747,6 +749,11 @@ def _push_one(prepared: PreparedImage, target: RegistryTarget, settings: PushSet
 
 class _GivenUp(Exception):
     """The push failed or was cancelled elsewhere: this registry's part stops."""
+
+
+def _stop_if(given_up: threading.Event | None) -> None:
+    if given_up is not None and given_up.is_set():
+        raise _GivenUp("the push was given up")
 
 
 def _early_result(early: EarlyUploads | None, key: tuple[str, str, str],
@@ -800,18 +807,23 @@ def upload_prepared(prepared: PreparedImage, targets: Sequence[RegistryTarget],
     if len(targets) == 1:
         return [_push_one(prepared, targets[0], settings, before_manifest, done,
                           mount_sources, progress, progress_ids, reported_start, early)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets),
-                                               thread_name_prefix="push") as pool:
-        given_up = threading.Event()
-        futures = [_submit(pool, _push_one, prepared, target, settings, before_manifest, done,
-                           mount_sources, progress, progress_ids, reported_start, early,
-                           given_up)
-                   for target in targets]
-        try:
-            concurrent.futures.wait(futures)
-        except BaseException:  # a cancel: the threads stop waiting for early uploads
+    # one daemon lane per registry: after a cancel nothing waits for an upload a
+    # registry holds; each lane stops at its next blob and publishes no manifest
+    given_up = threading.Event()
+    lanes = [_Lane(f"push-{target.registry}") for target in targets]
+    finished = False
+    try:
+        futures = [lane.submit(_push_one, prepared, target, settings, before_manifest, done,
+                               mount_sources, progress, progress_ids, reported_start, early,
+                               given_up)
+                   for lane, target in zip(lanes, targets, strict=True)]
+        concurrent.futures.wait(futures)
+        finished = True
+    finally:
+        if not finished:  # a cancel
             given_up.set()
-            raise
+        for lane in lanes:
+            lane.close(wait=finished)
     results: list[RegistryPush] = []
     for future in futures:
         error = future.exception()

@@ -144,3 +144,28 @@ def test_dockerd_cancels_a_build_whose_client_goes(
         while containers_with(engine, needle) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert containers_with(engine, needle) == []
+
+
+@pytest.mark.parametrize(("signum", "code"), SIGNALS[:1])
+def test_cancel_during_our_push_to_two_registries(
+        engine: docker.APIClient, base_image: BaseImage, registry: Registry,
+        proxy: FaultProxy, cli_build: Callable[..., CliBuild], signum: int, code: int) -> None:
+    """Our push to two registries, one of them holding the manifest's PUT (the part of
+    the push each registry's own thread does): the cancel ends the command at once,
+    nothing waits for the held request."""
+    proxy.add(Fault.delay(HOLD, path="/v2/*/manifests/*", method="PUT", times=None))
+    build = cli_build(f"FROM {base_image.local}\nCOPY payload /payload\n",
+                      {"payload": unique("payload")}, dont_pull_base_image=True,
+                      target_registries=[proxy.address, registry.address],
+                      target_registries_insecure=True, push_method="registry")
+    before = {c["Id"] for c in engine.containers(all=True)}
+    cli = build.start()
+    try:
+        assert proxy.wait_for(_held), cli.stderr
+        cli.signal(signum)
+        started = time.monotonic()
+        _assert_cancelled(cli, build, code, signal.Signals(signum).name, engine, before)
+        assert time.monotonic() - started < 30  # not held for the upload's HOLD
+    finally:
+        cli.kill()
+    assert proxy.count("PUT", "/v2/*/manifests/*", outcome="forwarded") == 0
