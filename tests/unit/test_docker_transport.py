@@ -11,6 +11,7 @@ import http.client
 import http.server
 import itertools
 import json
+import socket
 import socketserver
 import threading
 import time
@@ -157,11 +158,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(404, {"message": f"page not found: {self.path}"})
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """The stand-in engine on a unix socket (a path) or on TCP (a host and port)."""
+
     daemon_threads = True
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path, _Handler)
+    def __init__(self, address: str | tuple[str, int]) -> None:
+        self.address_family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        super().__init__(address, _Handler)  # type: ignore[arg-type]  # AF_UNIX: a path
         self.requests: list[str] = []
         self.connections = 0
         self.streams_closed = 0
@@ -172,17 +176,26 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return super().get_request()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[_Server, str]]:
-    path = str(tmp_path / "api.sock")
-    served = _Server(path)
+def _serving(address: str | tuple[str, int]) -> Iterator[tuple[_Server, str]]:
+    served = _Server(address)
     thread = threading.Thread(target=served.serve_forever, daemon=True)
     thread.start()
-    yield served, f"unix://{path}"
+    yield served, (f"unix://{address}" if isinstance(address, str)
+                   else f"tcp://127.0.0.1:{served.server_address[1]}")
     served.stopping.set()
     served.shutdown()
     served.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[_Server, str]]:
+    yield from _serving(str(tmp_path / "api.sock"))
+
+
+@pytest.fixture
+def tcp_server() -> Iterator[tuple[_Server, str]]:
+    yield from _serving(("127.0.0.1", 0))
 
 
 class _Connection:
@@ -307,33 +320,6 @@ def test_a_read_timeout_is_timed_out(server: tuple[_Server, str]) -> None:
         f"pulling x: no answer from the engine at socket {server[1][7:]} in 1 s (timed out)")
     assert connection.resets == 0  # a stream's reader closes its own connection
     assert transport.get("/slow", timeout=5).json() == {}
-
-
-class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[str] = []
-        self.connections = 0
-        self.streams_closed = 0
-        self.stopping = threading.Event()
-
-    def get_request(self) -> Any:
-        self.connections += 1
-        return super().get_request()
-
-
-@pytest.fixture
-def tcp_server() -> Iterator[tuple[_TcpServer, str]]:
-    served = _TcpServer()
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"tcp://127.0.0.1:{served.server_address[1]}"
-    served.stopping.set()
-    served.shutdown()
-    served.server_close()
-    thread.join(5)
 
 
 @pytest.mark.parametrize("over", ["unix", "tcp"])
