@@ -608,8 +608,9 @@ def _early_upload(client: RegistryClient, repo: str, blob: Blob, source: str | N
 
 
 class _Lane:
-    """Runs jobs one after another in a daemon thread of its own (the early uploads to one
-    registry): a push given up (a cancel) does not wait for a job a registry holds."""
+    """Runs jobs one after another in a daemon thread of its own (one registry's early
+    uploads, or its part of a push to several): a push given up (a cancel) does not wait
+    for a job a registry holds."""
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any],

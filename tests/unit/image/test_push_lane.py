@@ -1,5 +1,6 @@
-"""The early-upload lane: jobs in order in a thread of its own, never waited for after a
-failure, and its client closed in that thread once the job a registry holds is over."""
+"""The push's lane (one per registry: early uploads, each registry's part of the push):
+jobs in order in a thread of its own, never waited for after a failure, and a last job
+(closing a client) run once the job a registry holds is over."""
 
 from __future__ import annotations
 
