@@ -1,11 +1,17 @@
-"""RegistryClient: a loopback registry found plain-HTTP is asked over http at once by
-later clients (no TLS attempt, whose set-up costs tens of milliseconds each time)."""
+"""RegistryClient's choice of scheme: a loopback registry is asked over plain HTTP first
+(no TLS attempt, whose set-up costs tens of milliseconds each time) and over https when
+it turns out to want TLS; a registry found plain-HTTP is asked over http at once by
+later clients."""
 
 from __future__ import annotations
 
 import http.server
+import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,11 +62,11 @@ def test_plain_http_is_remembered_for_later_clients(
     address, server = plain_registry
     with RegistryClient(address) as first:
         first.ping()
-    assert server.connections == 2  # the TLS attempt, then plain HTTP
+    assert server.connections == 1  # plain HTTP first: no TLS attempt
     with RegistryClient(address) as second:
         second.ping()
         second.ping()  # keep-alive: the same connection
-    assert server.connections == 3
+    assert server.connections == 2
     assert address in client_module._PLAIN_HTTP
 
 
@@ -88,3 +94,95 @@ def test_not_for_registries_that_must_use_tls() -> None:
         client.close()
     finally:
         client_module._PLAIN_HTTP.discard("registry.example.com:5000")
+
+
+class _TlsOnly(http.server.ThreadingHTTPServer):
+    """A TLS registry as Go serves one: plain HTTP to its port gets Go's 400."""
+
+    context: ssl.SSLContext
+    plain_requests = 0
+
+    def get_request(self):  # type: ignore[no-untyped-def]
+        sock, address = super().get_request()
+        first = sock.recv(1, socket.MSG_PEEK)
+        if first != b"\x16":  # not a TLS handshake record
+            type(self).plain_requests += 1
+            sock.recv(65536)
+            sock.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 48\r\n\r\n"
+                         b"Client sent an HTTP request to an HTTPS server.\n")
+            sock.close()
+            raise OSError("plain HTTP refused")  # the server drops this request
+        return self.context.wrap_socket(sock, server_side=True), address
+
+    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[tuple[str, type[_TlsOnly]]]:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # this test's CA, for requests
+
+    class Counting(_TlsOnly):
+        plain_requests = 0
+
+    Counting.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    Counting.context.load_cert_chain(cert, key)
+    server = Counting(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        yield address, Counting
+    finally:
+        server.shutdown()
+        server.server_close()
+        client_module._PLAIN_HTTP.discard(address)
+
+
+def test_a_loopback_registry_that_wants_tls_is_asked_over_https(
+        tls_registry: tuple[str, type[_TlsOnly]]) -> None:
+    address, server = tls_registry
+    with RegistryClient(address) as client:
+        client.ping()
+        assert client._base == f"https://{address}"
+        client.ping()  # then https at once
+    assert server.plain_requests == 1
+    assert address not in client_module._PLAIN_HTTP
+
+
+class _Refusing(_Handler):
+    def do_GET(self) -> None:
+        body = b'{"errors": [{"code": "NAME_INVALID", "message": "invalid repository name"}]}'
+        self.send_response(400)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_plain_400_without_tls_words_is_the_registry_s_answer() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with RegistryClient(address) as client:
+            response = client.request("GET", "/v2/Bad/tags/list", "Bad", retry=False)
+            assert response.status_code == 400 and client._base == f"http://{address}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        client_module._PLAIN_HTTP.discard(address)
+
+
+def test_an_insecure_remote_registry_is_asked_over_https_first() -> None:
+    client = RegistryClient("registry.example.com:5000", insecure=True)
+    try:
+        assert client._schemes() == ["https://registry.example.com:5000",
+                                     "http://registry.example.com:5000"]
+    finally:
+        client.close()

@@ -59,6 +59,19 @@ class RawManifest:
         return len(self.body)
 
 
+def _tls_refusal(response: requests.Response) -> bool:
+    """Is ``response`` (to plain HTTP) a TLS server's refusal of it? Go's servers, the
+    registry's among them, answer 400 "Client sent an HTTP request to an HTTPS server",
+    nginx 400 "The plain HTTP request was sent to HTTPS port"."""
+    if response.status_code != 400:
+        return False
+    try:
+        text = response.text[:512].lower()
+    except requests.exceptions.RequestException:
+        return True
+    return "https" in text
+
+
 class ManifestNotFound(ImageNotFound):
     """The registry has no such manifest."""
 
@@ -95,19 +108,31 @@ class RegistryClient:
 
     # -- plumbing --------------------------------------------------------------------
     def _schemes(self) -> list[str]:
+        """The base URLs to try, in order, until one answers.
+
+        A registry on this host (loopback) is asked over plain HTTP first: the traffic
+        never leaves the host, and a TLS attempt costs tens of milliseconds (the
+        context, its CA bundle, a failed handshake) on each client's first call, where
+        such registries mostly speak plain HTTP. One that turns out to be TLS-only is
+        asked over https next. Another insecure registry is asked https first, plain
+        HTTP second (as docker does), and plain HTTP only once it was found so.
+        """
         if self._base:
             return [self._base]
-        if self.insecure or is_loopback_registry(self.registry):
-            if self.registry in _PLAIN_HTTP:
-                return [f"http://{self.registry}"]
-            return [f"https://{self.registry}", f"http://{self.registry}"]
-        return [f"https://{self.registry}"]
+        plain, tls = f"http://{self.registry}", f"https://{self.registry}"
+        if is_loopback_registry(self.registry):
+            return [plain] if self.registry in _PLAIN_HTTP else [plain, tls]
+        if self.insecure:
+            return [plain] if self.registry in _PLAIN_HTTP else [tls, plain]
+        return [tls]
 
     def _send(self, method: str, path: str, scope: str, *, _authenticated: bool = False,
               **kwargs: Any) -> requests.Response:
         last: Exception | None = None
         given_headers = dict(kwargs.pop("headers", {}) or {})
-        for base in self._schemes():
+        schemes = self._schemes()
+        for index, base in enumerate(schemes):
+            more = index + 1 < len(schemes)
             headers = dict(given_headers)
             token = self._tokens.get(scope)
             if token:
@@ -120,7 +145,7 @@ class RegistryClient:
                 continue
             except requests.exceptions.ConnectionError as exc:
                 last = exc
-                if base.startswith("https://") and len(self._schemes()) > 1:
+                if more:
                     continue
                 if self._base is None and self.registry in _PLAIN_HTTP:
                     # remembered as plain HTTP, which does not answer now: next time
@@ -131,6 +156,10 @@ class RegistryClient:
             except requests.exceptions.Timeout:
                 raise RegistryError(f"registry {self.registry} timed out",
                                     registry=self.registry) from None
+            if more and base.startswith("http://") and _tls_refusal(response):
+                last = RegistryError(f"{self.registry} wants TLS")
+                response.close()
+                continue
             self._base = base
             if base.startswith("http://"):
                 _PLAIN_HTTP.add(self.registry)
