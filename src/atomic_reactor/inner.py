@@ -589,17 +589,24 @@ class DockerBuildWorkflow:
         self._raise_if_cancelled()
         self._runner(PHASE_PREBUILD).run()
         self._raise_if_cancelled()
-        with self._timed(BUILD_STEP_KEY):
-            if self.platforms:
-                self._build_platforms(self.builder)
-            else:
-                self.build_result = self.builder.build()
-            if self.build_result is not None and self.build_result.is_failed():
-                raise BuildFailed(self.build_result.fail_reason or "build failed")
+        prepublish, postbuild = self._runner(PHASE_PREPUBLISH), self._runner(PHASE_POSTBUILD)
+        # what the plugins after the build import is imported while the engine builds
+        preloads = [prepublish.preload(), postbuild.preload()]
+        try:
+            with self._timed(BUILD_STEP_KEY):
+                if self.platforms:
+                    self._build_platforms(self.builder)
+                else:
+                    self.build_result = self.builder.build()
+                if self.build_result is not None and self.build_result.is_failed():
+                    raise BuildFailed(self.build_result.fail_reason or "build failed")
+        finally:
+            for preloading in preloads:  # no import left running beside the next phase
+                preloading.join()
         self._raise_if_cancelled()
-        self._runner(PHASE_PREPUBLISH).run()
+        prepublish.run()
         self._raise_if_cancelled()
-        self._runner(PHASE_POSTBUILD).run()
+        postbuild.run()
 
     def _resolve_source_date_epoch(self) -> int:
         """The given time, else the commit's, else ``$SOURCE_DATE_EPOCH``."""

@@ -118,6 +118,15 @@ class Plugin:
                                      "but nothing was built")
         return image_id
 
+    @classmethod
+    def preload(cls, tasker: DockerTasker, workflow: DockerBuildWorkflow,
+                args: Mapping[str, Any]) -> tuple[str, ...]:
+        """The modules this plugin will import when it runs with ``args`` (its
+        request's): a pre-publish or post-build plugin's are imported in the background
+        while the engine builds, so that importing them is not on the path after the
+        build. None by default."""
+        return ()
+
     def run(self) -> Any:
         """Do the plugin's work; the return value is the plugin's result."""
         raise NotImplementedError(f"plugin {type(self).__name__} does not implement run()")
@@ -480,6 +489,21 @@ class PluginsRunner:
             raise first_failure
         return results
 
+    def preload(self) -> Preloading:
+        """Import what this phase's plugins will import (:meth:`Plugin.preload`) in a
+        background thread, started now; :meth:`Preloading.join` waits for it."""
+        modules: list[str] = []
+        for request, plugin_class in self.plugins:
+            if plugin_class is None:
+                continue
+            try:
+                wanted = plugin_class.preload(self.tasker, self.workflow, request.args)
+            except Exception as exc:  # a plugin's guess; its run() reports real errors
+                logger.debug("plugin %s: no preload (%s)", request.name, exc)
+                continue
+            modules.extend(name for name in wanted if name not in modules)
+        return Preloading(modules)
+
     def _platforms_for(self, plugin_class: type[Plugin]) -> list[Any]:
         """The platforms to run a plugin for one by one (none: run it once)."""
         platforms = list(getattr(self.workflow, "platforms", ()) or ())
@@ -537,6 +561,33 @@ class PluginsRunner:
         finally:
             self.workflow.plugins_durations[label] = round(time.monotonic() - started, 6)
         return None
+
+
+class Preloading:
+    """Modules imported in a daemon thread (none: no thread). A module that fails to
+    import is left to the plugin that imports it when it runs, which then reports it."""
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = tuple(modules)
+        self._thread: threading.Thread | None = None
+        if self.modules:
+            self._thread = threading.Thread(target=self._run, name="plugin-preload",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        import importlib
+
+        for name in self.modules:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                logger.debug("preloading %s failed: %s", name, exc)
+
+    def join(self) -> None:
+        """Wait until the imports are done (then nothing imports in the background)."""
+        if self._thread is not None:
+            self._thread.join()
 
 
 class PreBuildPluginsRunner(PluginsRunner):
