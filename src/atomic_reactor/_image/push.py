@@ -125,6 +125,9 @@ class PushSettings:
     retry: RetryPolicy | None = None
     #: gzip: store the blocks that do not compress (no CPU spent on random data)
     adaptive: bool = True
+    #: gzip: the system's zlib, whose output does not depend on the CPU, not zlib-ng
+    #: (a reproducible build's layers get one digest on every machine with that zlib)
+    portable: bool = False
 
     def __post_init__(self) -> None:
         if self.compression not in COMPRESSIONS:
@@ -246,7 +249,8 @@ def _compress_into(source: Readable, out_path: str, settings: PushSettings,
                 sink(data)
 
         tool = compress_stream(source, write, settings.compression, settings.level,
-                               what="push", adaptive=settings.adaptive)
+                               what="push", adaptive=settings.adaptive,
+                               portable=settings.portable)
     return Blob(digest="sha256:" + hasher.hexdigest(), size=size, path=out_path,
                 media_type=media_type), tool
 
@@ -267,7 +271,8 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
     plain = uncompressed_layer(path, plain_dir) if found else path
     if store is not None and os.path.getsize(plain) < _STREAM_MIN:
         store = None  # small: compressed again in milliseconds, not worth a file
-    how = planned_tool(settings.compression, adaptive=settings.adaptive) \
+    how = planned_tool(settings.compression, adaptive=settings.adaptive,
+                       portable=settings.portable) \
         if store is not None else None
     key = None
     if store is not None and how is not None:

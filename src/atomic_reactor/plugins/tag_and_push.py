@@ -124,7 +124,8 @@ class TagAndPushPlugin(PostBuildPlugin):
                                     plugin=self.key, argument="push_method")
         self._settings_args: dict[str, Any] = {
             "compression": compression, "level": compression_level,
-            "manifest_format": manifest_format, "retry": getattr(tasker, "retry", None)}
+            "manifest_format": manifest_format, "retry": getattr(tasker, "retry", None),
+            "portable": bool(getattr(workflow, "reproducible", False))}
         self._settings: PushSettings | None = None
         self.registries = registries
         self.push_method = push_method

@@ -38,7 +38,11 @@ def test_what_only_our_push_does_takes_our_push(tmp_path: Path, args: dict[str, 
 
 
 def test_a_reproducible_build_takes_our_push(tmp_path: Path) -> None:
-    assert _plugin(tmp_path, FAST, reproducible=True).push_method == "registry"
+    reproducible = _plugin(tmp_path, FAST, reproducible=True)
+    assert reproducible.push_method == "registry"
+    # its gzip is the system's zlib (output independent of the CPU), not zlib-ng
+    assert reproducible.settings.portable
+    assert not _plugin(tmp_path, FAST).settings.portable
 
 
 def test_several_registries_take_our_push_where_it_reads_without_an_archive(
