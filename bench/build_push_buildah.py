@@ -7,9 +7,9 @@ incompressible layer made by a ``RUN`` step and pushes the result, once through
 ``--layers``, Docker schema 2), interleaved (alternating which goes first); the
 base is removed before every run, so both sides pull it. Prints per-run timings,
 the medians and the ratio atomic-reactor / buildah (target: at most 1.02).
-``--registry-push`` adds a third kind: atomic-reactor with ``--push-method
-registry`` (our own push: the image saved from buildah's storage, compressed with
-pigz, uploaded by us) instead of the default, buildah's own push. ``--against
+``--engine-push`` adds a third kind: atomic-reactor with ``--push-method engine``
+(buildah's own push) instead of the default, our push (the image read from buildah's
+storage, compressed once, uploaded by us while it is read). ``--against
 CHECKOUT`` adds the atomic-reactor of another checkout (run by its ``.venv``; a
 worktree of main, say) to the same rounds: the A/B of a change, with its ratios.
 
@@ -17,7 +17,7 @@ atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured bui
 (bytecode written once). The process start alone is bench/cli_startup.py.
 
     .venv/bin/python bench/build_push_buildah.py [--runs 9] [--size-mb 40]
-        [--registry-push] [--against CHECKOUT] [--smoke]
+        [--engine-push] [--against CHECKOUT] [--smoke]
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
 Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): ours
@@ -112,8 +112,8 @@ def remove(*names: str) -> None:
 def main() -> int:
     parser = bench_parser(__doc__, runs=9, size_mb=40.0,
                           smoke="one tiny run: figures, no threshold")
-    parser.add_argument("--registry-push", action="store_true",
-                        help="also atomic-reactor with --push-method registry (our own push)")
+    parser.add_argument("--engine-push", action="store_true",
+                        help="also atomic-reactor with --push-method engine (buildah's push)")
     parser.add_argument("--against", type=Path, metavar="CHECKOUT",
                         help="also the atomic-reactor of another checkout (its .venv), "
                              "e.g. a worktree of main: an A/B in the same rounds")
@@ -135,8 +135,8 @@ def main() -> int:
     base_repo = f"bench-{uuid.uuid4().hex[:8]}/busybox:latest"
     base = f"{registry}/{base_repo}"
     buildah("push", "-q", "--format", "v2s2", f"localhost/{BASE_IMAGE}", f"docker://{base}")
-    kinds = ["atomic-reactor", "buildah"] + (["atomic-reactor registry-push"]
-                                             if args.registry_push else []) \
+    kinds = ["atomic-reactor", "buildah"] + (["atomic-reactor engine-push"]
+                                             if args.engine_push else []) \
         + (["baseline"] if baseline else [])
     times = Timings(kinds)
     lock = buildah_lock()  # test sessions clean up what appears while they run: take turns
@@ -162,7 +162,7 @@ def main() -> int:
                 elapsed = run_reactor(context, registry, f"{registry}/{name}", env,
                                       cli=baseline)
             else:
-                method = ["--push-method", "registry"] if tool.endswith("registry-push") \
+                method = ["--push-method", "engine"] if tool.endswith("engine-push") \
                     else []
                 elapsed = run_reactor(context, registry, f"{registry}/{name}", env, method)
             remove(f"{registry}/{name}")
@@ -181,11 +181,11 @@ def main() -> int:
         Figure("median buildah pull + bud + push", seconds(times.median("buildah"))),
         Figure("ratio (atomic-reactor / buildah)", ratio(times.ratio("atomic-reactor", "buildah")),
                "<= 1.02"),
-        *([Figure("median atomic-reactor --push-method registry",
-                  seconds(times.median("atomic-reactor registry-push"))),
-           Figure("ratio (registry push / buildah)",
-                  ratio(times.ratio("atomic-reactor registry-push", "buildah")))]
-          if args.registry_push else []),
+        *([Figure("median atomic-reactor --push-method engine",
+                  seconds(times.median("atomic-reactor engine-push"))),
+           Figure("ratio (engine push / buildah)",
+                  ratio(times.ratio("atomic-reactor engine-push", "buildah")))]
+          if args.engine_push else []),
         *([Figure(f"median baseline ({args.against})", seconds(times.median("baseline"))),
            Figure("ratio (baseline / buildah)", ratio(times.ratio("baseline", "buildah"))),
            Figure("ratio (atomic-reactor / baseline)",

@@ -193,12 +193,12 @@ class EngineCapabilities:
     """The engine's own push compresses and uploads as fast as atomic-reactor's push
     over the registry API (and needs no archive of the image first): ``tag_and_push``
     then pushes with the engine by default (gzip layers, Docker schema 2, a build
-    that need not be reproducible)."""
+    that need not be reproducible), unless ``direct_save`` lets ours be faster."""
     parallel_builds: bool = False
     """Several builds (a multi-platform build's platforms) can run at the same time."""
     direct_save: bool = False
     """``save_image`` streams the image straight from the engine's storage (no archive
-    written first), so atomic-reactor's push, which compresses once and uploads to every
-    registry at the same time, beats an engine's push that compresses and uploads again
-    for each registry: with ``fast_push`` too, ``tag_and_push`` pushes by itself when
-    there are three registries or more."""
+    written first), so atomic-reactor's push, which starts uploading while it reads,
+    compresses once and uploads to every registry at the same time, beats the engine's
+    push (measured for buildah to one registry and more): ``tag_and_push`` then pushes
+    by itself by default."""

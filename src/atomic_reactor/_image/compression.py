@@ -156,7 +156,7 @@ def _deflate(portable: bool) -> tuple[_Deflate, str]:
     if not portable:
         found = _zlib_ng()
         if found is not None:
-            return found, "zlib-ng"
+            return found, "python-zlib-ng"
     return cast(_Deflate, zlib), "python-zlib"
 
 

@@ -30,25 +30,25 @@ PUSH_METHODS = ("registry", "engine")
 COMPRESSIONS = ("gzip", "zstd", "none")
 
 
-def default_push_method(capabilities: EngineCapabilities, *, plain: bool, reproducible: bool,
-                        registries: int = 1) -> str:
+def default_push_method(capabilities: EngineCapabilities, *, plain: bool, reproducible: bool
+                        ) -> str:
     """``engine`` when the engine's own push is as fast as ours (it compresses and
-    uploads as fast and needs no archive of the image first) and nothing asks for
-    more than it does (``plain``: gzip layers, Docker schema 2); else ``registry``.
+    uploads as fast and needs no archive of the image first), ours does not read the
+    image straight from the engine's storage (``direct_save``), and nothing asks for
+    more than the engine's push does (``plain``: gzip layers, Docker schema 2); else
+    ``registry``.
 
-    To three ``registries`` or more, ``registry`` when our push reads the image without
-    an archive (``direct_save``): it compresses once and uploads to all at the same
-    time, the engine's push compresses again for each, one after the other (buildah, a
-    40 MB layer, medians: 0.60 s against 1.41 s for random bytes, 1.12 s against 1.43 s
-    for text; to two registries text took 0.90 s against 0.84 s, so there the engine's
-    push stays; see docs/architecture.md, "Speed").
+    Where our push reads the storage itself it is the faster one to any number of
+    registries (buildah, a 40 MB layer, one registry: 0.33 s against buildah's push
+    0.47 s for random bytes, 0.38 s against 0.51 s for text; to three it compresses once
+    where the engine compresses again for each; see docs/architecture.md, "Speed").
 
     A reproducible image must get one digest in every registry: an engine's push may
     reuse whatever compressed blobs each registry already has, ours compresses once.
     """
-    if not capabilities.fast_push or not plain or reproducible:
+    if not capabilities.fast_push or not plain or reproducible or capabilities.direct_save:
         return "registry"
-    return "registry" if capabilities.direct_save and registries >= 3 else "engine"
+    return "engine"
 
 
 class TagAndPushPlugin(PostBuildPlugin):
@@ -60,10 +60,9 @@ class TagAndPushPlugin(PostBuildPlugin):
     are the workflow's image plus every name in ``workflow.tag_conf``.
 
     With ``push_method`` ``registry`` (the default, except with an engine whose own
-    push is as fast, ``EngineCapabilities.fast_push``, such as buildah: there
-    ``engine`` is, for gzip layers and Docker schema 2 to one or two registries; to
-    three or more ours is, as it reads the image from buildah's storage without an
-    archive, ``direct_save``) atomic-reactor pushes by itself: the image is read from the
+    push is as fast, ``EngineCapabilities.fast_push``, and whose storage our push cannot
+    read without an archive; buildah's it reads, ``direct_save``, so there ours is the
+    default too) atomic-reactor pushes by itself: the image is read from the
     engine once, every layer is compressed once on every core, and the same blobs
     go to all registries at the same time over the registry HTTP API (existing
     blobs skipped, cross-repository mounts, chunked uploads that resume or restart
@@ -109,14 +108,14 @@ class TagAndPushPlugin(PostBuildPlugin):
         """
         :param registries: registry (``host[:port]``) -> ``{"insecure": bool, "secret":
             path}``; every name of the image is pushed to each
-        :param push_method: ``registry`` (our own push; the default with docker, and with buildah to three registries or more) or ``engine`` (the engine's push; the default with an engine whose push is fast, such as buildah to one or two registries, unless the build is reproducible)
+        :param push_method: ``registry`` (our own push; the default with docker and buildah) or ``engine`` (the engine's push; the default with an engine whose push is as fast and whose storage our push cannot read, unless the build is reproducible)
         :param compression: layer compression for the registry method: ``gzip`` (default), ``zstd`` or ``none``
         :param compression_level: the compression level (gzip 1-9, default 6; zstd 1-19, default 3)
         :param manifest_format: ``docker`` (schema 2) or ``oci``; default docker, oci for zstd
         """  # noqa: E501
         super().__init__(tasker, workflow)
         if push_method is None:
-            push_method = self._default_method(tasker, workflow, len(registries), compression,
+            push_method = self._default_method(tasker, workflow, compression,
                                                compression_level, manifest_format)
         if push_method not in PUSH_METHODS:
             raise PluginConfigError(f"plugin tag_and_push: argument 'push_method': unknown "
@@ -134,13 +133,12 @@ class TagAndPushPlugin(PostBuildPlugin):
             self._settings = self.settings  # checked now (the defaults are valid)
 
     @staticmethod
-    def _default_method(tasker: DockerTasker, workflow: DockerBuildWorkflow, registries: int,
+    def _default_method(tasker: DockerTasker, workflow: DockerBuildWorkflow,
                         compression: Any, level: Any, manifest_format: Any) -> str:
         return default_push_method(
             getattr(tasker, "engine_capabilities", EngineCapabilities()),
             plain=compression == "gzip" and level is None and manifest_format in (None, "docker"),
-            reproducible=bool(getattr(workflow, "reproducible", False)),
-            registries=registries)
+            reproducible=bool(getattr(workflow, "reproducible", False)))
 
     @classmethod
     def preload(cls, tasker: DockerTasker, workflow: DockerBuildWorkflow,
@@ -148,8 +146,8 @@ class TagAndPushPlugin(PostBuildPlugin):
         """Our own push's toolkit (with the registry client and requests, ~0.1 s to
         import), when this push is ours."""
         method = args.get("push_method") or cls._default_method(
-            tasker, workflow, len(args.get("registries") or ()), args.get("compression", "gzip"),
-            args.get("compression_level"), args.get("manifest_format"))
+            tasker, workflow, args.get("compression", "gzip"), args.get("compression_level"),
+            args.get("manifest_format"))
         return ("atomic_reactor._image.push",) if method == "registry" else ()
 
     @property

@@ -45,17 +45,13 @@ def test_a_reproducible_build_takes_our_push(tmp_path: Path) -> None:
     assert not _plugin(tmp_path, FAST).settings.portable
 
 
-def test_several_registries_take_our_push_where_it_reads_without_an_archive(
-        tmp_path: Path) -> None:
+def test_our_push_where_it_reads_the_engine_s_storage(tmp_path: Path) -> None:
     direct = EngineCapabilities(fast_push=True, direct_save=True)
     three: dict[str, dict[str, Any]] = {f"r{n}.example:5000": {} for n in range(3)}
     workflow = make_workflow(tmp_path)
-    plugin = TagAndPushPlugin(fake_tasker(FakeEngine(capabilities=direct)), workflow,
-                              registries=three)
-    assert plugin.push_method == "registry"
-    assert _plugin(tmp_path, direct).push_method == "engine"  # one registry
-    assert default_push_method(direct, plain=True, reproducible=False,
-                               registries=2) == "engine"
+    assert _plugin(tmp_path, direct).push_method == "registry"  # one registry
+    assert TagAndPushPlugin(fake_tasker(FakeEngine(capabilities=direct)), workflow,
+                            registries=three).push_method == "registry"
     assert TagAndPushPlugin(fake_tasker(FakeEngine(capabilities=FAST)), workflow,
                             registries=three).push_method == "engine"  # an archive first
     assert TagAndPushPlugin(fake_tasker(FakeEngine(capabilities=direct)), workflow,
@@ -69,9 +65,7 @@ def test_an_explicit_method_wins(tmp_path: Path) -> None:
 
 def test_what_the_built_in_engines_declare() -> None:
     assert default_push_method(BuildahEngine.capabilities, plain=True,
-                               reproducible=False) == "engine"
-    assert default_push_method(BuildahEngine.capabilities, plain=True,
-                               reproducible=False, registries=3) == "registry"
+                               reproducible=False) == "registry"
     assert default_push_method(DockerEngine.capabilities, plain=True,
                                reproducible=False) == "registry"
     assert BuildahEngine.capabilities.parallel_builds

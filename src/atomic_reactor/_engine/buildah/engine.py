@@ -310,11 +310,11 @@ class BuildahEngine:
     """
 
     name = "buildah"
-    #: buildah's push compresses and uploads as fast as ours to one or two registries; to
-    #: three ours is faster (save_image reads the storage directly, .storage; buildah compresses
-    #: again per registry: bench/push_fanout.py --buildah); its builds are processes of
-    #: their own, several platforms' at a time (measured: bench/multiplatform.py; Docker
-    #: 20.10 builds one after the other)
+    #: buildah's push compresses and uploads fast, but ours, reading the storage directly
+    #: (save_image, .storage), is faster to one registry and more (buildah compresses again
+    #: per registry: bench/push_fanout.py --buildah); its builds are processes of their
+    #: own, several platforms' at a time (measured: bench/multiplatform.py; Docker 20.10
+    #: builds one after the other)
     capabilities = EngineCapabilities(fast_push=True, parallel_builds=True, direct_save=True)
 
     def __init__(
