@@ -3,7 +3,9 @@ builds, and finished before that plugin runs."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,16 @@ import pytest
 
 from atomic_reactor.core import DockerTasker
 from atomic_reactor.inner import DockerBuildWorkflow
-from atomic_reactor.plugin import Preloading
+from atomic_reactor.plugin import PRELOAD_NICE, Preloading
 from atomic_reactor.plugins.tag_and_push import TagAndPushPlugin
 from tests.support.fake_engine import FakeEngine, fake_tasker
 from tests.unit.plugins.reporting_fakes import make_workflow
 
 PLUGINS = '''
 import importlib
+import os
 import sys
+import threading
 
 from atomic_reactor.plugin import PostBuildPlugin
 
@@ -117,3 +121,19 @@ def test_tag_and_push_preloads_our_push_only_when_it_is_ours(tmp_path: Path) -> 
     assert preload == ("atomic_reactor._image.push",)
     engine, preload = _push_plugin(tmp_path, push_method="engine")
     assert engine.push_method == "engine" and preload == ()
+
+
+def test_the_preloading_thread_is_nicer_than_the_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = f"art_preload_nice_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        "import os, threading\n"
+        "NICE = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        Preloading([module]).join()
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert min(19, mine + PRELOAD_NICE) == sys.modules[module].NICE
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    finally:
+        sys.modules.pop(module, None)
