@@ -3,7 +3,8 @@
 The Docker SDK writes the whole context into a temporary file and then sends it
 in 16 KB pieces; for a large context that costs a full extra copy on disk and
 many system calls. Here the archive is produced while it is sent, in 1 MiB
-chunks, honouring ``.dockerignore`` exactly as the SDK does. Entries are sorted,
+chunks, honouring ``.dockerignore`` exactly as the SDK does
+(:mod:`~atomic_reactor._engine.dockerignore`). Entries are sorted,
 so the same tree always gives the same archive.
 """
 
@@ -14,21 +15,13 @@ import os
 import tarfile
 from collections.abc import Iterator
 
+from atomic_reactor._engine.dockerignore import included_paths, read_patterns
 from atomic_reactor.errors import BuildFailed
 
 __all__ = ["stream_context"]
 
 CHUNK = 1024 * 1024
 _BLOCK = tarfile.BLOCKSIZE
-
-
-def _ignore_patterns(root: str) -> list[str]:
-    path = os.path.join(root, ".dockerignore")
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.strip() for line in handle.read().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _all_paths(root: str) -> Iterator[str]:
@@ -45,12 +38,10 @@ def _all_paths(root: str) -> Iterator[str]:
 
 
 def _included(root: str, dockerfile: str | None) -> list[str]:
-    patterns = _ignore_patterns(root)
-    if not patterns:  # nothing is excluded: no matcher needed (nor the SDK's import)
+    patterns = read_patterns(root)
+    if not patterns:  # nothing is excluded: no matcher needed
         return sorted(_all_paths(root))
-    from docker.utils.build import exclude_paths
-
-    return sorted(exclude_paths(root, patterns, dockerfile=dockerfile))
+    return sorted(included_paths(root, patterns, dockerfile))
 
 
 def stream_context(root: str, dockerfile: str | None = None) -> Iterator[bytes]:

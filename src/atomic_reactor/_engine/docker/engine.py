@@ -6,8 +6,9 @@ than the rest of the start of a build. Every exception a request raises goes
 through :func:`atomic_reactor._engine.errors.docker_error`, which translates it into
 the project's own types. The SDK is imported only for :attr:`DockerEngine.client`
 (``DockerTasker.d`` of the 1.6 API), for a container whose creation passes SDK
-keyword arguments (``create_kwargs``/``start_kwargs`` of ``DockerTasker.run``), for
-``.dockerignore`` patterns and for credential helpers.
+keyword arguments (``create_kwargs``/``start_kwargs`` of ``DockerTasker.run``) and
+for credential helpers (a context's ``.dockerignore`` is matched by
+:mod:`atomic_reactor._engine.dockerignore`).
 """
 
 from __future__ import annotations
