@@ -210,21 +210,54 @@ def probe(path: Path) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def test_read_locks_are_held_while_streaming(tmp_path: Path) -> None:
-    make_storage(tmp_path / "root")
+def test_read_locks_are_held_while_reading_each_layer_and_none_between(
+        tmp_path: Path) -> None:
+    _, tars = make_storage(tmp_path / "root")
     reader = storage.ImageStorage(str(tmp_path / "root"), "overlay")
     locks = [tmp_path / "root" / "overlay-layers/layers.lock",
              tmp_path / "root" / "overlay-images/images.lock"]
     stream = reader.docker_archive("localhost/unit:1")
     assert [probe(lock) for lock in locks] == ["free", "free"]
-    next(stream)
-    assert [probe(lock) for lock in locks] == ["held", "held"]  # a writer (rmi) waits
-    second = reader.docker_archive("localhost/unit:1")
-    next(second)
-    stream.close()  # another reader in this process still holds them
-    assert [probe(lock) for lock in locks] == ["held", "held"]
-    b"".join(second)
+    # (what the piece is, which locks a writer finds held while the reader has it)
+    seen: list[tuple[str, list[str]]] = []
+    for piece in stream:
+        kind = "layer" if piece in tars else "header" if len(piece) % 512 == 0 else "other"
+        seen.append((kind, [probe(lock) for lock in locks]))
+    layers = [states for kind, states in seen if kind == "layer"]
+    assert len(layers) == 2
+    assert all(states == ["held", "free"] for states in layers)  # rmi waits; commits not
+    assert all(states == ["free", "free"] for kind, states in seen if kind == "header")
     assert [probe(lock) for lock in locks] == ["free", "free"]
+
+
+def test_a_second_reader_keeps_the_lock_the_first_lets_go(tmp_path: Path) -> None:
+    _, tars = make_storage(tmp_path / "root", layers=1)
+    reader = storage.ImageStorage(str(tmp_path / "root"), "overlay")
+    layers_lock = tmp_path / "root" / "overlay-layers/layers.lock"
+    first, second = reader.docker_archive("localhost/unit:1"), \
+        reader.docker_archive("localhost/unit:1")
+    while next(first) not in tars:
+        pass
+    while next(second) not in tars:
+        pass
+    assert probe(layers_lock) == "held"
+    first.close()  # another reader in this process still holds it
+    assert probe(layers_lock) == "held"
+    b"".join(second)
+    assert probe(layers_lock) == "free"
+
+
+def test_a_layer_removed_while_the_image_is_read_ends_the_stream(tmp_path: Path) -> None:
+    make_storage(tmp_path / "root")
+    reader = storage.ImageStorage(str(tmp_path / "root"), "overlay")
+    stream = reader.docker_archive("localhost/unit:1")
+    next(stream)  # the config: the image and its layers were read
+    layers = tmp_path / "root" / "overlay-layers" / "layers.json"
+    records = json.loads(layers.read_text())
+    layers.write_text(json.dumps(records[:1]))  # the top layer is gone (an rmi)
+    with pytest.raises(EngineError, match=f"reading image .*: layer {records[1]['id'][:12]} "
+                                          "was removed while the image was read"):
+        b"".join(stream)
 
 
 def test_the_engine_reads_a_storage_it_can_and_falls_back_otherwise(tmp_path: Path) -> None:

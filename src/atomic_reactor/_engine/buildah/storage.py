@@ -13,7 +13,11 @@ digest (``<driver>-images/<image id>/=<base64 key>``).
 
 The storage's read locks (``<driver>-layers/layers.lock``, ``<driver>-images/
 images.lock``: fcntl locks, which ``fcntl.lockf`` takes too) are held while reading, so
-a concurrent ``buildah rmi`` waits instead of pulling the files away.
+a concurrent ``buildah rmi`` waits instead of pulling the files away: both while the
+image and its layer chain are read, the layers' lock alone while one layer's bytes are
+streamed, none between two layers (as containers/storage holds them for one layer's
+diff). A build beside a long push then commits between its layers, and an image
+removed meanwhile ends the stream with an error naming the missing layer.
 
 Only the overlay and vfs drivers, with options that do not move the files
 (``overlay.mount_program``, ``overlay.mountopt``), are read here; anything else is
@@ -396,43 +400,59 @@ class ImageStorage:
         """``layer``'s tar, checked against its diff id (call with the locks held)."""
         return _verified(layer_tar(self._tar_split(layer.id), self.diff_dir(layer.id)), layer)
 
+    def _still_there(self, layer: StoredLayer) -> None:
+        """Check (the layers' lock held) that ``layer`` was not removed since the image
+        was read: ``FileNotFoundError`` if it was."""
+        for record in self._load(os.path.join(self._layers, "layers.json")):
+            if record.get("id") == layer.id and record.get("diff-digest") == layer.diff_id:
+                return
+        raise FileNotFoundError(f"layer {layer.id[:12]} was removed while the image was read")
+
+    def _layer_chunks(self, layer: StoredLayer) -> Iterator[bytes]:
+        """``layer``'s tar in pieces of about ``_CHUNK`` (big ones as they come), under
+        the layers' read lock from the first byte to the last."""
+        with _read_locked(self._locks[:1]):
+            self._still_there(layer)
+            buffer = io.BytesIO()
+            for chunk in self.layer_stream(layer):
+                if len(chunk) >= _CHUNK:
+                    if buffer.tell():
+                        yield buffer.getvalue()
+                        buffer = io.BytesIO()
+                    yield chunk
+                    continue
+                buffer.write(chunk)
+                if buffer.tell() >= _CHUNK:
+                    yield buffer.getvalue()
+                    buffer = io.BytesIO()
+            yield buffer.getvalue()
+
     def docker_archive(self, image: str, repo_tags: Sequence[str] = ()
                        ) -> Generator[bytes, None, None]:
         """``image`` as a ``docker save`` tar stream (``<config digest>.json``, one
         ``<diff id>.tar`` per layer, ``manifest.json``), read under the storage's read
-        locks from start to end. :class:`StorageUnsupported` (raised at once, before
-        the stream) says to use buildah's own archive instead."""
+        locks (see above). :class:`StorageUnsupported` (raised at once, before the
+        stream) says to use buildah's own archive instead."""
         found = self.image(image)  # before any byte: unsupported is known now
 
         def stream() -> Generator[bytes, None, None]:
             with _read_locked(self._locks):
-                stored = self._find(found.id)  # still there, now locked until the end
-                config_name = f"{stored.id}.json"
-                yield _header(config_name, len(stored.config)) + stored.config \
-                    + _padding(len(stored.config))
-                names: list[str] = []
-                for layer in stored.layers:
-                    name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
-                    if name not in names:
-                        yield _header(name, layer.size)
-                        buffer = io.BytesIO()
-                        for chunk in self.layer_stream(layer):
-                            if len(chunk) >= _CHUNK:
-                                if buffer.tell():
-                                    yield buffer.getvalue()
-                                    buffer = io.BytesIO()
-                                yield chunk
-                                continue
-                            buffer.write(chunk)
-                            if buffer.tell() >= _CHUNK:
-                                yield buffer.getvalue()
-                                buffer = io.BytesIO()
-                        yield buffer.getvalue() + _padding(layer.size)
-                    names.append(name)
-                manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
-                                        "Layers": names}]).encode()
-                yield _header("manifest.json", len(manifest)) + manifest \
-                    + _padding(len(manifest)) + b"\0" * (2 * _BLOCK)
+                stored = self._find(found.id)  # as it is now the stream begins
+            config_name = f"{stored.id}.json"
+            yield _header(config_name, len(stored.config)) + stored.config \
+                + _padding(len(stored.config))
+            names: list[str] = []
+            for layer in stored.layers:
+                name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
+                if name not in names:
+                    yield _header(name, layer.size)
+                    yield from self._layer_chunks(layer)
+                    yield _padding(layer.size)
+                names.append(name)
+            manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
+                                    "Layers": names}]).encode()
+            yield _header("manifest.json", len(manifest)) + manifest \
+                + _padding(len(manifest)) + b"\0" * (2 * _BLOCK)
             logger.debug("image %s: %d layers read from buildah's storage", stored.id[:12],
                          len(stored.layers))
 
