@@ -89,6 +89,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             assert self.rfile.read(2) == b"\r\n"
 
     def do_POST(self) -> None:
+        if self.path.startswith("/stall"):  # reads nothing of the body (a busy engine)
+            self.server.stopping.wait(30)
+            return
         if self.path.startswith("/upload"):
             assert self.headers["Transfer-Encoding"] == "chunked"
             body, sizes = self._read_chunked()
@@ -368,6 +371,52 @@ def test_a_body_shorter_than_its_length_is_incomplete(server: tuple[_Server, str
     assert transport.get("/ping").json() == {"path": "/ping"}
     assert served.connections == 2  # a new connection, not the broken one
     transport.close()
+
+
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_close_shuts_a_request_still_sending_its_body(
+        kind: str, server: tuple[_Server, str], tcp_server: tuple[_Server, str]) -> None:
+    """A build's context still uploading when the build is cancelled from another
+    thread: close() cuts the request, which raises at once (not when the engine reads
+    or the timeout comes)."""
+    _, address = server if kind == "unix" else tcp_server
+    transport = Transport(address, timeout=60)
+    sent = itertools.count()
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            next(sent)
+            yield b"x" * (1 << 20)
+
+    outcome: list[BaseException] = []
+
+    def upload() -> None:
+        try:
+            transport.post("/stall", body=endless())
+        except BaseException as exc:  # what the request raised
+            outcome.append(exc)
+
+    thread = threading.Thread(target=upload, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the socket's buffers are full: the sender waits in send()
+    assert thread.is_alive()
+    started = time.monotonic()
+    transport.close()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 10
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError | http.client.HTTPException)
+    pieces = next(sent)
+    time.sleep(0.2)
+    assert next(sent) == pieces + 1  # nothing more was read from the body since
+
+
+def test_a_request_after_close_connects_anew(server: tuple[_Server, str]) -> None:
+    served, address = server
+    transport = Transport(address, timeout=10)
+    assert transport.get("/ping").json() == {"path": "/ping"}
+    transport.close()
+    assert transport.get("/ping").json() == {"path": "/ping"}
+    assert served.connections == 2
 
 
 def test_close_shuts_an_open_stream(server: tuple[_Server, str]) -> None:

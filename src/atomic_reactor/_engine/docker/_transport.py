@@ -394,6 +394,8 @@ class Transport:
         self._idle: list[http.client.HTTPConnection] = []
         # streams still open (weakly: one its reader dropped unread is collected)
         self._open: weakref.WeakSet[Response] = weakref.WeakSet()
+        # sockets of requests under way (sending the body, waiting for the answer)
+        self._in_flight: set[socket.socket] = set()
         self._generation = 0
 
     def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
@@ -459,21 +461,28 @@ class Transport:
             reused, generation = self._take()
             connection = reused or self._new_connection(wanted)
             _set_timeout(connection, wanted)
+            flying: socket.socket | None = None
             try:
+                flying = self._take_off(connection, generation)
                 raw, sock = self._exchange(connection, method, url, body, all_headers)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 connection.close()
                 # dockerd closed the idle connection meanwhile: once more. A request sent
                 # whole and never answered may have been carried out: only a GET or HEAD
-                # is sent again then (not a create, commit, tag or delete)
+                # is sent again then (not a create, commit, tag or delete). Never after
+                # close(), whose shut-down socket this may be
                 answered_nothing = isinstance(exc, http.client.RemoteDisconnected)
-                if reused is not None and replayable and (
-                        not answered_nothing or method in ("GET", "HEAD")):
+                if reused is not None and replayable and generation == self._generation \
+                        and (not answered_nothing or method in ("GET", "HEAD")):
                     continue
                 raise
             except BaseException:
                 connection.close()
                 raise
+            finally:
+                if flying is not None:
+                    with self._lock:
+                        self._in_flight.discard(flying)
             break
         response = Response(self, connection, raw, sock, generation)
         if raw.status >= 400:
@@ -488,6 +497,22 @@ class Transport:
         else:
             response.read()
         return response
+
+    def _take_off(self, connection: http.client.HTTPConnection, generation: int
+                  ) -> socket.socket | None:
+        """Connect now (if not yet) and note the socket as under way, so that
+        :meth:`close` shuts the request down while it sends its body or waits for its
+        answer; refused once the transport was closed since ``generation``."""
+        if connection.sock is None:
+            connection.connect()
+        sock = connection.sock
+        if not isinstance(sock, socket.socket):
+            return None
+        with self._lock:
+            if generation != self._generation:
+                raise ConnectionAbortedError("the engine connection was closed")
+            self._in_flight.add(sock)
+        return sock
 
     @staticmethod
     def _exchange(connection: http.client.HTTPConnection, method: str, url: str,
@@ -526,12 +551,16 @@ class Transport:
         return self.request("DELETE", path, **options)
 
     def close(self) -> None:
-        """Close the idle connections and shut every open stream down; the next request
-        connects anew."""
+        """Close the idle connections and shut every open stream and every request
+        under way down (from any thread); the next request connects anew."""
         with self._lock:
             idle, self._idle = self._idle, []
             streams, self._open = list(self._open), weakref.WeakSet()
+            flying = list(self._in_flight)
             self._generation += 1
+        for sock in flying:  # a request sending its body or waiting for its answer
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         for response in streams:
             response.abort()
         for connection in idle:
