@@ -20,20 +20,18 @@ atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured bui
         [--engine-push] [--against CHECKOUT] [--smoke]
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
-Last figures (2026-12-02, 9 runs, load average 4.6-6.6 on the shared 2 cores): ours
-2.76 s / by hand 2.49 s = 1.109, 3.02 s / 2.46 s = 1.228 and 3.30 s / 3.05 s = 1.084 in
-three runs; with
-``--push-method registry`` 3.89 s (1.56) and 3.96 s (1.61), so buildah's own push
-stays the default; issue 8 started at 3.81 s / 2.30 s = 1.66. Then (02:15-02:31, no
-skopeo left, one container listing less): 1.75 s / 1.48 s = 1.186 at load 1.2-1.3
-(registry push 2.11 s, 1.43) and 2.77 s / 2.25 s = 1.228 at load 3.7-4.2; an interleaved
-A/B against the code before (f56af91) at load 3.6-4.6 gave 2.57 s / 2.45 s = 1.046
-against 2.89 s (1.180), ours / before 0.886. Last (04:44-04:53, the pulled and built
-images read in the background, ``--runs 15 --against`` main with those commits
-reverted): 2.27 s / 2.18 s = 1.037 (before 2.33 s, 1.065; ours / before 0.974) at load
-3.2-5.5 and 2.09 s / 1.83 s = 1.144 (before 2.08 s, 1.142; 1.002) at load 1.6-3.5: the
-waits are gone from the timeline, the wall time moved by less than the noise. More in
-docs/architecture.md, "Speed".
+
+Last figures (2026-12-02 afternoon, 21 runs, a quiet machine): ours 1.85 s / by hand
+1.76 s = 1.049 at load 1.4-2.2, and 1.75 s / 1.65 s = 1.062 at load 1.0-1.4 (an
+interleaved 12-round run of the same code with a wrapper timing each buildah call:
+1.829 / 1.800 s = 1.016). At the start of that afternoon, with buildah's own push the
+default, the same bench gave 1.211 and 1.146. What closed most of it: our push became
+the default on buildah (it reads the storage itself, now deflates with zlib-ng, and
+its modules are imported while bud runs, at a nicer priority), a loopback registry is
+asked over plain HTTP first (no TLS attempt), and buildah's output is followed
+through a pidfd (the polling cost bud CPU on the 2 cores). What is left is the start
+of the process: 60-100 ms of Python and imports before the first buildah call, where
+buildah by hand starts at once. More in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations
