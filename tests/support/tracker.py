@@ -17,6 +17,7 @@ so concurrent test sessions on this host cannot make their objects look like our
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ class EngineSnapshot:
     @property
     def tags(self) -> frozenset[str]:
         return frozenset(ref for ref in self.references if "@" not in ref)
+
+
+#: seconds between the two clean-up passes (the second only when the first left some)
+_SETTLE = 1.5
 
 
 @dataclass
@@ -192,10 +197,22 @@ class Tracker(ABC):
             raise RuntimeError(f"{type(self).__name__}.cleanup() called before snapshot()")
         report = CleanupReport()
         try:
-            self._remove_containers(before, report)
             tracked_images = {ref: self.resolve(ref) for ref in self._tracked_refs}
-            self._remove_references(before, report)
-            self._remove_images(before, tracked_images, report)
+            for attempt in range(2):
+                if attempt:
+                    # the engine may still be ending a cancelled build's own container
+                    # (dockerd removes a legacy build's RUN container after its client
+                    # went): a second pass, a moment later, over what is left
+                    time.sleep(_SETTLE)
+                    report = CleanupReport(report.removed_containers,
+                                           report.removed_references,
+                                           report.restored_references,
+                                           report.removed_images)
+                self._remove_containers(before, report)
+                self._remove_references(before, report)
+                self._remove_images(before, tracked_images, report)
+                if report.ok:
+                    break
         finally:
             self._tracked_refs.clear()
             self._tracked_containers.clear()

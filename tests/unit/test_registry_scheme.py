@@ -186,3 +186,49 @@ def test_an_insecure_remote_registry_is_asked_over_https_first() -> None:
                                      "http://registry.example.com:5000"]
     finally:
         client.close()
+
+
+class _DropsFirst(http.server.ThreadingHTTPServer):
+    """Plain HTTP whose first connection is closed unanswered (a transient fault)."""
+
+    dropped = 0
+
+    def get_request(self):  # type: ignore[no-untyped-def]
+        sock, address = super().get_request()
+        if type(self).dropped == 0:
+            type(self).dropped += 1
+            sock.recv(65536)
+            sock.close()
+            raise OSError("dropped")  # the server forgets this connection
+        return sock, address
+
+    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_a_plain_registry_s_dropped_connection_is_the_error_and_is_retried() -> None:
+    """The TLS attempt after a failed plain one meets a plain server ("wrong version
+    number"): the failure reported, and retried, is the plain attempt's."""
+    from atomic_reactor._retry import RetryPolicy
+
+    class Once(_DropsFirst):
+        dropped = 0
+
+    server = Once(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with RegistryClient(address, retry=RetryPolicy(attempts=1)) as client, \
+                pytest.raises(RegistryError, match="unreachable") as caught:
+            client.ping()
+        assert "wrong version number" not in str(caught.value)
+        Once.dropped = 0
+        retrying = RetryPolicy(attempts=3, delay=0.01, sleep=lambda seconds: None)
+        with RegistryClient(address, retry=retrying) as client:
+            client.ping()  # the retry after the dropped connection answers
+            assert client._base == f"http://{address}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        client_module._PLAIN_HTTP.discard(address)

@@ -141,7 +141,11 @@ class RegistryClient:
                 response = self._session.request(method, base + path, headers=headers,
                                                  timeout=self.timeout, **kwargs)
             except requests.exceptions.SSLError as exc:
-                last = exc
+                # a plain-HTTP server's answer to TLS ("wrong version number") after the
+                # plain attempt failed: that failure (a reset, say) is what happened
+                if not (isinstance(last, requests.exceptions.ConnectionError)
+                        and "wrong version number" in str(exc)):
+                    last = exc
                 continue
             except requests.exceptions.ConnectionError as exc:
                 last = exc
