@@ -187,10 +187,16 @@ def _plain_registry(reference: str, auth: RegistryAuth | None,
 class _PlainManifestRead:
     """:func:`_plain_manifest` in a thread, started now; :meth:`result` waits for it."""
 
-    def __init__(self, registry: str, repo: str, reference: str) -> None:
+    def __init__(self, registry: str, repo: str, reference: str, *, start: bool = True
+                 ) -> None:
         self._body: bytes | None = None
         self._thread = threading.Thread(target=self._run, args=(registry, repo, reference),
                                         daemon=True, name="buildah-manifest")
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Start the read (made with ``start=False``)."""
         self._thread.start()
 
     def _run(self, registry: str, repo: str, reference: str) -> None:
@@ -352,12 +358,15 @@ class BuildahEngine:
         self._digests = default_record(self.storage.root)
         #: image id -> ``buildah inspect`` (an image's configuration never changes)
         self._inspected: dict[str, dict[str, Any]] = {}
-        #: readings of an image under way in the background (see _prefetch)
+        #: readings of an image under way in the background (see _prefetch), and those
+        #: of them not started yet (until the next buildah command runs)
         self._prefetching: list[threading.Thread] = []
+        self._deferred: list[threading.Thread] = []
 
     # -- streamed operations ------------------------------------------------------------
     def _stream(self, action: str, args: list[str], outcome: _Outcome, *, kind: str,
-                reference: str | None, output: str | None = None) -> Iterator[str]:
+                reference: str | None, output: str | None = None,
+                started: Callable[[], object] | None = None) -> Iterator[str]:
         """Run buildah, yielding its output lines; end it (and its group) if abandoned.
 
         A failing pull or push raises its translated error; for a build the return
@@ -366,7 +375,8 @@ class BuildahEngine:
         read for the ids of the working containers it makes, which are removed when
         the build is cancelled or killed. With ``output`` (a new file's path) buildah
         writes there and the lines are followed from the file (see
-        :meth:`~atomic_reactor._engine.buildah.process.Buildah.follow`).
+        :meth:`~atomic_reactor._engine.buildah.process.Buildah.follow`). ``started`` is
+        called once buildah runs (work of ours that can wait till then).
         """
         if output is None:
             process = self.buildah.popen(*args)
@@ -376,6 +386,9 @@ class BuildahEngine:
             with os.fdopen(fd, "wb") as sink:
                 process = self.buildah.popen(*args, stdout=sink)
             lines = self.buildah.follow(process, output)
+        self._start_deferred()
+        if started is not None:
+            started()
         finished = False
         try:
             for raw in lines:
@@ -592,12 +605,15 @@ class BuildahEngine:
         # storage does not show), asked while buildah pulls: one plain HTTP GET where
         # that can answer (see _plain_registry), else (or when it did not) skopeo
         plain = _plain_registry(reference, auth, options) if not digest else None
-        read = _PlainManifestRead(*plain) if plain is not None else None
+        # started once buildah runs: its imports (http.client) would hold the GIL
+        # while this thread starts buildah
+        read = _PlainManifestRead(*plain, start=False) if plain is not None else None
         query = None if digest or read is not None else \
             _ManifestQuery(reference, authfile, options)
         try:
             lines = self._stream(f"pulling {reference}", args, outcome, kind="pull",
-                                 reference=reference)
+                                 reference=reference,
+                                 started=read.start if read is not None else None)
             yield from self._transfer_lines(lines, "Pull complete")
             if read is not None:
                 body = read.result()
@@ -616,7 +632,8 @@ class BuildahEngine:
         pulled = next((line.strip() for line in reversed(outcome.tail)
                        if re.fullmatch(r"[0-9a-f]{64}", line.strip())), "")
         if pulled:
-            self._prefetch(pulled)  # for the results; the build needs none of it
+            # for the results; the build needs none of it
+            self._prefetch(pulled, deferred=True)
         if digest:
             self._pushed[convert.repository(reference)] = digest
             self._digests.remember(pulled, convert.repository(reference), digest)
@@ -718,12 +735,14 @@ class BuildahEngine:
         self._listings.store(entries, since)
         return entries
 
-    def _prefetch(self, image_id: str) -> None:
+    def _prefetch(self, image_id: str, *, deferred: bool = False) -> None:
         """Read ``image_id``'s listing and inspection in the background now, into the
         caches (an image just pulled or built: the results and plugins ask for it, but
         not before the next buildah command, which runs meanwhile). Whoever reads an
         image next waits for it (:meth:`_wait_prefetched`); a failure is left for that
-        reader to meet again."""
+        reader to meet again. ``deferred``: started once the next buildah command runs
+        (or when it is waited for), not now: its imports and reading would hold the
+        GIL while this thread starts that command."""
         context = contextvars.copy_context()
 
         def fetch() -> None:
@@ -738,7 +757,17 @@ class BuildahEngine:
                                   name="buildah-prefetch")
         with self._lock:
             self._prefetching.append(thread)
+            if deferred:
+                self._deferred.append(thread)
+                return
         thread.start()
+
+    def _start_deferred(self) -> None:
+        """Start the background readings that waited for a buildah command to run."""
+        with self._lock:
+            waiting, self._deferred = self._deferred, []
+        for thread in waiting:
+            thread.start()
 
     def _stored(self, image_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """``image_id``'s listing entry and inspection read from the storage's files
@@ -776,6 +805,7 @@ class BuildahEngine:
 
     def _wait_prefetched(self) -> None:
         """Wait for the background readings of images (their results are in the caches)."""
+        self._start_deferred()
         with self._lock:
             pending, self._prefetching = self._prefetching, []
         for thread in pending:
