@@ -9,7 +9,6 @@ import http.server
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from atomic_reactor._registry import client as client_module
 from atomic_reactor._registry.client import RegistryClient
 from atomic_reactor.errors import RegistryError
+from tests.support.registry_standin import running
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -46,15 +46,8 @@ def plain_registry() -> Iterator[tuple[str, type[_Server]]]:
         connections = 0
 
     server = Counting(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{server.server_address[1]}"
-    try:
+    with running(server) as address:
         yield address, Counting
-    finally:
-        server.shutdown()
-        server.server_close()
-        client_module._PLAIN_HTTP.discard(address)
 
 
 def test_plain_http_is_remembered_for_later_clients(
@@ -133,15 +126,8 @@ def tls_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     Counting.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     Counting.context.load_cert_chain(cert, key)
     server = Counting(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{server.server_address[1]}"
-    try:
+    with running(server) as address:
         yield address, Counting
-    finally:
-        server.shutdown()
-        server.server_close()
-        client_module._PLAIN_HTTP.discard(address)
 
 
 def test_a_loopback_registry_that_wants_tls_is_asked_over_https(
@@ -165,18 +151,10 @@ class _Refusing(_Handler):
 
 
 def test_a_plain_400_without_tls_words_is_the_registry_s_answer() -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{server.server_address[1]}"
-    try:
-        with RegistryClient(address) as client:
-            response = client.request("GET", "/v2/Bad/tags/list", "Bad", retry=False)
-            assert response.status_code == 400 and client._base == f"http://{address}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        client_module._PLAIN_HTTP.discard(address)
+    with running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)) as address, \
+            RegistryClient(address) as client:
+        response = client.request("GET", "/v2/Bad/tags/list", "Bad", retry=False)
+        assert response.status_code == 400 and client._base == f"http://{address}"
 
 
 def test_an_insecure_remote_registry_is_asked_over_https_first() -> None:
@@ -214,11 +192,7 @@ def test_a_plain_registry_s_dropped_connection_is_the_error_and_is_retried() -> 
     class Once(_DropsFirst):
         dropped = 0
 
-    server = Once(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{server.server_address[1]}"
-    try:
+    with running(Once(("127.0.0.1", 0), _Handler)) as address:
         with RegistryClient(address, retry=RetryPolicy(attempts=1)) as client, \
                 pytest.raises(RegistryError, match="unreachable") as caught:
             client.ping()
@@ -228,7 +202,3 @@ def test_a_plain_registry_s_dropped_connection_is_the_error_and_is_retried() -> 
         with RegistryClient(address, retry=retrying) as client:
             client.ping()  # the retry after the dropped connection answers
             assert client._base == f"http://{address}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        client_module._PLAIN_HTTP.discard(address)

@@ -23,8 +23,8 @@ from atomic_reactor._image.push import (
     _push_one,
 )
 from atomic_reactor._reference import ImageName
-from atomic_reactor._registry import client as client_module
 from atomic_reactor._registry.upload import Blob
+from tests.support.registry_standin import running
 
 GIVEN_UP = threading.Event()
 
@@ -58,18 +58,10 @@ class _Registry(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def registry() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{server.server_address[1]}"
     _Registry.requests = []
     GIVEN_UP.clear()
-    try:
+    with running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)) as address:
         yield address
-    finally:
-        server.shutdown()
-        server.server_close()
-        client_module._PLAIN_HTTP.discard(address)
 
 
 def _prepared() -> PreparedImage:
