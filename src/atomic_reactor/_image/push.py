@@ -60,7 +60,11 @@ from atomic_reactor._image.compression import (
 from atomic_reactor._image.hashing import file_digest, sha256_digest
 from atomic_reactor._image.layout import (
     DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST_LIST,
     OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
     Descriptor,
     ImageArchive,
     ManifestFormat,
@@ -94,6 +98,7 @@ __all__ = [
     "PushedTag",
     "RegistryPush",
     "RegistryTarget",
+    "base_layer_blobs",
     "engine_archive",
     "first_repository",
     "prepare_image",
@@ -257,9 +262,15 @@ def _compress_into(source: Readable, out_path: str, settings: PushSettings,
 
 def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
                     settings: PushSettings, media_type: str,
-                    store: BlobStore | None = None) -> tuple[Blob, str]:
+                    store: BlobStore | None = None,
+                    reuse: Mapping[str, Descriptor] | None = None) -> tuple[Blob, str]:
     """The blob of layer file ``path`` compressed as ``settings`` say, and the tool used
-    (``store``: taken from there when it has it, and kept there when it had not)."""
+    (``store``: taken from there when it has it, and kept there when it had not;
+    ``reuse``: diff id -> the base image's blob of that layer, taken as it is)."""
+    if reuse:
+        known = reuse.get(file_digest(path)[0])
+        if known is not None:
+            return Blob(digest=known.digest, size=known.size, media_type=media_type), "reused"
     found = detect_compression(path)
     if settings.compression == "none":
         plain = uncompressed_layer(path, plain_dir) if found else path
@@ -446,7 +457,8 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                   live_done: set[tuple[str, str, str]] | None = None,
                   learned: dict[str, str] | None = None,
                   early: Callable[[Blob], object] | None = None,
-                  store: BlobStore | None = None) -> PreparedImage:
+                  store: BlobStore | None = None,
+                  reuse: Mapping[str, Descriptor] | None = None) -> PreparedImage:
     """Unpack the ``docker save`` (or OCI archive) stream ``saved`` into ``scratch`` and
     compress its layers; return what to upload.
 
@@ -459,7 +471,9 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     stream brought it (a top-level ``<sha256>.json`` whose bytes have that digest),
     so its upload can start while the stream goes on. ``store``: layers no live
     upload took are compressed in the pool (the stream goes on meanwhile) or taken
-    from there when an earlier push kept them (see :class:`BlobStore`).
+    from there when an earlier push kept them (see :class:`BlobStore`). ``reuse``: diff
+    id -> the blob a base image has for that layer in the target registries: such a
+    layer is not compressed, its blob is mounted (see :meth:`BlobUploader.upload`).
     """
     started = time.monotonic()
     unpacked = os.path.join(scratch, "saved")
@@ -482,7 +496,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
         # uploads overlap)
         layer_name = _stream_layer_name(name)
         if layer_name is None or settings.compression == "none" \
-                or member.size < _STREAM_MIN:
+                or member.size < _STREAM_MIN or f"sha256:{layer_name}" in (reuse or {}):
             return False
         uploads = list(live(layer_name, member.size)) if live is not None else []
         if not uploads and store is not None:
@@ -519,7 +533,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
             if _stream_layer_name(name) is not None and real not in streamed:
                 future = pending[real] = _submit(pool, _compress_layer, real, len(pending),
                                                  blob_dir, plain_dir, settings, media_type,
-                                                 store)
+                                                 store, reuse)
                 future.add_done_callback(announce)
             elif early is not None and _CONFIG_NAME.fullmatch(name):
                 with open(path, "rb") as handle:
@@ -542,7 +556,7 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
                 future = pending.get(path)
                 if future is None:
                     future = _submit(pool, _compress_layer, path, 1000 + index, blob_dir,
-                                     plain_dir, settings, media_type, store)
+                                     plain_dir, settings, media_type, store, reuse)
                     future.add_done_callback(announce)
                     pending[path] = future
                 futures.append(future)
@@ -574,6 +588,41 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     return PreparedImage(config=config, layers=layers, manifest=manifest, media_type=media,
                          diff_ids=tuple(archive.diff_ids), compression=settings.compression,
                          tools=tuple(tool for _, tool in done))
+
+
+def base_layer_blobs(client: RegistryClient, name: ImageName, architecture: str | None = None,
+                     os_name: str | None = None) -> dict[str, Descriptor]:
+    """diff id -> the gzip blob of that layer in base image ``name`` (a repository of
+    ``client``'s registry; for a list, the manifest of ``architecture``/``os_name``):
+    what a push of an image built on it to that registry can mount instead of
+    compressing and uploading the layer again. Empty where the layers are not gzip or
+    do not match the config's diff ids."""
+    repo = name.get_repo()
+    manifest, _ = client.get_manifest(repo, name.digest or name.tag or "latest")
+    if manifest.get("mediaType") in (DOCKER_MANIFEST_LIST, OCI_INDEX) or \
+            "manifests" in manifest:
+        chosen = [entry for entry in manifest.get("manifests") or ()
+                  if isinstance(entry, dict)
+                  and (entry.get("platform") or {}).get("architecture") == architecture
+                  and (entry.get("platform") or {}).get("os", "linux") == (os_name or "linux")]
+        if len(chosen) != 1 or not chosen[0].get("digest"):
+            return {}
+        manifest, _ = client.get_manifest(repo, str(chosen[0]["digest"]))
+    layers = [entry for entry in manifest.get("layers") or () if isinstance(entry, dict)]
+    config_digest = (manifest.get("config") or {}).get("digest")
+    if not layers or not config_digest:
+        return {}
+    config = json.loads(client.get_blob(repo, str(config_digest)))
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layers):
+        return {}
+    found: dict[str, Descriptor] = {}
+    for diff_id, layer in zip(diff_ids, layers, strict=True):
+        if layer.get("mediaType") in (DOCKER_LAYER_GZIP, OCI_LAYER_GZIP) and \
+                layer.get("digest") and isinstance(layer.get("size"), int):
+            found[str(diff_id)] = Descriptor(str(layer["mediaType"]), str(layer["digest"]),
+                                             int(layer["size"]))
+    return found
 
 
 # -- uploading -------------------------------------------------------------------------------
@@ -857,6 +906,10 @@ class ImagePush:
     #: registry -> a repository there that may hold the layers (the pulled base image's):
     #: layers are mounted from it when the registry has them, else uploaded
     mount_repos: Mapping[str, str] = field(default_factory=dict)
+    #: diff id -> the blob the base image has for that layer in every target registry
+    #: (its repository there is ``mount_repos``'): such layers are mounted as they are,
+    #: not compressed again (see :func:`prepare_image`)
+    reuse: Mapping[str, Descriptor] = field(default_factory=dict)
 
     def _report(self, targets: Sequence[RegistryTarget],
                 state: Literal["start", "failed"]) -> None:
@@ -959,7 +1012,7 @@ class ImagePush:
                     prepared = prepare_image(self.saved(), scratch, settings, live=live,
                                              live_done=live_done, learned=learned,
                                              early=early if self.live else None,
-                                             store=store)
+                                             store=store, reuse=self.reuse)
                 finally:
                     for upload in standby.values():  # no new layer came for them
                         upload.abort(wait=False)

@@ -22,8 +22,12 @@ attached to an image) in one call.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -172,35 +176,87 @@ class BlobUploader:
         """Put ``blob`` into ``repo``: ``"skipped"``, ``"mounted"`` or ``"uploaded"``.
 
         ``mount_from``: a repository of this registry that has the blob.
-        With ``check`` (default) a HEAD comes first.
+        With ``check`` (default) a HEAD comes first. A blob without bytes here (neither
+        path nor data: a base image's layer known by its descriptor) is mounted from
+        ``mount_from``, or, where the registry refuses that, read from there and
+        uploaded.
         """
         if check and self.exists(repo, blob.digest):
             self.stats.add(skipped=1)
             logger.debug("%s/%s has %s", self.registry, repo, blob.digest)
             return "skipped"
         mount = (blob.digest, mount_from) if mount_from and mount_from != repo else None
+        if blob.path is None and blob.data is None and mount is None:
+            raise RegistryError(f"blob {blob.digest} is not in {self.registry}/{repo} and "
+                                "there is no repository to take it from",
+                                registry=self.registry)
         restarts = 0
-        while True:
-            location, _ = self._start(repo, mount)
-            if location is None:
-                self.stats.add(mounted=1)
-                logger.debug("mounted %s into %s/%s from %s", blob.digest, self.registry,
-                             repo, mount_from)
-                return "mounted"
-            mount = None  # refused (or not allowed): the session is a plain upload
-            try:
-                self._send(repo, blob, location)
-            except _Interrupted as interrupted:
+        fetched: str | None = None
+        try:
+            while True:
+                location, _ = self._start(repo, mount)
+                if location is None:
+                    self.stats.add(mounted=1)
+                    logger.debug("mounted %s into %s/%s from %s", blob.digest,
+                                 self.registry, repo, mount_from)
+                    return "mounted"
+                if mount is not None and blob.path is None and blob.data is None:
+                    assert mount_from is not None
+                    fetched = self._fetch(mount_from, blob)
+                    blob = dataclasses.replace(blob, path=fetched)
+                mount = None  # refused (or not allowed): the session is a plain upload
+                if self._upload_into(repo, blob, location, restarts):
+                    break
                 restarts += 1
-                if restarts >= self.retry.attempts or not is_transient(interrupted.error):
-                    raise interrupted.error from None
-                logger.warning("upload of %s to %s/%s was lost (%s); starting it again",
-                               blob.digest, self.registry, repo, interrupted.error)
-                self.stats.add(restarted=1)
-                self.retry.sleep(self.retry.backoff(restarts))
-                continue
-            self.stats.add(uploaded=1)
-            return "uploaded"
+        finally:
+            if fetched is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(fetched)
+        self.stats.add(uploaded=1)
+        return "uploaded"
+
+    def _fetch(self, source: str, blob: Blob) -> str:
+        """The bytes of ``blob`` read from repository ``source`` of this registry into a
+        temporary file (its path), checked against the digest."""
+        what = f"reading {blob.digest} from {self.registry}/{source}"
+        response = self._retrying(what, lambda: self._call(
+            "GET", f"/v2/{source}/blobs/{blob.digest}", source, stream=True))
+        if response.status_code != 200:
+            raise _failure(response, what, self.registry)
+        hasher = hashlib.sha256()
+        fd, path = tempfile.mkstemp(prefix="atomic-reactor-blob-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for piece in response.iter_content(1 << 20):
+                    hasher.update(piece)
+                    out.write(piece)
+            if f"sha256:{hasher.hexdigest()}" != blob.digest:
+                raise RegistryError(f"{what}: the bytes are not the digest",
+                                    registry=self.registry)
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            response.close()
+        logger.debug("read %s from %s/%s to upload it again", blob.digest, self.registry,
+                     source)
+        return path
+
+    def _upload_into(self, repo: str, blob: Blob, location: str, restarts: int) -> bool:
+        """Send ``blob`` into the session at ``location``: True when done, False when
+        the upload was lost and is to start again (``restarts`` so far)."""
+        try:
+            self._send(repo, blob, location)
+        except _Interrupted as interrupted:
+            restarts += 1
+            if restarts >= self.retry.attempts or not is_transient(interrupted.error):
+                raise interrupted.error from None
+            logger.warning("upload of %s to %s/%s was lost (%s); starting it again",
+                           blob.digest, self.registry, repo, interrupted.error)
+            self.stats.add(restarted=1)
+            self.retry.sleep(self.retry.backoff(restarts))
+            return False
+        return True
 
     def _send(self, repo: str, blob: Blob, location: str) -> None:
         """Send the blob's bytes into the session at ``location`` and close it."""

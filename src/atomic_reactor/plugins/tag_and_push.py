@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from atomic_reactor._engine.types import EngineCapabilities
@@ -16,7 +16,8 @@ from atomic_reactor.errors import AtomicReactorError, PluginConfigError, PushErr
 from atomic_reactor.plugin import REGISTRIES_ARG_SCHEMA, PostBuildPlugin
 
 if TYPE_CHECKING:
-    from atomic_reactor._image.push import PushSettings
+    from atomic_reactor._image.layout import Descriptor
+    from atomic_reactor._image.push import PushSettings, RegistryTarget
     from atomic_reactor._multiplatform import PlatformState
     from atomic_reactor.core import DockerTasker
     from atomic_reactor.inner import DockerBuildWorkflow
@@ -237,10 +238,12 @@ class TagAndPushPlugin(PostBuildPlugin):
                 for name in every:
                     self.tasker.tag_image(image_id, name, force=True)
                     tagged.append(name)
+                mount_repos = self._base_repositories()
                 push = ImagePush(saved=self._saved, settings=self.settings,
                                  workdir=self.workflow.workdir,
                                  progress=self.tasker.report_progress,
-                                 mount_repos=self._base_repositories())
+                                 mount_repos=mount_repos,
+                                 reuse=self._reused_base_layers(targets, mount_repos))
                 prepared, results = push.run(targets)
             except AtomicReactorError:
                 self._untag(tagged)
@@ -294,6 +297,37 @@ class TagAndPushPlugin(PostBuildPlugin):
                                               digest=result.digest, size=result.size,
                                               attempts=result.attempts)
         return records
+
+    def _reused_base_layers(self, targets: Sequence[RegistryTarget],
+                            mount_repos: Mapping[str, str]) -> dict[str, Descriptor]:
+        """diff id -> the base image's blob of that layer, when every target is the
+        registry the base image was pulled from and layers are gzip: those layers are
+        mounted from the base's repository as they are, not compressed and uploaded
+        again (as the engines' own pushes do). Nothing when the base cannot be read."""
+        from atomic_reactor._image.push import base_layer_blobs
+        from atomic_reactor._registry.client import RegistryClient
+
+        registries = {target.registry for target in targets}
+        if self.settings.compression != "gzip" or len(registries) != 1:
+            return {}
+        (registry,) = registries
+        repo = mount_repos.get(registry)
+        base = next((ImageName.parse(pulled) for pulled in sorted(self.workflow.pulled_base_images)
+                     if ImageName.parse(pulled).registry == registry
+                     and ImageName.parse(pulled).get_repo() == repo), None)
+        if base is None:
+            return {}
+        target = targets[0]
+        try:
+            info = self.tasker.image_info(self.image_id)
+            with RegistryClient(registry, insecure=target.insecure, secret=target.secret,
+                                retry=self.settings.retry) as client:
+                found = base_layer_blobs(client, base, info.architecture, info.os)
+        except (AtomicReactorError, ValueError, TypeError) as exc:
+            self.log.debug("the layers of %s are not reused: %s", base, exc)
+            return {}
+        self.log.debug("%d layers of %s may be mounted as they are", len(found), base)
+        return found
 
     def _base_repositories(self) -> dict[str, str]:
         """Per registry, the repository the base image was pulled from (its layers can be
