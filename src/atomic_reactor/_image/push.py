@@ -92,6 +92,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "COMPRESSIONS",
     "ImagePush",
+    "LaterMapping",
     "LiveUpload",
     "PreparedImage",
     "PushSettings",
@@ -588,6 +589,38 @@ def prepare_image(saved: Iterable[bytes], scratch: str, settings: PushSettings, 
     return PreparedImage(config=config, layers=layers, manifest=manifest, media_type=media,
                          diff_ids=tuple(archive.diff_ids), compression=settings.compression,
                          tools=tuple(tool for _, tool in done))
+
+
+class LaterMapping(Mapping[str, Descriptor]):
+    """A mapping worked out in a background thread, started now; the first look into
+    it waits for it (an error there leaves it empty). For what a push needs only once
+    the image's first layer arrives (:func:`base_layer_blobs`: registry round trips)."""
+
+    def __init__(self, compute: Callable[[], Mapping[str, Descriptor]]) -> None:
+        self._found: Mapping[str, Descriptor] = {}
+        context = contextvars.copy_context()  # its log lines go to the build's log
+        self._thread = threading.Thread(target=context.run, args=(self._run, compute),
+                                        daemon=True, name="push-lookup")
+        self._thread.start()
+
+    def _run(self, compute: Callable[[], Mapping[str, Descriptor]]) -> None:
+        try:
+            self._found = compute()
+        except Exception as exc:  # what it could not learn is left out
+            logger.debug("push lookup failed: %s", exc)
+
+    def _ready(self) -> Mapping[str, Descriptor]:
+        self._thread.join()
+        return self._found
+
+    def __getitem__(self, key: str) -> Descriptor:
+        return self._ready()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ready())
+
+    def __len__(self) -> int:
+        return len(self._ready())
 
 
 def base_layer_blobs(client: RegistryClient, name: ImageName, architecture: str | None = None,

@@ -220,7 +220,7 @@ class TagAndPushPlugin(PostBuildPlugin):
         return engine_archive(self.tasker, self.image_id)
 
     def _registry_push(self) -> list[PushedImage]:
-        from atomic_reactor._image.push import ImagePush, RegistryTarget
+        from atomic_reactor._image.push import ImagePush, LaterMapping, RegistryTarget
 
         image_id = self.image_id
         names = self._names()
@@ -239,11 +239,12 @@ class TagAndPushPlugin(PostBuildPlugin):
                     self.tasker.tag_image(image_id, name, force=True)
                     tagged.append(name)
                 mount_repos = self._base_repositories()
+                # looked up while the push begins (needed once the first layer comes)
+                reuse = LaterMapping(lambda: self._reused_base_layers(targets, mount_repos))
                 push = ImagePush(saved=self._saved, settings=self.settings,
                                  workdir=self.workflow.workdir,
                                  progress=self.tasker.report_progress,
-                                 mount_repos=mount_repos,
-                                 reuse=self._reused_base_layers(targets, mount_repos))
+                                 mount_repos=mount_repos, reuse=reuse)
                 prepared, results = push.run(targets)
             except AtomicReactorError:
                 self._untag(tagged)
