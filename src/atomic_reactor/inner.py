@@ -54,6 +54,7 @@ from atomic_reactor.plugin import (
     PluginLibrary,
     PluginRequest,
     PluginsRunner,
+    Preloading,
     parse_requests,
 )
 from atomic_reactor.plugins.pull_base_image import PulledBaseImage
@@ -591,7 +592,8 @@ class DockerBuildWorkflow:
         self._raise_if_cancelled()
         prepublish, postbuild = self._runner(PHASE_PREPUBLISH), self._runner(PHASE_POSTBUILD)
         # what the plugins after the build import is imported while the engine builds
-        preloads = [prepublish.preload(), postbuild.preload()]
+        preloading = Preloading(list(dict.fromkeys([*prepublish.preloads(),
+                                                    *postbuild.preloads()])))
         try:
             with self._timed(BUILD_STEP_KEY):
                 if self.platforms:
@@ -601,8 +603,7 @@ class DockerBuildWorkflow:
                 if self.build_result is not None and self.build_result.is_failed():
                     raise BuildFailed(self.build_result.fail_reason or "build failed")
         finally:
-            for preloading in preloads:  # no import left running beside the next phase
-                preloading.join()
+            preloading.join()  # no import left running beside the next phase
         self._raise_if_cancelled()
         prepublish.run()
         self._raise_if_cancelled()

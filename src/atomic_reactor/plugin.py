@@ -490,9 +490,9 @@ class PluginsRunner:
             raise first_failure
         return results
 
-    def preload(self) -> Preloading:
-        """Import what this phase's plugins will import (:meth:`Plugin.preload`) in a
-        background thread, started now; :meth:`Preloading.join` waits for it."""
+    def preloads(self) -> list[str]:
+        """The modules this phase's plugins will import (:meth:`Plugin.preload`), for
+        :class:`Preloading`."""
         modules: list[str] = []
         for request, plugin_class in self.plugins:
             if plugin_class is None:
@@ -503,7 +503,7 @@ class PluginsRunner:
                 logger.debug("plugin %s: no preload (%s)", request.name, exc)
                 continue
             modules.extend(name for name in wanted if name not in modules)
-        return Preloading(modules)
+        return modules
 
     def _platforms_for(self, plugin_class: type[Plugin]) -> list[Any]:
         """The platforms to run a plugin for one by one (none: run it once)."""

@@ -268,10 +268,6 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
     """The blob of layer file ``path`` compressed as ``settings`` say, and the tool used
     (``store``: taken from there when it has it, and kept there when it had not;
     ``reuse``: diff id -> the base image's blob of that layer, taken as it is)."""
-    if reuse:
-        known = reuse.get(file_digest(path)[0])
-        if known is not None:
-            return Blob(digest=known.digest, size=known.size, media_type=media_type), "reused"
     found = detect_compression(path)
     if settings.compression == "none":
         plain = uncompressed_layer(path, plain_dir) if found else path
@@ -283,12 +279,16 @@ def _compress_layer(path: str, index: int, blob_dir: str, plain_dir: str,
     plain = uncompressed_layer(path, plain_dir) if found else path
     if store is not None and os.path.getsize(plain) < _STREAM_MIN:
         store = None  # small: compressed again in milliseconds, not worth a file
+    # the layer's diff id, hashed once: for the base's own blob and the store's key
+    diff_id = file_digest(plain)[0] if reuse or store is not None else ""
+    known = reuse.get(diff_id) if reuse else None
+    if known is not None:
+        return Blob(digest=known.digest, size=known.size, media_type=media_type), "reused"
     how = planned_tool(settings.compression, adaptive=settings.adaptive,
                        portable=settings.portable) \
         if store is not None else None
     key = None
     if store is not None and how is not None:
-        diff_id, _ = file_digest(plain)
         key = store.key(diff_id, settings.compression, settings.level, how)
         kept = store.get(key, os.path.join(blob_dir, f"layer-{index}.kept"))
         if kept is not None:

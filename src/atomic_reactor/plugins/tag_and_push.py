@@ -238,9 +238,10 @@ class TagAndPushPlugin(PostBuildPlugin):
                 for name in every:
                     self.tasker.tag_image(image_id, name, force=True)
                     tagged.append(name)
-                mount_repos = self._base_repositories()
+                bases = self._base_images()
+                mount_repos = {registry: base.get_repo() for registry, base in bases.items()}
                 # looked up while the push begins (needed once the first layer comes)
-                reuse = LaterMapping(lambda: self._reused_base_layers(targets, mount_repos))
+                reuse = LaterMapping(lambda: self._reused_base_layers(targets, bases))
                 push = ImagePush(saved=self._saved, settings=self.settings,
                                  workdir=self.workflow.workdir,
                                  progress=self.tasker.report_progress,
@@ -300,7 +301,7 @@ class TagAndPushPlugin(PostBuildPlugin):
         return records
 
     def _reused_base_layers(self, targets: Sequence[RegistryTarget],
-                            mount_repos: Mapping[str, str]) -> dict[str, Descriptor]:
+                            bases: Mapping[str, ImageName]) -> dict[str, Descriptor]:
         """diff id -> the base image's blob of that layer, when every target is the
         registry the base image was pulled from and layers are gzip: those layers are
         mounted from the base's repository as they are, not compressed and uploaded
@@ -312,10 +313,7 @@ class TagAndPushPlugin(PostBuildPlugin):
         if self.settings.compression != "gzip" or len(registries) != 1:
             return {}
         (registry,) = registries
-        repo = mount_repos.get(registry)
-        base = next((ImageName.parse(pulled) for pulled in sorted(self.workflow.pulled_base_images)
-                     if ImageName.parse(pulled).registry == registry
-                     and ImageName.parse(pulled).get_repo() == repo), None)
+        base = bases.get(registry)
         if base is None:
             return {}
         target = targets[0]
@@ -330,15 +328,15 @@ class TagAndPushPlugin(PostBuildPlugin):
         self.log.debug("%d layers of %s may be mounted as they are", len(found), base)
         return found
 
-    def _base_repositories(self) -> dict[str, str]:
-        """Per registry, the repository the base image was pulled from (its layers can be
-        mounted from there instead of uploaded)."""
-        repos: dict[str, str] = {}
+    def _base_images(self) -> dict[str, ImageName]:
+        """Per registry, the base image pulled from it (its layers can be mounted from
+        its repository instead of uploaded)."""
+        bases: dict[str, ImageName] = {}
         for pulled in sorted(self.workflow.pulled_base_images):
             name = ImageName.parse(pulled)
             if name.registry:
-                repos.setdefault(name.registry, name.get_repo())
-        return repos
+                bases.setdefault(name.registry, name)
+        return bases
 
     def _platform_registry_push(self, state: PlatformState
                                 ) -> dict[str, dict[str, PushedImage]]:
