@@ -185,25 +185,19 @@ def _plain_registry(reference: str, auth: RegistryAuth | None,
 
 
 class _PlainManifestRead:
-    """:func:`_plain_manifest` in a thread, started now; :meth:`result` waits for it."""
+    """:func:`_plain_manifest` in a thread (:attr:`thread`, for the caller to start);
+    :meth:`result` waits for it."""
 
-    def __init__(self, registry: str, repo: str, reference: str, *, start: bool = True
-                 ) -> None:
+    def __init__(self, registry: str, repo: str, reference: str) -> None:
         self._body: bytes | None = None
-        self._thread = threading.Thread(target=self._run, args=(registry, repo, reference),
-                                        daemon=True, name="buildah-manifest")
-        if start:
-            self._thread.start()
-
-    def start(self) -> None:
-        """Start the read (made with ``start=False``)."""
-        self._thread.start()
+        self.thread = threading.Thread(target=self._run, args=(registry, repo, reference),
+                                       daemon=True, name="buildah-manifest")
 
     def _run(self, registry: str, repo: str, reference: str) -> None:
         self._body = _plain_manifest(registry, repo, reference)
 
     def result(self, timeout: float = 60) -> bytes | None:
-        self._thread.join(timeout)
+        self.thread.join(timeout)
         return self._body
 
 
@@ -365,8 +359,7 @@ class BuildahEngine:
 
     # -- streamed operations ------------------------------------------------------------
     def _stream(self, action: str, args: list[str], outcome: _Outcome, *, kind: str,
-                reference: str | None, output: str | None = None,
-                started: Callable[[], object] | None = None) -> Iterator[str]:
+                reference: str | None, output: str | None = None) -> Iterator[str]:
         """Run buildah, yielding its output lines; end it (and its group) if abandoned.
 
         A failing pull or push raises its translated error; for a build the return
@@ -375,8 +368,8 @@ class BuildahEngine:
         read for the ids of the working containers it makes, which are removed when
         the build is cancelled or killed. With ``output`` (a new file's path) buildah
         writes there and the lines are followed from the file (see
-        :meth:`~atomic_reactor._engine.buildah.process.Buildah.follow`). ``started`` is
-        called once buildah runs (work of ours that can wait till then).
+        :meth:`~atomic_reactor._engine.buildah.process.Buildah.follow`). Once buildah
+        runs, the background work deferred till then starts (:meth:`_defer`).
         """
         if output is None:
             process = self.buildah.popen(*args)
@@ -387,8 +380,6 @@ class BuildahEngine:
                 process = self.buildah.popen(*args, stdout=sink)
             lines = self.buildah.follow(process, output)
         self._start_deferred()
-        if started is not None:
-            started()
         finished = False
         try:
             for raw in lines:
@@ -605,15 +596,14 @@ class BuildahEngine:
         # storage does not show), asked while buildah pulls: one plain HTTP GET where
         # that can answer (see _plain_registry), else (or when it did not) skopeo
         plain = _plain_registry(reference, auth, options) if not digest else None
-        # started once buildah runs: its imports (http.client) would hold the GIL
-        # while this thread starts buildah
-        read = _PlainManifestRead(*plain, start=False) if plain is not None else None
+        read = _PlainManifestRead(*plain) if plain is not None else None
+        if read is not None:
+            self._defer(read.thread)
         query = None if digest or read is not None else \
             _ManifestQuery(reference, authfile, options)
         try:
             lines = self._stream(f"pulling {reference}", args, outcome, kind="pull",
-                                 reference=reference,
-                                 started=read.start if read is not None else None)
+                                 reference=reference)
             yield from self._transfer_lines(lines, "Pull complete")
             if read is not None:
                 body = read.result()
@@ -740,9 +730,7 @@ class BuildahEngine:
         caches (an image just pulled or built: the results and plugins ask for it, but
         not before the next buildah command, which runs meanwhile). Whoever reads an
         image next waits for it (:meth:`_wait_prefetched`); a failure is left for that
-        reader to meet again. ``deferred``: started once the next buildah command runs
-        (or when it is waited for), not now: its imports and reading would hold the
-        GIL while this thread starts that command."""
+        reader to meet again. ``deferred``: started later (:meth:`_defer`)."""
         context = contextvars.copy_context()
 
         def fetch() -> None:
@@ -757,10 +745,17 @@ class BuildahEngine:
                                   name="buildah-prefetch")
         with self._lock:
             self._prefetching.append(thread)
-            if deferred:
-                self._deferred.append(thread)
-                return
-        thread.start()
+        if deferred:
+            self._defer(thread)
+        else:
+            thread.start()
+
+    def _defer(self, thread: threading.Thread) -> None:
+        """Start ``thread`` once the next buildah command runs (or when the readings
+        are waited for), not now: its imports and reading would hold the GIL while
+        this thread starts buildah."""
+        with self._lock:
+            self._deferred.append(thread)
 
     def _start_deferred(self) -> None:
         """Start the background readings that waited for a buildah command to run."""
