@@ -400,19 +400,28 @@ class ImageStorage:
         """``layer``'s tar, checked against its diff id (call with the locks held)."""
         return _verified(layer_tar(self._tar_split(layer.id), self.diff_dir(layer.id)), layer)
 
-    def _still_there(self, layer: StoredLayer) -> None:
+    def _layers_stamp(self) -> tuple[int, int, int]:
+        """What tells a changed ``layers.json``: its inode, size and change time."""
+        status = os.stat(os.path.join(self._layers, "layers.json"))
+        return status.st_ino, status.st_size, status.st_mtime_ns
+
+    def _still_there(self, layer: StoredLayer, stamp: tuple[int, int, int]) -> None:
         """Check (the layers' lock held) that ``layer`` was not removed since the image
-        was read: ``FileNotFoundError`` if it was."""
+        was read (``stamp``: :meth:`_layers_stamp` then; the file is read again only if
+        it changed): ``FileNotFoundError`` if it was."""
+        if self._layers_stamp() == stamp:
+            return
         for record in self._load(os.path.join(self._layers, "layers.json")):
             if record.get("id") == layer.id and record.get("diff-digest") == layer.diff_id:
                 return
         raise FileNotFoundError(f"layer {layer.id[:12]} was removed while the image was read")
 
-    def _layer_chunks(self, layer: StoredLayer) -> Iterator[bytes]:
+    def _layer_chunks(self, layer: StoredLayer, stamp: tuple[int, int, int]
+                      ) -> Iterator[bytes]:
         """``layer``'s tar in pieces of about ``_CHUNK`` (big ones as they come), under
         the layers' read lock from the first byte to the last."""
         with _read_locked(self._locks[:1]):
-            self._still_there(layer)
+            self._still_there(layer, stamp)
             buffer = io.BytesIO()
             for chunk in self.layer_stream(layer):
                 if len(chunk) >= _CHUNK:
@@ -438,6 +447,7 @@ class ImageStorage:
         def stream() -> Generator[bytes, None, None]:
             with _read_locked(self._locks):
                 stored = self._find(found.id)  # as it is now the stream begins
+                stamp = self._layers_stamp()
             config_name = f"{stored.id}.json"
             yield _header(config_name, len(stored.config)) + stored.config \
                 + _padding(len(stored.config))
@@ -446,7 +456,7 @@ class ImageStorage:
                 name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
                 if name not in names:
                     yield _header(name, layer.size)
-                    yield from self._layer_chunks(layer)
+                    yield from self._layer_chunks(layer, stamp)
                     yield _padding(layer.size)
                 names.append(name)
             manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
