@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from atomic_reactor import _codecache
+
+_codecache.install()  # before any of the package's dataclasses is made
+
 __version__ = "1.6.0"
 __all__ = ["__version__", "set_logging"]
 
