@@ -51,6 +51,7 @@ from atomic_reactor.plugin import (
     PHASE_PREBUILD,
     PHASE_PREPUBLISH,
     PHASES,
+    PRELOAD_DELAY,
     PluginLibrary,
     PluginRequest,
     PluginsRunner,
@@ -593,7 +594,8 @@ class DockerBuildWorkflow:
         prepublish, postbuild = self._runner(PHASE_PREPUBLISH), self._runner(PHASE_POSTBUILD)
         # what the plugins after the build import is imported while the engine builds
         preloading = Preloading(list(dict.fromkeys([*prepublish.preloads(),
-                                                    *postbuild.preloads()])))
+                                                    *postbuild.preloads()])),
+                                delay=PRELOAD_DELAY)
         try:
             with self._timed(BUILD_STEP_KEY):
                 if self.platforms:

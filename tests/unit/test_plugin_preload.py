@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import importlib
 import os
 import sys
 import threading
+import time
 
 from atomic_reactor.plugin import PostBuildPlugin
 
@@ -49,6 +51,7 @@ class PreloadProbe(PostBuildPlugin):
 
 SLOW_MODULE = '''
 import threading
+import time
 import time
 
 THREAD = threading.current_thread().name
@@ -135,5 +138,40 @@ def test_the_preloading_thread_is_nicer_than_the_process(
         mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         assert min(19, mine + PRELOAD_NICE) == sys.modules[module].NICE
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    finally:
+        sys.modules.pop(module, None)
+
+
+def _module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    module = f"art_preload_delay_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return module
+
+
+def test_the_imports_wait_for_the_delay_and_a_join_cuts_it_short(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _module(tmp_path, monkeypatch)
+    try:
+        preloading = Preloading([module], delay=60)
+        time.sleep(0.3)
+        assert module not in sys.modules  # still waiting
+        started = time.monotonic()
+        preloading.join()
+        assert sys.modules[module].LOADED and time.monotonic() - started < 10
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_after_the_delay_the_imports_run_without_a_join(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _module(tmp_path, monkeypatch)
+    try:
+        preloading = Preloading([module], delay=0.05)
+        deadline = time.monotonic() + 10
+        while module not in sys.modules and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert module in sys.modules
+        preloading.join()
     finally:
         sys.modules.pop(module, None)
