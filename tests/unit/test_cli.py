@@ -349,3 +349,52 @@ def test_run_pauses_the_garbage_collector_only_while_a_command_starts() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30, check=True)
     assert done.stdout.strip() == "[True] True"
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["-q", "build", "path", "--uri", "x"], ("build", "path")),
+    (["build", "json", "b.json"], ("build", "json")),
+    (["build", "--help"], ("build", None)),
+    (["build", "bogus"], ("build", None)),
+    (["-v", "worker", "--broker", "redis://x"], ("worker", None)),
+    (["plugins", "--schema", "path"], ("plugins", None)),
+    (["bogus", "build"], (None, None)),
+    (["--", "build", "path"], (None, None)),
+    ([], (None, None)),
+])
+def test_the_parser_knows_the_command_it_is_built_for(
+        argv: list[str], named: tuple[str | None, str | None]) -> None:
+    from atomic_reactor.cli.main import _named
+
+    assert _named(argv) == named
+
+
+@pytest.mark.parametrize("argv", [
+    ["-q", "build", "path", "--uri", "/src", "--image", "i:1", "--engine", "buildah",
+     "--build-arg", "A=1", "--no-cache", "--push-method", "engine"],
+    ["build", "git", "--uri", "https://example.com/r.git", "--commit", "main", "--image",
+     "i", "--reproducible", "--sbom"],
+    ["build", "json", "b.json", "--substitute", "image=x", "--method", "here"],
+    ["plugins", "--schema", "tag_and_push"],
+    ["worker", "--concurrency", "2"],
+    ["farm", "status", "--broker", "redis://127.0.0.1:1/0", "abc"],
+    ["inside-build", "--input", "path"],
+])
+def test_a_parser_built_for_its_command_parses_as_the_whole_one(argv: list[str]) -> None:
+    from atomic_reactor.cli.main import build_parser
+
+    assert build_parser(argv).parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_the_parser_for_a_build_leaves_the_other_commands_out() -> None:
+    from atomic_reactor.cli.main import build_parser
+
+    def commands(parser: Any) -> dict[str, Any]:
+        action = next(action for action in parser._actions
+                      if action.__class__.__name__ == "_SubParsersAction")
+        return dict(action.choices)
+
+    argv = ["build", "path", "--uri", "x", "--image", "i"]
+    assert list(commands(build_parser(argv))) == ["build"]
+    assert list(commands(commands(build_parser(argv))["build"])) == ["path"]
+    assert len(commands(build_parser())) == 7

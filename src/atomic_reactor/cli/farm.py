@@ -17,7 +17,10 @@ from atomic_reactor.cli._results import finish, write_metadata
 if TYPE_CHECKING:
     from atomic_reactor.farm import FarmStatus
 
-__all__ = ["add_parsers", "cmd_farm", "cmd_submit", "cmd_worker"]
+__all__ = ["COMMANDS", "add_parsers", "cmd_farm", "cmd_submit", "cmd_worker"]
+
+#: the commands :func:`add_parsers` adds
+COMMANDS = ("worker", "submit", "farm")
 
 BROKER_ENV = "ATOMIC_REACTOR_BROKER"  # as atomic_reactor.farm._config.BROKER_ENV
 ENGINES = ("docker", "buildah", "auto")

@@ -223,36 +223,36 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
                        help="first retry delay, doubled each retry (default 1)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Build container images through a plugin pipeline.")
-    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
-    noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("-v", "--verbose", action="store_true",
-                       help="debug output, and tracebacks on errors")
-    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+#: the build sources (``build KIND``)
+_KINDS = ("git", "path", "json")
 
-    build = commands.add_parser("build", help="build an image")
+
+def _add_build_commands(build: argparse.ArgumentParser, kind: str | None) -> None:
+    """``build git``, ``build path`` and ``build json`` (only ``kind`` if not None)."""
     kinds = build.add_subparsers(dest="kind", metavar="SOURCE")
     kinds.required = True
 
-    git = kinds.add_parser("git", help="build from a git repository")
-    git.add_argument("--uri", required=True, help="git repository")
-    git.add_argument("--commit", help="branch, tag or commit to build (default: default branch)")
-    git.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
-                     help="Dockerfile (or its directory) in the repository (default ./)")
-    git.add_argument("--image", required=True, help="name for the built image")
-    _add_build_options(git)
+    if kind in (None, "git"):
+        git = kinds.add_parser("git", help="build from a git repository")
+        git.add_argument("--uri", required=True, help="git repository")
+        git.add_argument("--commit",
+                         help="branch, tag or commit to build (default: default branch)")
+        git.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
+                         help="Dockerfile (or its directory) in the repository (default ./)")
+        git.add_argument("--image", required=True, help="name for the built image")
+        _add_build_options(git)
+    if kind in (None, "path"):
+        path = kinds.add_parser("path", help="build from a local directory")
+        path.add_argument("--uri", required=True, help="file:///abs/path (or a path)")
+        path.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
+                          help="Dockerfile (or its directory) in the source (default ./)")
+        path.add_argument("--image", required=True, help="name for the built image")
+        _add_build_options(path)
+    if kind in (None, "json"):
+        _add_build_json(kinds)
 
-    path = kinds.add_parser("path", help="build from a local directory")
-    path.add_argument("--uri", required=True, help="file:///abs/path (or a path)")
-    path.add_argument("-f", "--file", "--df-path", dest="df_path", default="./",
-                      help="Dockerfile (or its directory) in the source (default ./)")
-    path.add_argument("--image", required=True, help="name for the built image")
-    _add_build_options(path)
 
+def _add_build_json(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     json_cmd = kinds.add_parser("json", help="build what a build json file describes")
     json_cmd.add_argument("path", metavar="PATH", help="build json file")
     json_cmd.add_argument("--substitute", metavar="KEY=VALUE", action="append", default=[],
@@ -279,14 +279,61 @@ def build_parser() -> argparse.ArgumentParser:
                               help="build every step anew (the engine's layer cache is not used)")
     _add_output_options(json_cmd)
 
-    plugins = commands.add_parser("plugins", help="list the available plugins")
-    plugins.add_argument("--schema", metavar="KEY", help="print one plugin's argument schema")
+
+
+def _named(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
+    """The command and the build source ``argv`` names (None: not told, or not one of
+    them). Neither the program's options nor ``build``'s take a value, so they are the
+    first two words that are not options."""
+    words: list[str] = []
+    for word in argv or ():
+        if word == "--":
+            break
+        if not word.startswith("-"):
+            words.append(word)
+            if len(words) == 2:
+                break
+    command = words[0] if words and words[0] in COMMANDS else None
+    kind = words[1] if command == "build" and len(words) > 1 and words[1] in _KINDS \
+        else None
+    return command, kind
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Given the ``argv`` it will parse, only the command
+    (and build source) that names gets its options, the others are left out (their
+    160 options are a tenth of the start of a build); given none, or one naming no
+    command, every command has them."""
+    command, kind = _named(argv)
+
+    def wanted(name: str, chosen: str | None = command) -> bool:
+        return chosen is None or chosen == name
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Build container images through a plugin pipeline.")
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true",
+                       help="debug output, and tracebacks on errors")
+    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    if wanted("build"):
+        _add_build_commands(commands.add_parser("build", help="build an image"), kind)
+    if wanted("plugins"):
+        plugins = commands.add_parser("plugins", help="list the available plugins")
+        plugins.add_argument("--schema", metavar="KEY",
+                             help="print one plugin's argument schema")
 
     from atomic_reactor.cli import build_image, farm, inside_build
 
-    build_image.add_parser(commands)
-    inside_build.add_parser(commands)
-    farm.add_parsers(commands)
+    if wanted("create-build-image"):
+        build_image.add_parser(commands)
+    if wanted("inside-build"):
+        inside_build.add_parser(commands)
+    if command is None or command in farm.COMMANDS:
+        farm.add_parsers(commands)
     return parser
 
 
@@ -598,8 +645,8 @@ COMMANDS = {"build": cmd_build, "plugins": cmd_plugins,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (never calls ``sys.exit``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words).parse_args(words)
     verbosity = 1 if args.verbose else (-1 if args.quiet else 0)
     setup_logging(verbosity)
     from atomic_reactor.errors import AtomicReactorError
