@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import http.server
 import itertools
 import json
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from atomic_reactor._engine.docker._http import IncompleteRead, ProtocolError, RemoteDisconnected
 from atomic_reactor._engine.docker._transport import (
     STDERR,
     STDOUT,
@@ -254,7 +254,7 @@ def test_multiplexed_frames_are_split_by_stream(server: tuple[_Server, str]) -> 
     transport = Transport(server[1], timeout=10)
     frames = list(transport.get("/frames", stream=True).frames())
     assert frames == [(STDOUT, b"out line\n"), (STDERR, b"err line\n"), (STDOUT, b"x" * 70000)]
-    with pytest.raises(http.client.IncompleteRead):
+    with pytest.raises(IncompleteRead):
         list(demultiplex([_frame(STDOUT, b"whole"), _frame(STDERR, b"cut short")[:-3]]))
     transport.close()
 
@@ -305,7 +305,7 @@ def test_connection_failures_become_engine_unavailable(server: tuple[_Server, st
     assert type(error) is EngineUnavailable and error.message == (
         f"no container engine answers at socket {tmp_path}/none.sock "
         "(no such file or directory); is dockerd running?")
-    with pytest.raises(http.client.RemoteDisconnected) as hung_up:
+    with pytest.raises(RemoteDisconnected) as hung_up:
         Transport(server[1]).get("/hang-up")
     error = _translated(hung_up.value, server[1], "pushing x")
     assert type(error) is EngineUnavailable and error.message == (
@@ -348,7 +348,7 @@ def test_only_a_get_unanswered_on_a_reused_connection_is_sent_again(
     served, address = server
     transport = Transport(address, timeout=10)
     transport.get("/ping")  # the connection is pooled
-    with pytest.raises(http.client.RemoteDisconnected):
+    with pytest.raises(RemoteDisconnected):
         transport.request(method, "/hang-up")
     assert served.requests.count("/hang-up") == sent
     transport.close()
@@ -361,11 +361,11 @@ def test_a_body_shorter_than_its_length_is_incomplete(server: tuple[_Server, str
     its connection is not kept for the next request."""
     served, address = server
     transport = Transport(address, timeout=10)
-    with pytest.raises(http.client.IncompleteRead):
+    with pytest.raises(IncompleteRead):
         response = transport.get("/short", stream=stream)
         for _ in response.chunks():
             pass
-    error = _translated(http.client.IncompleteRead(b"", 90), address, "pulling x",
+    error = _translated(IncompleteRead(b"", 90), address, "pulling x",
                         streaming=stream)
     assert "pulling x" in error.message
     assert transport.get("/ping").json() == {"path": "/ping"}
@@ -404,7 +404,7 @@ def test_close_shuts_a_request_still_sending_its_body(
     transport.close()
     thread.join(10)
     assert not thread.is_alive() and time.monotonic() - started < 10
-    assert len(outcome) == 1 and isinstance(outcome[0], OSError | http.client.HTTPException)
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError | ProtocolError)
     pieces = next(sent)
     time.sleep(0.2)
     assert next(sent) == pieces + 1  # nothing more was read from the body since
@@ -428,7 +428,7 @@ def test_close_shuts_an_open_stream(server: tuple[_Server, str]) -> None:
     stopped = threading.Timer(0.2, transport.close)
     stopped.start()
     started = time.monotonic()
-    with pytest.raises((OSError, http.client.HTTPException, ValueError)):
+    with pytest.raises((OSError, ProtocolError, ValueError)):
         for _ in chunks:
             pass
     assert time.monotonic() - started < 5
@@ -452,5 +452,7 @@ def test_addresses_and_queries() -> None:
 
 
 def test_the_transport_imports_no_http_library() -> None:
-    assert loaded_after(["atomic_reactor._engine.docker._transport"],
-                        ["docker", "requests", "urllib3"]) == []
+    assert loaded_after(["atomic_reactor._engine.docker._transport",
+                         "atomic_reactor._engine.docker.engine"],
+                        ["docker", "requests", "urllib3", "http.client", "email",
+                         "ssl"]) == []

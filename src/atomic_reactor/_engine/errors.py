@@ -7,7 +7,7 @@ in one table:
 
 - the Docker backend hands every exception a call of its transport raised to
   :func:`docker_error`: dockerd's error answers (``APIStatusError``, its JSON
-  ``message`` read here), socket and ``http.client`` failures and malformed JSON
+  ``message`` read here), socket and HTTP failures and malformed JSON
   become ``ImageNotFound``, ``EngineError`` or ``EngineUnavailable``
   (:func:`docker_unavailable`: the engine does not answer); the Docker SDK's own
   exceptions (raised by ``DockerTasker.d``, the SDK client 1.6 callers may use) are
@@ -77,19 +77,21 @@ _UNUSABLE_STORAGE = ("permission denied", "read-only file system", "database is 
 _BROKE_OFF = ("connection broken", "connection reset", "connection aborted")
 
 
-@functools.cache
 def _transport_reasons() -> tuple[tuple[type[BaseException], str], ...]:
-    """How a failure of the transport's connection is named (before the words below);
-    made on first use, so that http.client (with email and ssl) stays off the start of
-    a build that meets no such failure."""
-    import http.client
+    """How a failure of the transport's connection is named (before the words below):
+    the transport's own HTTP errors (``_http``) and, for the Docker SDK's client, those
+    of http.client when it is imported (its email and ssl stay off a build's start)."""
+    from atomic_reactor._engine.docker._http import IncompleteRead, RemoteDisconnected
 
+    client = sys.modules.get("http.client")
     return (
-        (http.client.RemoteDisconnected, "Connection aborted"),
+        (RemoteDisconnected, "Connection aborted"),
+        *(((client.RemoteDisconnected, "Connection aborted"),) if client else ()),
         (BrokenPipeError, "Connection aborted"),
         (ConnectionAbortedError, "Connection aborted"),
         (ConnectionResetError, "Connection reset"),
-        (http.client.IncompleteRead, "Connection broken"),
+        (IncompleteRead, "Connection broken"),
+        *(((client.IncompleteRead, "Connection broken"),) if client else ()),
         (TimeoutError, "Read timed out"),
     )
 
@@ -308,9 +310,9 @@ def _bad_json(action: str, exc: BaseException, _connection: Connection,
 def _socket_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the connection (an ``OSError`` of a socket names
     no file, unlike one of a file read on the way)."""
-    import http.client
+    from atomic_reactor._engine.docker._http import ProtocolError
 
-    return isinstance(exc, ConnectionError | TimeoutError | http.client.HTTPException) or (
+    return isinstance(exc, ConnectionError | TimeoutError | ProtocolError) or (
         isinstance(exc, OSError) and exc.filename is None)
 
 

@@ -4,8 +4,9 @@ In the manner of podman-py and httpx, the resource calls (``engine.py``) sit on 
 small transport of our own instead of the Docker SDK (which costs ~110 ms to import,
 with requests and urllib3, before the first call):
 
-- :class:`Transport` speaks HTTP/1.1 with :mod:`http.client` to dockerd over its unix
-  socket, or over TCP (``tcp://``/``http://``, TLS for ``https://`` or
+- :class:`Transport` speaks HTTP/1.1 (:mod:`._http`, not :mod:`http.client`, whose
+  imports cost about 20 ms at every start) to dockerd over its unix socket, or over
+  TCP (``tcp://``/``http://``, TLS for ``https://`` or
   ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` as the docker CLI reads them); idle
   connections are kept for the next call;
 - a request body may be an iterator of chunks, sent with chunked transfer encoding
@@ -18,7 +19,7 @@ with requests and urllib3, before the first call):
 - :meth:`Transport.close` closes the idle connections and shuts every open stream
   down, which is how an in-flight build, pull or push is cancelled.
 
-Nothing here interprets what went wrong: socket, ``http.client`` and JSON errors pass
+Nothing here interprets what went wrong: socket, HTTP (``_http``) and JSON errors pass
 through as they are, and :mod:`atomic_reactor._engine.errors` translates them (and
 the error bodies of :class:`APIStatusError`) into the project's errors.
 """
@@ -28,18 +29,29 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
-import http.client
 import json
 import os
 import select
 import socket
-import ssl
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
+
+from atomic_reactor._engine.docker._http import (
+    Connection,
+    IncompleteRead,
+    ProtocolError,
+    RemoteDisconnected,
+)
+from atomic_reactor._engine.docker._http import (
+    Response as RawResponse,
+)
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "STDERR",
@@ -129,6 +141,7 @@ def tls_from_env(environ: Mapping[str, str] | None = None) -> ssl.SSLContext | N
     cert_path = env.get("DOCKER_CERT_PATH") or ""
     if not (verify or cert_path):
         return None
+    import ssl  # only for an engine spoken to over TLS
     directory = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
     ca = os.path.join(directory, "ca.pem")
     if verify:
@@ -215,7 +228,7 @@ def json_messages(chunks: Iterable[bytes]) -> Iterator[Any]:
 def demultiplex(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """(stream, payload) of each frame of dockerd's multiplexed stdout/stderr format
     (an 8-byte header: the stream, three zero bytes, the payload's size, big-endian);
-    a stream that ends inside a frame raises ``http.client.IncompleteRead``."""
+    a stream that ends inside a frame raises :class:`~._http.IncompleteRead`."""
     pending = bytearray()
     for chunk in chunks:
         pending += chunk
@@ -227,30 +240,12 @@ def demultiplex(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
             yield pending[0], bytes(pending[_FRAME_HEADER:end])
             del pending[:end]
     if pending:
-        raise http.client.IncompleteRead(bytes(pending))
+        raise IncompleteRead(bytes(pending))
 
 
 # -- connections -----------------------------------------------------------------------
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket (the Host header says ``localhost``)."""
-
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self._socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+def _closed_by_peer(connection: Connection) -> bool:
     """Whether an idle connection has been hung up on (readable while idle: an end of
     file, or bytes nobody asked for; either way not to be used again)."""
     sock = connection.sock
@@ -263,21 +258,14 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
-def _set_timeout(connection: http.client.HTTPConnection, timeout: float | None) -> None:
-    connection.timeout = timeout
-    if connection.sock is not None:
-        connection.sock.settimeout(timeout)
-
-
 class Response:
     """dockerd's answer to one request; a streamed one holds its connection until it is
     read to the end or closed."""
 
-    def __init__(self, transport: Transport, connection: http.client.HTTPConnection,
-                 raw: http.client.HTTPResponse, sock: socket.socket | None,
-                 generation: int) -> None:
+    def __init__(self, transport: Transport, connection: Connection,
+                 raw: RawResponse, sock: socket.socket | None, generation: int) -> None:
         self._transport = transport
-        self._connection: http.client.HTTPConnection | None = connection
+        self._connection: Connection | None = connection
         self._raw = raw
         # the connection hands its socket over to a response that ends with it
         self._sock = sock
@@ -318,7 +306,7 @@ class Response:
                 data = self._raw.read1(size)
                 if not data:
                     if self._raw.length:  # closed before the Content-Length it announced
-                        raise http.client.IncompleteRead(b"", self._raw.length)
+                        raise IncompleteRead(b"", self._raw.length)
                     break
                 yield data
             finished = True
@@ -388,26 +376,24 @@ class Transport:
         self.timeout = timeout
         self._tls = tls
         if self.target.scheme == "https" and self._tls is None:
+            import ssl  # only for an engine spoken to over TLS
+
             self._tls = ssl.create_default_context()
         self._prefix = f"/v{version.removeprefix('v')}" if version else ""
         self._lock = threading.Lock()
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         # streams still open (weakly: one its reader dropped unread is collected)
         self._open: weakref.WeakSet[Response] = weakref.WeakSet()
         # sockets of requests under way (sending the body, waiting for the answer)
         self._in_flight: set[socket.socket] = set()
         self._generation = 0
 
-    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _new_connection(self, timeout: float | None) -> Connection:
         target = self.target
-        if target.scheme == "unix":
-            return _UnixConnection(target.host, timeout)
-        if target.scheme == "https":
-            return http.client.HTTPSConnection(target.host, target.port, timeout=timeout,
-                                               context=self._tls)
-        return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+        return Connection(target.scheme, target.host, target.port, timeout=timeout,
+                          tls=self._tls if target.scheme == "https" else None)
 
-    def _take(self) -> tuple[http.client.HTTPConnection | None, int]:
+    def _take(self) -> tuple[Connection | None, int]:
         """An idle connection still open at the engine's end (or None), and the pool's
         generation."""
         while True:
@@ -418,7 +404,7 @@ class Transport:
                 return connection, generation
             connection.close()  # dockerd hung up while it was idle
 
-    def _release(self, connection: http.client.HTTPConnection, generation: int) -> None:
+    def _release(self, connection: Connection, generation: int) -> None:
         with self._lock:
             if generation == self._generation and len(self._idle) < 4:
                 self._idle.append(connection)
@@ -460,18 +446,18 @@ class Transport:
         while True:
             reused, generation = self._take()
             connection = reused or self._new_connection(wanted)
-            _set_timeout(connection, wanted)
+            connection.settimeout(wanted)
             flying: socket.socket | None = None
             try:
                 flying = self._take_off(connection, generation)
                 raw, sock = self._exchange(connection, method, url, body, all_headers)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except (RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 connection.close()
                 # dockerd closed the idle connection meanwhile: once more. A request sent
                 # whole and never answered may have been carried out: only a GET or HEAD
                 # is sent again then (not a create, commit, tag or delete). Never after
                 # close(), whose shut-down socket this may be
-                answered_nothing = isinstance(exc, http.client.RemoteDisconnected)
+                answered_nothing = isinstance(exc, RemoteDisconnected)
                 if reused is not None and replayable and generation == self._generation \
                         and (not answered_nothing or method in ("GET", "HEAD")):
                     continue
@@ -488,7 +474,7 @@ class Transport:
         if raw.status >= 400:
             try:
                 data = response.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, ProtocolError):
                 data = b""
             raise APIStatusError(method, path, raw.status, raw.reason, data)
         if stream:
@@ -498,7 +484,7 @@ class Transport:
             response.read()
         return response
 
-    def _take_off(self, connection: http.client.HTTPConnection, generation: int
+    def _take_off(self, connection: Connection, generation: int
                   ) -> socket.socket | None:
         """Connect now (if not yet) and note the socket as under way, so that
         :meth:`close` shuts the request down while it sends its body or waits for its
@@ -515,19 +501,14 @@ class Transport:
         return sock
 
     @staticmethod
-    def _exchange(connection: http.client.HTTPConnection, method: str, url: str,
+    def _exchange(connection: Connection, method: str, url: str,
                   body: bytes | Iterable[bytes] | None, headers: dict[str, str]
-                  ) -> tuple[http.client.HTTPResponse, socket.socket | None]:
-        if body is None or isinstance(body, bytes):
-            connection.request(method, url, body=body, headers=headers)
-            sock = connection.sock
-            return connection.getresponse(), sock
-        connection.putrequest(method, url, skip_accept_encoding=True)
-        for name, value in headers.items():
-            connection.putheader(name, value)
-        connection.putheader("Transfer-Encoding", "chunked")
-        connection.endheaders()
+                  ) -> tuple[RawResponse, socket.socket | None]:
         sock = connection.sock
+        if body is None or isinstance(body, bytes):
+            connection.send_head(method, url, headers, body)
+            return connection.getresponse(method), sock
+        connection.send_head(method, url, {**headers, "Transfer-Encoding": "chunked"})
         try:
             for piece in chunked(body):
                 connection.send(piece)
@@ -535,11 +516,11 @@ class Transport:
             # dockerd may answer (an error) and close before it has read everything:
             # its answer says more than the broken pipe does
             try:
-                return connection.getresponse(), sock
-            except (OSError, http.client.HTTPException):
+                return connection.getresponse(method), sock
+            except (OSError, ProtocolError):
                 pass
             raise
-        return connection.getresponse(), sock
+        return connection.getresponse(method), sock
 
     def get(self, path: str, **options: Any) -> Response:
         return self.request("GET", path, **options)
