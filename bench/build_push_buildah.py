@@ -21,17 +21,16 @@ atomic-reactor runs without ``PYTHONDONTWRITEBYTECODE`` after one unmeasured bui
 
 ``--smoke``: one run with a 1 MB layer, figures printed, no threshold.
 
-Last figures (2026-12-02 afternoon, 21 runs, a quiet machine): ours 1.85 s / by hand
-1.76 s = 1.049 at load 1.4-2.2, and 1.75 s / 1.65 s = 1.062 at load 1.0-1.4 (an
-interleaved 12-round run of the same code with a wrapper timing each buildah call:
-1.829 / 1.800 s = 1.016). At the start of that afternoon, with buildah's own push the
-default, the same bench gave 1.211 and 1.146. What closed most of it: our push became
-the default on buildah (it reads the storage itself, now deflates with zlib-ng, and
-its modules are imported while bud runs, at a nicer priority), a loopback registry is
-asked over plain HTTP first (no TLS attempt), and buildah's output is followed
-through a pidfd (the polling cost bud CPU on the 2 cores). What is left is the start
-of the process: 60-100 ms of Python and imports before the first buildah call, where
-buildah by hand starts at once. More in docs/architecture.md, "Speed".
+Last figures (2026-12-03, a machine of its own, 2 cores, load 0.4-2.6, ``--against``
+a worktree of a7c36b6 in the same runs): 0.986 (11 runs), 1.008, 1.012 and 0.990 (15
+runs each; 2.18 s against 2.21 s in the last), where the code before the day's changes
+gave 0.996-1.100. Timed per buildah call (6 rounds): our start 140 ms against 4 by hand,
+pull and bud the same, after the bud 410 ms against a push of 610. What closed the gap
+since 2026-12-02 (1.049 and 1.062 then): the dataclass code cache and the parser built
+for its command (the start), the preloading's delay (the bud); before that, our push
+became the default on buildah (it reads the storage itself, deflates with zlib-ng, its
+modules imported while bud runs), a loopback registry asked over plain HTTP first and
+buildah's output followed through a pidfd. More in docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations

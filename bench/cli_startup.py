@@ -25,14 +25,13 @@ The measured processes run without ``PYTHONDONTWRITEBYTECODE`` (a session that s
 it would otherwise compile every module at every start), after one unmeasured run
 of each command has written the bytecode (and ``compileall`` of the sources).
 
-Last figures (2026-12-02 04:42 UTC, 2 cores shared with other sessions, ``--runs 11
---against`` a worktree of main before the docker transport (3ac81b9), load average
-3.1-3.4): bare 14 ms, --help 46 ms, buildah 109 ms (baseline 114 ms), docker 111 ms
-against 166 ms (ratio 0.671; CPU time of a run 111 ms against 163 ms). A second run,
-``--runs 15``, load 3.0-3.3: buildah 125 / 128 ms, docker 124 / 269 ms (0.462; CPU
-109 / 175 ms). After the buildah start-up commits (04:50, ``--runs 15 --against`` main
-with them reverted, load 2.3-2.5): buildah 139.7 ms against 154.7 ms (0.903), CPU
-148.7 ms against 163.7 ms. More in docs/architecture.md, "Speed".
+Last figures (2026-12-03 12:40 UTC, a machine of its own, load 0.1-0.3, ``--runs 11
+--against`` a worktree of a7c36b6, before the dataclass code cache, the parser built
+for its command and the docker transport's own HTTP): bare 22.5 ms, --help 105 ms,
+buildah 146.3 ms against 177.8 ms (0.823), docker 141.6 ms against 210.0 ms (0.674);
+CPU of a run 151 / 145 ms against 185 / 214 ms. (On 2026-12-02's machine, where bare
+Python took 14 ms: buildah 109-140 ms, docker 111-124 ms.) More in
+docs/architecture.md, "Speed".
 """
 
 from __future__ import annotations

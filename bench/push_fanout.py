@@ -55,6 +55,9 @@ after the export's first byte), and to three the push is CPU-bound: three regist
 spend about 0.6 CPU-s, docker's save 0.3 and more, ours 0.3, on two cores shared with
 other sessions. So the ratio of ours went up while both times went down; under these
 loads it is set by the registries' CPU (the floor column), not by our requests.
+On 2026-12-03 (a machine of its own, AMD EPYC, load 0.5-1.8, 9 runs): ours 0.98 /
+1.42 s, 1.443; raw 0.44 / 0.75 s, 1.704; floor 1.316: there the registries alone cost
+more than the target allows.
 The last quiet figures before this round (load about 1): 0.62 / 0.91 s, 1.478.
 
 Each registry spends about 0.2 CPU-seconds to take 40 MB (60% of it Go's SHA-256,
