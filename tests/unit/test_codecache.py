@@ -122,25 +122,25 @@ def test_nothing_is_written_when_bytecode_is_not(tmp_path: Path,
     assert not path.exists()
 
 
-def test_what_another_process_wrote_is_kept(tmp_path: Path) -> None:
-    path = tmp_path / "cache.marshal"
+def _saved_over_another(path: Path) -> dict[str, Any]:
+    """What the file holds after a class was made and saved over another process's."""
     path.write_bytes(MAGIC_NUMBER + marshal.dumps(OTHER))
     cache = CodeCache(str(path))
     _point(cache)
     cache.save()
-    kept = marshal.loads(path.read_bytes()[len(MAGIC_NUMBER):])
+    kept: dict[str, Any] = marshal.loads(path.read_bytes()[len(MAGIC_NUMBER):])
+    return kept
+
+
+def test_what_another_process_wrote_is_kept(tmp_path: Path) -> None:
+    kept = _saved_over_another(tmp_path / "cache.marshal")
     assert OTHER_TEXT in kept and len(kept) > 1
     assert [name for name in os.listdir(tmp_path) if name != "cache.marshal"] == []
 
 
 def test_old_texts_do_not_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_codecache, "_MAX_ENTRIES", 1)
-    path = tmp_path / "cache.marshal"
-    path.write_bytes(MAGIC_NUMBER + marshal.dumps(OTHER))
-    cache = CodeCache(str(path))
-    _point(cache)
-    cache.save()
-    kept = marshal.loads(path.read_bytes()[len(MAGIC_NUMBER):])
+    kept = _saved_over_another(tmp_path / "cache.marshal")
     assert OTHER_TEXT not in kept and kept
 
 
