@@ -280,7 +280,6 @@ def _add_build_json(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_output_options(json_cmd)
 
 
-
 def _named(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
     """The command and the build source ``argv`` names (None: not told, or not one of
     them). Neither the program's options nor ``build``'s take a value, so they are the
@@ -306,8 +305,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     command, every command has them."""
     command, kind = _named(argv)
 
-    def wanted(name: str, chosen: str | None = command) -> bool:
-        return chosen is None or chosen == name
+    def wanted(name: str) -> bool:
+        return command is None or command == name
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Build container images through a plugin pipeline.")
