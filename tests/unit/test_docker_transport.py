@@ -91,6 +91,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self.path.startswith("/stall"):  # reads nothing of the body (a busy engine)
             self.server.stopping.wait(30)
+            self.close_connection = True  # what is left unread is body, not a request
             return
         if self.path.startswith("/upload"):
             assert self.headers["Transfer-Encoding"] == "chunked"
