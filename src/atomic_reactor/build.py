@@ -132,9 +132,10 @@ class InsideBuilder:
             return
         names = [stage.alias for stage in self.stages if stage.alias]
         if target not in names:
-            known = ", ".join(names) if names else "none is named"
+            known = (f"its stages are {', '.join(names)}" if names
+                     else "none of its stages is named")
             raise DockerfileError(f"--target {target}: the Dockerfile has no stage of that "
-                                  f"name (stages: {known})")
+                                  f"name ({known})")
 
     # -- the Dockerfile -------------------------------------------------------------
     def refresh_stages(self) -> list[Stage]:

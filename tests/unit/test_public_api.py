@@ -360,3 +360,23 @@ def test_built_image_info_is_read_when_first_asked_for(path_source: dict[str, st
         assert builder.built_image_info == entry
     finally:
         src.cleanup()
+
+
+@pytest.mark.parametrize(("dockerfile", "known"), [
+    ("FROM fedora:39\nRUN true\n", "none of its stages is named"),
+    ("FROM fedora:39 AS deps\nFROM deps AS app\n", "its stages are deps, app"),
+])
+def test_inside_builder_refuses_a_target_that_is_no_stage(
+        src_dir: Path, path_source: dict[str, str], tasker: core.DockerTasker,
+        dockerfile: str, known: str) -> None:
+    from atomic_reactor.errors import DockerfileError
+
+    (src_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    src = source.get_source_instance_for(path_source)
+    try:
+        with pytest.raises(DockerfileError) as raised:
+            build.InsideBuilder(src, "app:1", tasker=tasker, target="nosuch")
+        assert str(raised.value) == ("--target nosuch: the Dockerfile has no stage of that "
+                                     f"name ({known})")
+    finally:
+        src.cleanup()
