@@ -57,7 +57,11 @@ other sessions. So the ratio of ours went up while both times went down; under t
 loads it is set by the registries' CPU (the floor column), not by our requests.
 On 2026-12-03 (a machine of its own, AMD EPYC, load 0.5-1.8, 9 runs): ours 0.98 /
 1.42 s, 1.443; raw 0.44 / 0.75 s, 1.704; floor 1.316: there the registries alone cost
-more than the target allows.
+more than the target allows. On 2026-12-04 (the same machine idle after CI, load
+0.7-2.3, 9 runs): ours 0.80 / 1.25 s, 1.565; raw 0.31 / 0.55 s, 1.795; floor 1.305.
+``--buildah`` (load 1.9-3.5, 9 runs): ours 0.40 / 0.78 s, 1.950; floor 1.584; ours from
+the docker-archive 0.77 / 1.05 s, 1.362: the faster the push to one, the higher the
+ratio, since the registries' own work to take the blob stays the same.
 The last quiet figures before this round (load about 1): 0.62 / 0.91 s, 1.478.
 
 Each registry spends about 0.2 CPU-seconds to take 40 MB (60% of it Go's SHA-256,
