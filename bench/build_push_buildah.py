@@ -25,7 +25,8 @@ Last figures (2026-12-03, a machine of its own, 2 cores, load 0.4-2.6, ``--again
 a worktree of a7c36b6 in the same runs): 0.986 (11 runs), 1.008, 1.012 and 0.990 (15
 runs each; 2.18 s against 2.21 s in the last), where the code before the day's changes
 gave 0.996-1.100; on 2026-12-04, after a fresh-clone CI: 1.046, 0.975 and 0.967 (21
-runs each) and 1.003 (15 runs, the a7c36b6 baseline 1.032 in the same rounds). Timed per buildah call (6 rounds): our start 140 ms against 4 by hand,
+runs each) and 1.003 (15 runs, the a7c36b6 baseline 1.032 in the same rounds).
+Timed per buildah call (6 rounds): our start 140 ms against 4 by hand,
 pull and bud the same, after the bud 410 ms against a push of 610. What closed the gap
 since 2026-12-02 (1.049 and 1.062 then): the dataclass code cache and the parser built
 for its command (the start), the preloading's delay (the bud); before that, our push
