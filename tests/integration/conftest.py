@@ -19,8 +19,10 @@ Function scope: ``engine_cleanup`` (autouse: removes what each test created),
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -274,6 +276,37 @@ def engine_cleanup(engine_name: str, request: pytest.FixtureRequest) -> Iterator
     tracker.snapshot()
     yield tracker
     fail_on_leftovers(tracker.cleanup(), where)
+
+
+#: what the library keeps in the temporary directory on purpose (its lock files)
+_KEPT_IN_TMP = frozenset({"atomic-reactor-locks"})
+
+
+def _ours_in_tmp() -> set[str]:
+    tmp = tempfile.gettempdir()
+    return {name for name in os.listdir(tmp)
+            if name.startswith("atomic-reactor-") and name not in _KEPT_IN_TMP}
+
+
+@pytest.fixture(autouse=True)
+def tmp_cleanup(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What the library made in the temporary directory during the test (``atomic-
+    reactor-*``) and is still there after it fails the test; it is removed (the next
+    test starts clean). A test that keeps such a path (an archive a result names)
+    removes it itself."""
+    before = _ours_in_tmp()
+    yield
+    left = sorted(_ours_in_tmp() - before)
+    for name in left:
+        path = os.path.join(tempfile.gettempdir(), name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    if left:
+        pytest.fail(f"{request.node.nodeid}: left in {tempfile.gettempdir()}: "
+                    f"{', '.join(left)}", pytrace=False)
 
 
 @pytest.fixture

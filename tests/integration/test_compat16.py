@@ -5,6 +5,7 @@ and 1.6's ``<registry>/library/<repo>`` fallback of ``pull_base_image``."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -181,6 +182,9 @@ def test_untagged_image_name_through_the_pipeline(base_image: BaseImage, registr
         target_registries_insecure=True, reproducible=True, source_date_epoch=1700000000,
         prepublish_plugins=[{"name": "squash", "args": {"from_base": True}}],
         exit_plugins=[{"name": "remove_built_image"}])
+    for exported in results.exported_images:  # squash's archive, in a directory of its own
+        assert Path(exported.path).parent.name.startswith("atomic-reactor-export-")
+        shutil.rmtree(Path(exported.path).parent)
     assert not results.is_failed(), results.error
     assert results.image == name  # as given
     assert f"{name}:latest" in results.tags
