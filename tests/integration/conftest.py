@@ -13,6 +13,8 @@ Session scope: ``engine`` (docker ``APIClient``, docker only), ``tasker`` (a
 ``DockerTasker`` for the engine under test), ``registry`` (open),
 ``auth_registry`` (htpasswd), ``base_image`` (busybox pushed to ``registry``).
 Function scope: ``engine_cleanup`` (autouse: removes what each test created),
+``tmp_cleanup`` (autouse: fails a test that leaves ``atomic-reactor-*`` in the
+temporary directory),
 ``docker_config`` (DOCKER_CONFIG with credentials for ``auth_registry``) and
 ``workdir``.  Every test below this directory is marked ``integration``.
 """

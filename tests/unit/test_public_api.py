@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from atomic_reactor import api, build, core, inner, plugin, source, util
-from atomic_reactor.errors import EngineUnavailable, InputError, PluginConfigError
+from atomic_reactor.errors import (
+    DockerfileError,
+    EngineUnavailable,
+    InputError,
+    PluginConfigError,
+)
 
 NO_ENGINE = "unix:///nonexistent.sock"
 E = inspect.Parameter.empty
@@ -369,8 +374,6 @@ def test_built_image_info_is_read_when_first_asked_for(path_source: dict[str, st
 def test_inside_builder_refuses_a_target_that_is_no_stage(
         src_dir: Path, path_source: dict[str, str], tasker: core.DockerTasker,
         dockerfile: str, known: str) -> None:
-    from atomic_reactor.errors import DockerfileError
-
     (src_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     src = source.get_source_instance_for(path_source)
     try:
