@@ -280,6 +280,9 @@ def main() -> int:
                         "bytes (stored as they are)")
     parser.add_argument("--fanout", type=int, default=3, metavar="N",
                         help="the registries of the push to several (default 3)")
+    parser.add_argument("--no-archive", action="store_true",
+                        help="leave out our push from the engine's own archive (docker "
+                        "save, buildah push docker-archive:)")
     parser.add_argument("--no-raw", action="store_true",
                         help="leave out the raw baseline (the blob by curl, one PUT)")
     parser.add_argument("--against", type=Path, metavar="DIR",
@@ -294,17 +297,16 @@ def main() -> int:
         raise SystemExit("bench: --against measures the docker engine only")
     from atomic_reactor.core import DockerTasker
 
-    archive_tasker = None
     if args.buildah:
         ensure_buildah_base_image(BASE_IMAGE)
-        tasker = DockerTasker(engine="buildah")
-        # the push as it was: the image saved by buildah push docker-archive: first
-        archive_tasker = DockerTasker(engine="buildah")
-        archive_tasker.engine._storage_archive = lambda image: None  # type: ignore[attr-defined]
     else:
         ensure_engine()
         ensure_base_image(BASE_IMAGE)
-        tasker = DockerTasker()
+    tasker = DockerTasker(engine="buildah" if args.buildah else "docker")
+    # the push as it was: the image from the engine's own archive (docker save, buildah
+    # push docker-archive:), not from its storage read directly
+    archive_tasker = DockerTasker(engine="buildah" if args.buildah else "docker")
+    archive_tasker.engine._storage_archive = lambda image: None  # type: ignore[attr-defined]
     scratch = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     running = [start_registry(scratch / f"registry-{n}") for n in range(many)]
     registries = [one.registry.address for one in running]
@@ -312,7 +314,7 @@ def main() -> int:
         if args.buildah else EngineTracker(protected=[BASE_IMAGE])
     tracker.snapshot()
     kinds = ["ours-1", f"ours-{many}"] + ([] if args.no_raw else ["raw-1", f"raw-{many}"]) \
-        + (["archive-1", f"archive-{many}"] if args.buildah else []) \
+        + ([] if args.no_archive else ["archive-1", f"archive-{many}"]) \
         + (["engine-1", f"engine-{many}"] if args.engine else []) \
         + (["base-1", f"base-{many}"] if args.against else [])
     workers: dict[str, Worker] = {}
@@ -380,7 +382,7 @@ def main() -> int:
         figures += [versus(f"ratio base {n} registries / 1", f"base-{n}", "base-1"),
                     versus("ratio ours-1 / base-1", "ours-1", "base-1"),
                     versus(f"ratio ours-{n} / base-{n}", f"ours-{n}", f"base-{n}")]
-    if args.buildah:
+    if not args.no_archive:
         figures += [versus(f"ratio archive {n} registries / 1", f"archive-{n}", "archive-1"),
                     versus("ratio ours-1 / archive-1", "ours-1", "archive-1"),
                     versus(f"ratio ours-{n} / archive-{n}", f"ours-{n}", f"archive-{n}")]

@@ -288,6 +288,9 @@ class FakeEngine:
             data = _archive(info)
         return iter([data[i:i + 65536] for i in range(0, len(data), 65536)] or [b""])
 
+    def read_image(self, image: str) -> Iterator[bytes]:
+        return self.save_image(image)
+
     def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
         raw = data if isinstance(data, bytes) else b"".join(data)
         self.calls.append(("load_image", len(raw)))

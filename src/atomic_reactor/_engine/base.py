@@ -188,6 +188,13 @@ class ContainerEngine(Protocol):
         """``image`` as a ``docker save`` (or OCI layout) tar stream."""
         ...
 
+    def read_image(self, image: str) -> Iterator[bytes]:
+        """``image`` as a docker-archive tar stream for atomic-reactor's own reading
+        (its push): the fastest the engine has, e.g. its storage read straight from its
+        files; the layout may differ from :meth:`save_image`'s (``ImageArchive`` and
+        the push read either). What users are given stays :meth:`save_image`'s."""
+        ...
+
     def load_image(self, data: Iterator[bytes] | bytes) -> list[str]:
         """Load a ``docker save`` tar stream; return the names (or ids) loaded."""
         ...

@@ -197,8 +197,9 @@ class EngineCapabilities:
     parallel_builds: bool = False
     """Several builds (a multi-platform build's platforms) can run at the same time."""
     direct_save: bool = False
-    """``save_image`` streams the image straight from the engine's storage (no archive
+    """``read_image`` streams the image straight from the engine's storage (no archive
     written first), so atomic-reactor's push, which starts uploading while it reads,
     compresses once and uploads to every registry at the same time, beats the engine's
     push (measured for buildah to one registry and more): ``tag_and_push`` then pushes
-    by itself by default."""
+    by itself by default. (dockerd's overlay2 storage is read so too where this process
+    can, but its push is ours by default anyway: ``fast_push`` is False.)"""

@@ -7,6 +7,9 @@
   layers may be compressed (their media types say how).
 * :class:`DockerArchiveWriter` writes a ``docker save`` archive as one stream
   (what ``docker load`` reads), layers copied from files or produced on the fly.
+* :func:`docker_archive_stream` yields a docker-archive (buildah's layout: config
+  first) of a config and layers whose bytes are read as the stream goes (an
+  engine's storage read directly).
 * :func:`write_oci_layout` writes an OCI image layout directory.
 * :func:`image_manifest` makes a Docker schema 2 or OCI image manifest (an OCI one
   may carry a ``subject`` and an ``artifactType``), as canonical JSON bytes.
@@ -18,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +52,8 @@ __all__ = [
     "DockerArchiveWriter",
     "ImageArchive",
     "ManifestFormat",
+    "StreamedLayer",
+    "docker_archive_stream",
     "image_manifest",
     "layer_media_type",
     "write_oci_layout",
@@ -344,6 +349,38 @@ class DockerArchiveWriter:
             self._write(padding(len(payload)))
         self._write(END_OF_ARCHIVE)
         return f"sha256:{image_hex}"
+
+
+@dataclass(frozen=True)
+class StreamedLayer:
+    """A layer of :func:`docker_archive_stream`: its diff id, its tar's length, and what
+    gives its bytes (called when the stream reaches it)."""
+
+    diff_id: str
+    size: int
+    chunks: Callable[[], Iterator[bytes]]
+
+
+def docker_archive_stream(config: bytes, layers: Sequence[StreamedLayer],
+                          repo_tags: Sequence[str] = ()) -> Iterator[bytes]:
+    """A docker-archive as buildah writes one: ``<config digest>.json`` first (a push
+    can upload it while the layers come), one ``<diff id>.tar`` per layer (a layer the
+    image has twice is in it once) and ``manifest.json``. The image id is the config's
+    sha256."""
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    yield file_member(config_name, len(config)) + config + padding(len(config))
+    names: list[str] = []
+    for layer in layers:
+        name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
+        if name not in names:
+            yield file_member(name, layer.size)
+            yield from layer.chunks()
+            yield padding(layer.size)
+        names.append(name)
+    manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
+                            "Layers": names}]).encode()
+    yield file_member("manifest.json", len(manifest)) + manifest + padding(len(manifest)) \
+        + END_OF_ARCHIVE
 
 
 def write_oci_layout(dest: str, manifest_bytes: bytes, blobs: dict[str, str | bytes], *,

@@ -918,6 +918,9 @@ class BuildahEngine:
             raise
         return self._read_and_remove(path, scratch)
 
+    def read_image(self, image: str) -> Iterator[bytes]:
+        return self.save_image(image)  # the storage read directly already, where it can
+
     def _storage_archive(self, image: str) -> Iterator[bytes] | None:
         """``image``'s docker-archive read straight from the storage's files (no copy of
         the layers written first: see :mod:`.storage`); None where that cannot be read."""

@@ -29,19 +29,20 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import io
 import json
 import logging
 import os
 import re
-import tarfile
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from atomic_reactor._engine.storage import StorageUnsupported
+from atomic_reactor._image import tarsplit
+from atomic_reactor._image.layout import StreamedLayer, docker_archive_stream
 from atomic_reactor.errors import EngineError, ImageNotFound
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,7 @@ _DRIVERS = ("overlay", "vfs")
 _HARMLESS_OPTIONS = ("overlay.mount_program", "overlay.mountopt", "mount_program",
                      "mountopt", "overlay.ignore_chown_errors")
 _HEX = re.compile(r"[0-9a-f]{64}")
-_BLOCK = 512
 _CHUNK = 1 << 20
-
-
-class StorageUnsupported(Exception):
-    """The storage is not one this module can read (the caller uses buildah instead)."""
 
 
 @dataclass(frozen=True)
@@ -144,105 +140,15 @@ def _read_locked(paths: Sequence[str]) -> Iterator[None]:
             _release(path)
 
 
-# -- tar-split -------------------------------------------------------------------------
+# -- tar-split ------------------------------------------------------------------------
 
-
-def _member_path(diff_dir: str, entry: dict[str, Any]) -> str:
-    raw = entry.get("name_raw")
-    name: bytes = base64.b64decode(raw) if raw else str(entry.get("name") or "").encode()
-    parts = [part for part in name.split(b"/") if part not in (b"", b".")]
-    if not parts or b".." in parts:
-        raise EngineError(f"buildah storage: tar-split names {name!r}, not a file of the layer")
-    return os.path.join(os.fsencode(diff_dir), *parts).decode("utf-8", "surrogateescape")
-
-
-def _inside(diff_dir: str, path: str, seen: dict[str, bool]) -> None:
-    """Refuse ``path`` when its directory, symbolic links resolved, is not in
-    ``diff_dir``: a layer's own symlink (``a -> /etc``) must not make a later entry
-    (``a/passwd``) read a file of the host (its bytes would reach a registry before the
-    diff id check fails). The answer is kept per directory in ``seen``."""
-    parent = os.path.dirname(path)
-    inside = seen.get(parent)
-    if inside is None:
-        root = os.path.realpath(diff_dir)
-        real = os.path.realpath(parent)
-        inside = seen[parent] = real == root or real.startswith(root + os.sep)
-    if not inside:
-        raise EngineError(f"buildah storage: {path} leads out of the layer's directory")
+_LABEL = "buildah storage"
 
 
 def layer_tar(tar_split: str, diff_dir: str) -> Iterator[bytes]:
     """The layer's uncompressed tar, put back together from its tar-split file
     ``tar_split`` and the files of its diff directory ``diff_dir``."""
-    seen: dict[str, bool] = {}
-    with gzip.open(tar_split, "rb") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                kind = entry["type"]
-            except (ValueError, KeyError, TypeError):
-                raise EngineError(f"buildah storage: {tar_split}: line {number} is not a "
-                                  "tar-split entry") from None
-            if kind == 2:
-                payload = entry.get("payload")
-                if payload:
-                    yield base64.b64decode(payload)
-            elif kind == 1:
-                size = int(entry.get("size") or 0)
-                if size <= 0:
-                    continue
-                path = _member_path(diff_dir, entry)
-                _inside(diff_dir, path, seen)
-                try:
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except OSError as exc:
-                    raise EngineError(f"buildah storage: cannot read {path} of the layer "
-                                      f"({exc.strerror or type(exc).__name__})") from None
-                with os.fdopen(fd, "rb") as handle:
-                    left = size
-                    while left:
-                        data = handle.read(min(left, _CHUNK))
-                        if not data:
-                            raise EngineError(f"buildah storage: {path} is shorter than the "
-                                              f"{size} bytes its layer's tar-split says")
-                        left -= len(data)
-                        yield data
-            else:
-                raise EngineError(f"buildah storage: {tar_split}: line {number} has an "
-                                  f"unknown entry type {kind!r}")
-
-
-def _verified(chunks: Iterator[bytes], layer: StoredLayer) -> Iterator[bytes]:
-    """``chunks`` passed on; an ``EngineError`` at the end unless they are ``layer.size``
-    bytes whose sha256 is ``layer.diff_id`` (nothing more is yielded past that size)."""
-    hasher = hashlib.sha256()
-    count = 0
-    for chunk in chunks:
-        count += len(chunk)
-        if count > layer.size:
-            break
-        hasher.update(chunk)
-        yield chunk
-    digest = "sha256:" + hasher.hexdigest()
-    if count != layer.size or digest != layer.diff_id:
-        raise EngineError(f"buildah storage: layer {layer.id[:12]} put back together from "
-                          f"its tar-split is not its diff id {layer.diff_id} ({count} bytes, "
-                          f"{digest if count == layer.size else 'size differs'}, expected "
-                          f"{layer.size} bytes)")
-
-
-def _header(name: str, size: int, mtime: int = 0) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = mtime
-    return info.tobuf(format=tarfile.PAX_FORMAT)
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % _BLOCK)
+    return tarsplit.layer_tar(tar_split, diff_dir, label=_LABEL)
 
 
 def _configured_storage() -> tuple[str, str | None]:
@@ -398,7 +304,8 @@ class ImageStorage:
 
     def layer_stream(self, layer: StoredLayer) -> Iterator[bytes]:
         """``layer``'s tar, checked against its diff id (call with the locks held)."""
-        return _verified(layer_tar(self._tar_split(layer.id), self.diff_dir(layer.id)), layer)
+        return tarsplit.verified(layer_tar(self._tar_split(layer.id), self.diff_dir(layer.id)),
+                                 layer.size, layer.diff_id, layer=layer.id[:12], label=_LABEL)
 
     def _layers_stamp(self) -> tuple[int, int, int]:
         """What tells a changed ``layers.json``: its inode, size and change time."""
@@ -448,21 +355,13 @@ class ImageStorage:
             with _read_locked(self._locks):
                 stored = self._find(found.id)  # as it is now the stream begins
                 stamp = self._layers_stamp()
-            config_name = f"{stored.id}.json"
-            yield _header(config_name, len(stored.config)) + stored.config \
-                + _padding(len(stored.config))
-            names: list[str] = []
-            for layer in stored.layers:
-                name = f"{layer.diff_id.removeprefix('sha256:')}.tar"
-                if name not in names:
-                    yield _header(name, layer.size)
-                    yield from self._layer_chunks(layer, stamp)
-                    yield _padding(layer.size)
-                names.append(name)
-            manifest = json.dumps([{"Config": config_name, "RepoTags": list(repo_tags),
-                                    "Layers": names}]).encode()
-            yield _header("manifest.json", len(manifest)) + manifest \
-                + _padding(len(manifest)) + b"\0" * (2 * _BLOCK)
+
+            def streamed(layer: StoredLayer) -> StreamedLayer:
+                return StreamedLayer(layer.diff_id, layer.size,
+                                     lambda: self._layer_chunks(layer, stamp))
+
+            yield from docker_archive_stream(
+                stored.config, [streamed(layer) for layer in stored.layers], repo_tags)
             logger.debug("image %s: %d layers read from buildah's storage", stored.id[:12],
                          len(stored.layers))
 

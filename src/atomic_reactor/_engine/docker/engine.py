@@ -56,6 +56,7 @@ from atomic_reactor._engine.errors import (
     registry_of,
     transfer_error,
 )
+from atomic_reactor._engine.storage import StorageUnsupported
 from atomic_reactor.errors import (
     ArchiveError,
     AuthenticationError,
@@ -426,6 +427,28 @@ class DockerEngine:
             f"/images/{path_quote(image)}/get", stream=True))
         return self._chunks(action, response)
 
+    def read_image(self, image: str) -> Iterator[bytes]:
+        """dockerd's overlay2 storage read straight from its files where this process
+        can (see :mod:`.storage`: no copy of the layers written first, as ``docker
+        save`` makes, and the first layer's bytes at once), else ``docker save``."""
+        stream = self._storage_archive(image)
+        return stream if stream is not None else self.save_image(image)
+
+    def _storage_archive(self, image: str) -> Iterator[bytes] | None:
+        from atomic_reactor._engine.docker import storage
+
+        if not self.address.startswith("unix://"):  # another host's files are not here
+            return None
+        try:
+            inspect = self.inspect_image(image)
+            image_id = str(inspect.get("Id") or "")
+            reader = storage.DockerStorage.of_inspect(inspect)
+            return reader.docker_archive(image_id, _repo_tags(image, image_id))
+        except (StorageUnsupported, EngineError) as exc:  # docker save gives its own error
+            logger.debug("saving %s through dockerd: storage not read directly (%s)",
+                         image, exc)
+            return None
+
     def _chunks(self, action: str, response: Response) -> Iterator[bytes]:
         """A streamed body, translating errors raised while reading it."""
         chunks = response.chunks(_SAVE_CHUNK)
@@ -621,6 +644,16 @@ class DockerEngine:
 
     def version(self) -> dict[str, Any]:
         return dict(self._json("reading engine version", "GET", "/version"))
+
+
+def _repo_tags(image: str, image_id: str) -> tuple[str, ...]:
+    """The ``RepoTags`` ``docker save image`` writes: none for an id (or a prefix of
+    one) or a digest reference, else the name with its tag (``latest`` if none)."""
+    bare = image.removeprefix("sha256:")
+    if image_id.removeprefix("sha256:").startswith(bare) or "@" in image:
+        return ()
+    last = image.rpartition("/")[2]
+    return (image if ":" in last else f"{image}:latest",)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
