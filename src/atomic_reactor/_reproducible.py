@@ -106,7 +106,7 @@ def check_reproducible(request: BuildRequest, *, delay: float = DEFAULT_DELAY,
         first_id, second_id = str(builds[0].image_id), str(builds[1].image_id)
         scratch = tempfile.mkdtemp(prefix="atomic-reactor-check-")
         try:
-            comparison = compare_images(tasker.engine.read_image, first_id, second_id,
+            comparison = compare_images(tasker.read_image_stream, first_id, second_id,
                                         scratch_dir=scratch, limit=limit)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

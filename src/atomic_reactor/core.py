@@ -646,6 +646,12 @@ class DockerTasker:
         """``image`` as a tar stream (``docker save`` layout, or an OCI archive)."""
         return self.engine.save_image(_name(image), format)
 
+    def read_image_stream(self, image: ImageLike) -> Iterator[bytes]:
+        """``image`` as a docker-archive tar stream to read (not to hand out): the
+        engine's fastest, its storage read straight from its files where it can; the
+        layout may differ from :meth:`save_image_stream`'s (``ImageArchive`` reads both)."""
+        return self.engine.read_image(_name(image))
+
     def save_image_to(self, image: ImageLike, directory: str | None = None,
                       format: ArchiveFormat = "docker-archive") -> str:
         """Save ``image`` as a tarball (``docker save`` by default); return its path."""

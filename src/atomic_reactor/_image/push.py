@@ -228,7 +228,7 @@ def engine_archive(tasker: DockerTasker, image: str) -> Iterable[bytes]:
     """``image`` as a docker-archive stream from its engine, the fastest way it has
     (``ContainerEngine.read_image``: dockerd's or buildah's storage read directly where
     this process can, else ``docker save`` / ``buildah push docker-archive:``)."""
-    return tasker.engine.read_image(image)
+    return tasker.read_image_stream(image)
 
 
 def _submit(pool: concurrent.futures.ThreadPoolExecutor, func: Callable[..., Any],

@@ -69,7 +69,7 @@ class SbomPlugin(PostBuildPlugin):
         try:
             unpacked = os.path.join(scratch, "image")
             # the engine's fastest read (its storage directly, where it can)
-            safe_extract(self.tasker.engine.read_image(str(self.image_id)), unpacked)
+            safe_extract(self.tasker.read_image_stream(self.image_id), unpacked)
             return read_image_packages(ImageArchive.open(unpacked), scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
