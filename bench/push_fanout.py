@@ -18,13 +18,16 @@ our push to one, ``(ours-1 + raw-3 - raw-1) / ours-1`` is the lowest our 3 / 1 c
 be unless the extra work hides behind the engine's export and our compressing.
 
     .venv/bin/python bench/push_fanout.py [--runs 5] [--size-mb 40] [--engine] [--no-raw]
-                                          [--against DIR] [--buildah] [--text]
-                                          [--fanout N] [--smoke]
+                                          [--no-archive] [--against DIR] [--buildah]
+                                          [--text] [--fanout N] [--smoke]
 
-``--buildah``: the buildah engine (images built by ``buildah bud``): ``ours`` reads
-the image from buildah's storage (``_engine/buildah/storage.py``), ``archive`` is our
-push from buildah's docker-archive (as before that), and ``--engine`` measures
-``buildah push`` one registry after the other. ``--text``: the layer is base64 text
+``ours`` reads the image from the engine's storage (dockerd's overlay2,
+``_engine/docker/storage.py``; with ``--buildah`` containers/storage,
+``_engine/buildah/storage.py``), ``archive`` is our push from the engine's own archive
+(``docker save``; ``buildah push docker-archive:``), as before those readers (left out
+with ``--no-archive``: docker save's writes slow the runs after it, every kind's).
+``--buildah``: the buildah engine (images built by ``buildah bud``), and ``--engine``
+measures ``buildah push`` one registry after the other. ``--text``: the layer is base64 text
 (gzip has work to do) instead of random bytes (our adaptive gzip stores them).
 ``--fanout N``: push to N registries instead of three. Figures of these: docs/
 architecture.md, "Our push from buildah's storage" (3 registries: ours / buildah
@@ -63,6 +66,17 @@ more than the target allows. On 2026-12-04 (the same machine idle after CI, load
 the docker-archive 0.77 / 1.05 s, 1.362: the faster the push to one, the higher the
 ratio, since the registries' own work to take the blob stays the same.
 The last quiet figures before this round (load about 1): 0.62 / 0.91 s, 1.478.
+
+With dockerd's storage read directly (0f0ba27, 2026-12-04, the machine idle after CI):
+``--runs 11`` ours 0.51 / 0.79 s, 1.545, floor 1.513, archive (docker save) 0.90 /
+1.18 s, 1.312, raw 0.29 / 0.56 s: ours is 0.57 of the docker-save path to one registry
+and 0.67 to three. ``--runs 7 --no-archive`` (no docker save between the runs, load
+2.1-2.5): ours 0.28 / 0.51 s, **1.806**; raw curl 0.21 / 0.39 s, **1.860**; floor
+1.637: our push takes 0.07 s more than curl's one PUT of a ready blob to one registry
+and 0.12 s more to three. The target 1.3 would need 0.36 s to three registries, less
+than the registries alone need to take the blob (0.39 s). ``--runs 5 --engine
+--no-raw --no-archive``: ours 0.32 / 0.61 s against ``docker push`` 1.36 / 4.50 s
+(0.240 and **0.137** of its time; docker push 3 / 1: 3.319).
 
 Each registry spends about 0.2 CPU-seconds to take 40 MB (60% of it Go's SHA-256,
 AVX2 without SHA-NI, in distribution 2.8.2; the rest TCP and ext4), the same for one
@@ -377,7 +391,11 @@ def main() -> int:
         figures += [
             versus(f"ratio raw upload {n} / 1 (curl, one PUT)", f"raw-{n}", "raw-1"),
             Figure(f"floor (ours-1 + raw-{n} - raw-1) / ours-1",
-                   ratio((times.median("ours-1") + extra) / times.median("ours-1")))]
+                   ratio((times.median("ours-1") + extra) / times.median("ours-1"))),
+            # what our push takes beyond the registries' own upload of a ready blob
+            Figure(f"ours over raw, to 1 / to {n}",
+                   f"+{times.median('ours-1') - times.median('raw-1'):.2f} s / "
+                   f"+{times.median(f'ours-{n}') - times.median(f'raw-{n}'):.2f} s")]
     if args.against:
         figures += [versus(f"ratio base {n} registries / 1", f"base-{n}", "base-1"),
                     versus("ratio ours-1 / base-1", "ours-1", "base-1"),
