@@ -341,3 +341,17 @@ def test_docker_addresses_and_options_the_transport_cannot_take_are_bad_input() 
     engine = DockerEngine(base_url="ssh://user@builder")
     with pytest.raises(EngineConfigError, match=r"ssh://user@builder: ssh:// addresses"):
         engine.version()
+
+
+def test_a_backend_without_read_image_is_read_by_its_save() -> None:
+    """``read_image`` came after the first third-party backends: the tasker reads an
+    engine that lacks it by its ``save_image``; one that has it by ``read_image``."""
+    from tests.support.fake_engine import FakeEngine, fake_tasker
+
+    class Older(FakeEngine):
+        read_image = None  # type: ignore[assignment]
+
+    for engine in (Older(), FakeEngine()):
+        engine.add_image("unit/old:1")
+        assert b"".join(fake_tasker(engine).read_image_stream("unit/old:1"))
+        assert engine.calls[-1] == ("save_image", "unit/old:1", "docker-archive")
