@@ -42,7 +42,15 @@ from _common import (
     seconds,
     timed,
 )
-from tests.support.env import engine_lock, ensure_engine, start_registry
+from tests.support.buildah_env import BuildahTracker
+from tests.support.env import (
+    BASE_IMAGE,
+    EngineTracker,
+    engine_lock,
+    ensure_engine,
+    start_registry,
+    warn_leftovers,
+)
 from tests.support.multiarch import ARM64, emulation_available, push_multiarch_base
 
 BASE_REPOSITORY = "bench/multiarch-busybox"
@@ -111,6 +119,12 @@ def main() -> int:
     times = Timings(kinds)
     lock = engine_lock()  # test sessions clean up what appears while they run: take turns
     lock.acquire()
+    # what the builds leave beyond the ids their results name (the bases they pulled by
+    # digest, for one) is removed at the end
+    tracker: EngineTracker | BuildahTracker = \
+        BuildahTracker(protected=[f"localhost/{BASE_IMAGE}"]) if args.engine == "buildah" \
+        else EngineTracker(protected=[BASE_IMAGE])
+    tracker.snapshot()
     try:
         push_multiarch_base(registry, BASE_REPOSITORY)
         for run, kind in interleaved(kinds, runs, rotate=True):
@@ -131,6 +145,8 @@ def main() -> int:
             shutil.rmtree(context)
             times.add(run, kind, elapsed)
     finally:
+        warn_leftovers(tracker.cleanup(), "bench/multiplatform.py")
+        tracker.close()
         lock.release()
         running.stop()
         shutil.rmtree(scratch, ignore_errors=True)
