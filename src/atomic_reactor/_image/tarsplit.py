@@ -11,7 +11,9 @@ containers/storage (buildah) and dockerd (its ``layerdb``) keep the same format.
 * :func:`layer_tar`: the tar's bytes, streamed;
 * :func:`tar_size`: its length, from the tar-split file alone (for a header written
   before the layer);
-* :func:`verified`: a stream passed on, failing at the end unless it is the diff id.
+* :func:`verified`: a stream passed on, failing at the end unless it is the diff id;
+* :func:`pieces`: a stream in pieces of about a megabyte (small files and the headers
+  between them joined).
 
 Errors are ``EngineError`` messages that begin with ``label`` (whose storage it is); a
 file that cannot be opened (the tar-split itself: a layer removed meanwhile) is the
@@ -31,7 +33,7 @@ from typing import Any
 
 from atomic_reactor.errors import EngineError
 
-__all__ = ["layer_tar", "tar_size", "verified"]
+__all__ = ["layer_tar", "pieces", "tar_size", "verified"]
 
 _CHUNK = 1 << 20
 
@@ -45,10 +47,11 @@ def _entries(tar_split: str, label: str) -> Iterator[tuple[int, dict[str, Any]]]
                     continue
                 try:
                     entry = json.loads(line)
-                    entry["type"]
-                except (ValueError, KeyError, TypeError):
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "type" not in entry:
                     raise EngineError(f"{label}: {tar_split}: line {number} is not a "
-                                      "tar-split entry") from None
+                                      "tar-split entry")
                 yield number, entry
     except EOFError:
         raise EngineError(f"{label}: {tar_split} ends early") from None
@@ -165,3 +168,24 @@ def verified(chunks: Iterator[bytes], size: int, diff_id: str, *, layer: str,
                           f"is not its diff id {diff_id} ({count} bytes, "
                           f"{digest if count == size else 'size differs'}, expected "
                           f"{size} bytes)")
+
+
+def pieces(chunks: Iterator[bytes], size: int = _CHUNK) -> Iterator[bytes]:
+    """``chunks`` in pieces of about ``size`` bytes: small ones (small files' bytes, the
+    headers between them) joined, big ones passed on as they come."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        if len(chunk) >= size:
+            if pending:
+                yield b"".join(pending)
+                pending, held = [], 0
+            yield chunk
+            continue
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)

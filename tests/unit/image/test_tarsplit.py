@@ -166,3 +166,11 @@ def test_a_hand_made_docker_storage_is_streamed_and_checked(tmp_path: Path) -> N
     config_path.unlink()
     with pytest.raises(StorageUnsupported, match="No such file"):
         reader.layers(image_id)
+
+
+def test_pieces_join_small_chunks_and_pass_big_ones() -> None:
+    small, big = b"s" * 300, b"B" * 1000
+    out = list(tarsplit.pieces(iter([small, small, big, small, small, small, small]),
+                               size=1000))
+    assert out == [small * 2, big, small * 4]
+    assert list(tarsplit.pieces(iter([]))) == []

@@ -3,13 +3,12 @@ straight from the storage's files: no ``buildah push docker-archive:`` (which wr
 full copy of every layer to disk first).
 
 containers/storage keeps, per layer, a *tar-split* file
-(``<driver>-layers/<layer id>.tar-split.gz``: gzipped JSON lines; an entry of type 2
-carries raw tar bytes, headers and padding, base64-encoded in ``payload``; one of type
-1 names a file, ``name`` and ``size``, whose content is in the layer's diff directory).
-Put back together they give the layer's exact uncompressed tar, the one whose sha256
-is its diff id; the stream checks that while it goes and fails (an ``EngineError``) if
-a layer does not match. The image's config is the big-data item keyed by the image's
-digest (``<driver>-images/<image id>/=<base64 key>``).
+(``<driver>-layers/<layer id>.tar-split.gz``), from which
+:mod:`atomic_reactor._image.tarsplit` puts the layer's exact uncompressed tar back
+together with the files of its diff directory; the stream checks it against the diff
+id while it goes and fails (an ``EngineError``) if a layer does not match. The
+image's config is the big-data item keyed by the image's digest
+(``<driver>-images/<image id>/=<base64 key>``).
 
 The storage's read locks (``<driver>-layers/layers.lock``, ``<driver>-images/
 images.lock``: fcntl locks, which ``fcntl.lockf`` takes too) are held while reading, so
@@ -30,7 +29,6 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import os
@@ -57,7 +55,6 @@ _DRIVERS = ("overlay", "vfs")
 _HARMLESS_OPTIONS = ("overlay.mount_program", "overlay.mountopt", "mount_program",
                      "mountopt", "overlay.ignore_chown_errors")
 _HEX = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -325,23 +322,11 @@ class ImageStorage:
 
     def _layer_chunks(self, layer: StoredLayer, stamp: tuple[int, int, int]
                       ) -> Iterator[bytes]:
-        """``layer``'s tar in pieces of about ``_CHUNK`` (big ones as they come), under
+        """``layer``'s tar in pieces of about a megabyte (``tarsplit.pieces``), under
         the layers' read lock from the first byte to the last."""
         with _read_locked(self._locks[:1]):
             self._still_there(layer, stamp)
-            buffer = io.BytesIO()
-            for chunk in self.layer_stream(layer):
-                if len(chunk) >= _CHUNK:
-                    if buffer.tell():
-                        yield buffer.getvalue()
-                        buffer = io.BytesIO()
-                    yield chunk
-                    continue
-                buffer.write(chunk)
-                if buffer.tell() >= _CHUNK:
-                    yield buffer.getvalue()
-                    buffer = io.BytesIO()
-            yield buffer.getvalue()
+            yield from tarsplit.pieces(self.layer_stream(layer))
 
     def docker_archive(self, image: str, repo_tags: Sequence[str] = ()
                        ) -> Generator[bytes, None, None]:

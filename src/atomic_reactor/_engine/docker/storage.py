@@ -42,7 +42,6 @@ __all__ = ["DockerStorage", "StoredLayer", "chain_ids"]
 
 _LABEL = "docker storage"
 _DRIVER = "overlay2"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ class DockerStorage:
 
         def chunks(layer: StoredLayer) -> Iterator[bytes]:
             return tarsplit.verified(
-                _pieces(tarsplit.layer_tar(layer.tar_split, layer.diff_dir, label=_LABEL)),
+                tarsplit.pieces(tarsplit.layer_tar(layer.tar_split, layer.diff_dir, label=_LABEL)),
                 layer.size, layer.diff_id, layer=layer.chain_id.removeprefix("sha256:")[:12],
                 label=_LABEL)
 
@@ -166,23 +165,3 @@ class DockerStorage:
 
         return translated()
 
-
-def _pieces(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """``chunks`` in pieces of about ``_CHUNK`` bytes: small files' bytes and the
-    headers between them joined, big ones as they come."""
-    pending: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        if len(chunk) >= _CHUNK:
-            if pending:
-                yield b"".join(pending)
-                pending, held = [], 0
-            yield chunk
-            continue
-        pending.append(chunk)
-        held += len(chunk)
-        if held >= _CHUNK:
-            yield b"".join(pending)
-            pending, held = [], 0
-    if pending:
-        yield b"".join(pending)
